@@ -1,0 +1,238 @@
+"""Start a server, wait until it answers, and always stop it again.
+
+Tests, the benchmark runner and the notebooks start servers only through this
+module, so that one piece of code decides how a server is started, how we know
+it is ready, and how it is stopped. A server is started in its own process group
+(so stopping it also stops its workers and CGI children), and every server still
+running when the Python process exits is killed, which keeps a failing notebook
+cell or an interrupted benchmark from leaving a server behind.
+
+    port = free_port()
+    with ServerProcess(server_command("wsgi", port=port), port=port) as server:
+        requests.get(server.url + "/hello")
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+# The server kinds the toolkit knows, with the application each serves by default.
+# The toy servers come first, then the references they are compared with.
+DEFAULT_APPS = {
+    "cgi": "sample_site/cgi-bin/django.py",
+    "wsgi": "sample_site.wsgi:application",
+    "asgi": "sample_site.asgi:application",
+    "gunicorn": "sample_site.wsgi:application",
+    "gunicorn-gthread": "sample_site.wsgi:application",
+    "uvicorn": "sample_site.asgi:application",
+    "uvicorn-fast": "sample_site.asgi:application",
+}
+KINDS = tuple(DEFAULT_APPS)
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def server_command(kind: str, *, port: int, app: str | None = None,
+                   extra: list[str] | tuple[str, ...] = (), host: str = HOST) -> list[str]:
+    """The argv that starts server `kind` serving `app` on host:port.
+
+    The references run the way their documentation shows, with their access logs
+    off, like ours by default: gunicorn's sync worker (one request at a time per
+    process), gunicorn's gthread worker with 8 threads, uvicorn with its pure-Python
+    stack (h11 on asyncio), and uvicorn with its fast stack (httptools on uvloop).
+    """
+    if kind not in DEFAULT_APPS:
+        raise ValueError(f"unknown server kind {kind!r}; choose from {', '.join(KINDS)}")
+    app = app or DEFAULT_APPS[kind]
+    bind = f"{host}:{port}"
+    python = sys.executable
+    if kind in ("wsgi", "asgi", "cgi"):
+        argv = [python, "-m", f"servers.{kind}_server", app, "--bind", bind]
+    elif kind.startswith("gunicorn"):
+        worker = (["--worker-class", "sync"] if kind == "gunicorn"
+                  else ["--worker-class", "gthread", "--threads", "8"])
+        # --no-control-socket: gunicorn 27 otherwise opens one fixed Unix socket
+        # per user, which two gunicorns running side by side would fight over.
+        argv = [python, "-m", "gunicorn", app, "--bind", bind, "--workers", "1",
+                *worker, "--no-control-socket"]
+    else:
+        stack = (["--http", "h11", "--loop", "asyncio"] if kind == "uvicorn"
+                 else ["--http", "httptools", "--loop", "uvloop"])
+        argv = [python, "-m", "uvicorn", app, "--host", host, "--port", str(port),
+                *stack, "--no-access-log", "--log-level", "warning", "--lifespan", "off"]
+    return argv + list(extra)
+
+
+def _prepare_child(cpus: set[int] | None) -> None:
+    """Runs in the child between fork and exec."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    # Linux: ask the kernel to send SIGTERM to the server if the process that
+    # started it dies, even by SIGKILL (a killed notebook kernel, say), when no
+    # atexit handler runs. prctl(PR_SET_PDEATHSIG = 1, SIGTERM).
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
+_running: "weakref.WeakSet[ServerProcess]" = weakref.WeakSet()
+
+
+def _stop_all_running() -> None:
+    for server in list(_running):
+        server.stop(timeout=3)
+
+
+atexit.register(_stop_all_running)
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or never answered; the message carries what it printed."""
+
+
+class ServerProcess:
+    """One server process: started by start() or `with`, stopped by stop() or the end of `with`."""
+
+    def __init__(self, argv: list[str], *, port: int, host: str = HOST,
+                 env: dict[str, str] | None = None, cwd: str | os.PathLike = REPO,
+                 ready_timeout: float = 30.0, cpus: set[int] | None = None):
+        self.argv = list(argv)
+        self.host, self.port = host, port
+        self.env = {**os.environ, **(env or {})}
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.cwd = cwd
+        self.ready_timeout = ready_timeout
+        self.cpus = cpus
+        self.process: subprocess.Popen | None = None
+        self.returncode: int | None = None
+        self._output: list[str] = []
+        self._output_lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "server not started"
+        return self.process.pid
+
+    def start(self) -> "ServerProcess":
+        cpus = self.cpus
+        self.process = subprocess.Popen(
+            self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            # Its own process group: stop() signals the server with its workers
+            # and CGI children, and a Ctrl-C in a terminal does not reach it twice.
+            start_new_session=True,
+            preexec_fn=lambda: _prepare_child(cpus),
+        )
+        _running.add(self)
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop(timeout=3)
+            raise
+        return self
+
+    def _read_output(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.decode("utf-8", "replace")
+            with self._output_lock:
+                self._output.append(line)
+
+    def _wait_until_ready(self) -> None:
+        """Ready means: the port accepts a TCP connection. Polled every 20 ms."""
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._reader.join(timeout=2)
+                raise ServerStartError(
+                    f"{' '.join(self.argv)} exited with status {self.process.returncode}:\n{self.output()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise ServerStartError(
+            f"{' '.join(self.argv)} did not accept connections on {self.host}:{self.port} "
+            f"within {self.ready_timeout:.0f} s:\n{self.output()}")
+
+    def output(self) -> str:
+        """Everything the server printed so far (stdout and stderr together)."""
+        with self._output_lock:
+            return "".join(self._output)
+
+    def signal(self, signum: int) -> None:
+        """Send a signal to the server process alone (not its group)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def wait(self, timeout: float | None = None) -> int:
+        assert self.process is not None, "server not started"
+        self.returncode = self.process.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        return self.returncode
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM (a graceful shutdown), then SIGKILL to the whole group after `timeout`.
+
+        Returns the exit status of the server, or None if it had never started.
+        """
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever is left in the group (a worker, a CGI child, a hung server) goes now.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.returncode = process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        _running.discard(self)
+        return self.returncode
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        process = getattr(self, "process", None)
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass

@@ -1,0 +1,140 @@
+"""servers.common: the command line, app loading, listening, CGI variables, trace."""
+
+import argparse
+import socket
+from types import SimpleNamespace
+
+import pytest
+
+from servers import common
+
+
+def head(path=b"/", query=b"", headers=(), method="GET", version="1.1"):
+    # request_variables reads only these attributes of an http11.Request.
+    return SimpleNamespace(method=method, path=path, query=query,
+                           http_version=version, headers=list(headers))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:8000", ("127.0.0.1", 8000)),
+    ("0.0.0.0:80", ("0.0.0.0", 80)),
+    ("[::1]:8080", ("::1", 8080)),
+    ("localhost:65535", ("localhost", 65535)),
+])
+def test_parse_bind(text, expected):
+    assert common.parse_bind(text) == expected
+
+
+@pytest.mark.parametrize("text", ["8000", ":8000", "host:", "host:http", "host:0", "host:70000"])
+def test_parse_bind_refuses(text):
+    with pytest.raises(common.StartupError, match="--bind"):
+        common.parse_bind(text)
+
+
+def test_load_app_resolves_module_attr_and_default():
+    from scripts import hello_apps
+    assert common.load_app("scripts.hello_apps:wsgi_app") is hello_apps.wsgi_app
+    assert common.load_app("servers.common:StartupError.__init__") is common.StartupError.__init__
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("no_such_module_xyz:app", "no such module"),
+    ("scripts.hello_apps:nothing", "has no attribute 'nothing'"),
+    ("scripts.hello_apps:BODY", "not a callable"),
+    ("scripts.hello_apps", "has no attribute 'application'"),
+    (":app", "expected MODULE:ATTR"),
+])
+def test_load_app_errors_are_one_line(spec, message):
+    with pytest.raises(common.StartupError, match=message) as info:
+        common.load_app(spec)
+    assert "\n" not in str(info.value)
+
+
+def test_open_listener_reports_a_taken_port():
+    first = common.open_listener("127.0.0.1", 0)
+    try:
+        port = first.getsockname()[1]
+        with pytest.raises(common.StartupError, match=f"127.0.0.1:{port} is already in use"):
+            common.open_listener("127.0.0.1", port)
+    finally:
+        first.close()
+
+
+def test_open_listener_listens():
+    listener = common.open_listener("127.0.0.1", 0)
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=2):
+            conn, _ = listener.accept()
+            conn.close()
+    finally:
+        listener.close()
+
+
+def test_common_arguments_defaults_and_refusals():
+    parser = argparse.ArgumentParser()
+    common.add_common_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.bind, args.keepalive, args.timeout, args.graceful_timeout) == ("127.0.0.1:8000", 5.0, 10.0, 30.0)
+    assert not (args.access_log or args.server_timing or args.trace)
+    for bad in (["--timeout", "0"], ["--timeout", "soon"], ["--max-body", "-1"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+
+
+def test_request_variables_order_values_and_header_rules():
+    variables = common.request_variables(
+        head(path=b"/caf%C3%A9/a%2Fb", query=b"x=1&y=%20", method="POST", headers=[
+            (b"host", b"localhost:8000"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"12"),
+            (b"accept", b"text/html"),
+            (b"accept", b"text/plain"),
+            (b"x_forwarded_for", b"6.6.6.6"),
+            (b"x-forwarded-for", b"10.0.0.1"),
+            (b"proxy", b"http://evil"),
+        ]),
+        client=("127.0.0.1", 50000), server=("127.0.0.1", 8000),
+        exclude_headers=(b"proxy",))
+    assert list(variables)[:11] == [
+        "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
+        "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "REMOTE_PORT"]
+    # Decoded bytes as latin-1 characters, an encoded slash decoded too (RFC 3875 §4.1.5).
+    assert variables["PATH_INFO"] == "/caf\xc3\xa9/a/b"
+    assert variables["QUERY_STRING"] == "x=1&y=%20"
+    assert variables["CONTENT_LENGTH"] == "12" and "HTTP_CONTENT_LENGTH" not in variables
+    assert variables["HTTP_ACCEPT"] == "text/html, text/plain"
+    assert variables["HTTP_X_FORWARDED_FOR"] == "10.0.0.1"
+    assert "HTTP_PROXY" not in variables
+    assert variables["SERVER_PROTOCOL"] == "HTTP/1.1" and variables["REMOTE_PORT"] == "50000"
+
+
+def test_request_variables_content_length_override_and_absence():
+    plain = common.request_variables(head(), client=("::1", 1), server=("::1", 2))
+    assert "CONTENT_LENGTH" not in plain and "CONTENT_TYPE" not in plain
+    spooled = common.request_variables(head(headers=[(b"transfer-encoding", b"chunked")]),
+                                       client=("::1", 1), server=("::1", 2), content_length=5)
+    assert spooled["CONTENT_LENGTH"] == "5"
+
+
+def test_server_timing_format():
+    assert common.server_timing([("app", 0.001234), ("total", 0.002)]) == "app;dur=1.234, total;dur=2.000"
+
+
+def test_trace_blocks(capsys):
+    trace = common.Trace("asgi", 7)
+    trace.request_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    trace.message("send", {"type": "http.response.body", "body": b"x" * 42, "more_body": False})
+    trace.mapping("environ", {"A": "1", "LONGER_KEY": b"v", "wsgi.input": object()})
+    trace.response(404, [(b"content-type", b"text/plain")])
+    err = capsys.readouterr().err
+    assert "── asgi #7 ── request head\n  GET / HTTP/1.1\n  Host: x\n" in err
+    assert "'body': <42 bytes>" in err and "'more_body': False" in err
+    assert "  A           '1'\n  LONGER_KEY  b'v'\n  wsgi.input  <object>\n" in err
+    assert "  404 Not Found\n  content-type: text/plain\n" in err
+
+
+def test_fail_exits_with_one_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        common.fail("address 127.0.0.1:8000 is already in use")
+    assert info.value.code == 1
+    assert capsys.readouterr().err.endswith("error: address 127.0.0.1:8000 is already in use\n")

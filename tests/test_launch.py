@@ -1,0 +1,96 @@
+"""scripts.launch: servers start, report failures with their output, and never outlive their owner."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from scripts.launch import REPO, ServerProcess, ServerStartError, free_port, server_command
+
+# A stand-in server: listens, and has a child process, like a pre-fork server or a CGI runner.
+FAKE_SERVER = textwrap.dedent("""
+    import socket, subprocess, sys, time
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    print("child", child.pid, flush=True)
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+    print("Listening", flush=True)
+    time.sleep(60)
+""")
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[1][0] != "Z"
+
+
+def child_pid(server):
+    deadline = time.monotonic() + 5
+    while "child" not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return int(server.output().split("child ")[1].split()[0])
+
+
+def test_stop_takes_the_whole_process_group():
+    port = free_port()
+    with ServerProcess([sys.executable, "-c", FAKE_SERVER, str(port)], port=port) as server:
+        pid, child = server.pid, child_pid(server)
+        assert alive(pid) and alive(child)
+    assert not alive(pid)
+    deadline = time.monotonic() + 5
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)
+
+
+def test_exception_inside_with_block_still_stops_server():
+    port = free_port()
+    with pytest.raises(ZeroDivisionError):
+        with ServerProcess([sys.executable, "-c", FAKE_SERVER, str(port)], port=port) as server:
+            pid = server.pid
+            1 / 0
+    assert not alive(pid)
+
+
+def test_a_server_that_exits_raises_with_its_output():
+    port = free_port()
+    with pytest.raises(ServerStartError, match="no such thing"):
+        ServerProcess([sys.executable, "-c", "import sys; sys.exit('no such thing')"], port=port).start()
+
+
+def test_servers_die_with_the_process_that_started_them():
+    # The owner is SIGKILLed: no atexit runs, the kernel's parent-death signal does the work.
+    port = free_port()
+    owner = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from scripts.launch import ServerProcess
+        server = ServerProcess([sys.executable, "-c", {FAKE_SERVER!r}, "{port}"], port={port}).start()
+        print(server.pid, flush=True)
+        time.sleep(60)
+    """)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(owner.stdout.readline())
+        assert alive(pid)
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+
+
+def test_server_command_kinds():
+    assert server_command("wsgi", port=1)[1:5] == ["-m", "servers.wsgi_server", "sample_site.wsgi:application", "--bind"]
+    assert "--no-control-socket" in server_command("gunicorn-gthread", port=1)
+    assert server_command("uvicorn-fast", port=9, app="a:b", extra=["--x"])[-1] == "--x"
+    with pytest.raises(ValueError, match="unknown server kind"):
+        server_command("nginx", port=1)

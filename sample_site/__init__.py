@@ -1,0 +1,1 @@
+"""The sample Django site that every server in this repository serves, unchanged."""

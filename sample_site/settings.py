@@ -1,0 +1,65 @@
+"""Settings of the sample site.
+
+Deliberately lean: one app, no admin, sessions, auth, static files or middleware,
+so that a request costs little framework time and the differences between the
+servers show in the benchmarks.
+"""
+
+import os
+from pathlib import Path
+
+SITE_DIR = Path(__file__).resolve().parent
+REPO_DIR = SITE_DIR.parent
+
+# DEVELOPMENT FALLBACK ONLY: this key is public (it is in the repository).
+# Anything reachable from outside loopback must set DJANGO_SECRET_KEY.
+SECRET_KEY = os.environ.get(
+    "DJANGO_SECRET_KEY",
+    "insecure-development-key-do-not-use-in-production",
+)
+
+DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
+
+# "testserver" is the host name Django's test client sends.
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+
+INSTALLED_APPS = ["sample_site.shop"]
+
+MIDDLEWARE = []
+
+ROOT_URLCONF = "sample_site.urls"
+WSGI_APPLICATION = "sample_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": []},
+    },
+]
+
+# The database lives under the repository in var/ (git-ignored); migrate creates it.
+DATABASE_PATH = Path(os.environ.get("SAMPLE_SITE_DB", REPO_DIR / "var" / "db.sqlite3"))
+DATABASE_PATH.parent.mkdir(parents=True, exist_ok=True)
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATABASE_PATH,
+        # Keep each thread's connection between requests, as a deployed site would,
+        # instead of opening the file again for every request.
+        "CONN_MAX_AGE": None,
+    },
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+USE_I18N = False
+
+# Nothing is printed per request; errors (a 500 and its traceback) still reach stderr.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {"django": {"handlers": ["stderr"], "level": "ERROR", "propagate": False}},
+}

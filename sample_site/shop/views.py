@@ -1,0 +1,201 @@
+"""The views of the sample site, one per row of the URL table in DESIGN.md.
+
+Each view is as small as the thing it stands for, so that what a benchmark
+measures is the server and the interface, not the view.
+"""
+
+import asyncio
+import hashlib
+import re
+import time
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+
+from sample_site.shop.models import Product
+from sample_site.shop.params import query_ints
+
+MS = (0, 10_000)  # bounds of every duration in milliseconds
+TEXT = "text/plain; charset=utf-8"
+ECHO_READ_SIZE = 64 * 1024
+
+# (link, what it shows) for the index page.
+ENDPOINTS = [
+    ("/hello", "text/plain \"Hello, world!\" from a sync view: framework overhead only"),
+    ("/hello-async", "the same from an async view"),
+    ("/products", "an HTML page rendered from a template and an ORM query of 50 rows"),
+    ("/api/products", "the same 50 rows as JSON"),
+    ("/io?ms=50", "a sync view that sleeps ms milliseconds: I/O wait in a thread"),
+    ("/io-async?ms=50", "an async view that awaits asyncio.sleep: I/O wait on the event loop"),
+    ("/cpu?n=20000", "a pure-Python loop of n steps: CPU-bound work and the GIL"),
+    ("/stream?chunks=10&delay_ms=100", "a streamed response from a sync generator"),
+    ("/events?count=10&interval_ms=500", "server-sent events, one per flush: a long-lived connection"),
+    ("/echo", "POST a body: its method, content type, length and SHA-256 as JSON"),
+    ("/inspect", "what the server handed Django: the WSGI environ or the ASGI scope, as JSON"),
+]
+
+
+def index(request):
+    return render(request, "shop/index.html", {"endpoints": ENDPOINTS})
+
+
+def hello(request):
+    return HttpResponse("Hello, world!\n", content_type=TEXT)
+
+
+async def hello_async(request):
+    return HttpResponse("Hello, world!\n", content_type=TEXT)
+
+
+def products(request):
+    return render(request, "shop/products.html", {"products": Product.objects.all()})
+
+
+def api_products(request):
+    rows = [product.as_dict() for product in Product.objects.all()]
+    return JsonResponse({"count": len(rows), "products": rows})
+
+
+@query_ints(ms=(50, *MS))
+def io(request, ms):
+    time.sleep(ms / 1000)
+    return HttpResponse(f"slept {ms} ms\n", content_type=TEXT)
+
+
+@query_ints(ms=(50, *MS))
+async def io_async(request, ms):
+    await asyncio.sleep(ms / 1000)
+    return HttpResponse(f"slept {ms} ms\n", content_type=TEXT)
+
+
+@query_ints(n=(20_000, 1, 5_000_000))
+def cpu(request, n):
+    total = 0
+    for i in range(n):
+        total = (total + i * i) % 1_000_003
+    return HttpResponse(f"n={n} result={total}\n", content_type=TEXT)
+
+
+@query_ints(chunks=(10, 1, 1000), delay_ms=(100, *MS))
+def stream(request, chunks, delay_ms):
+    # A sync generator, as most Django code streams. Under ASGI, Django cannot
+    # iterate it on the event loop, so it collects all chunks in a thread first
+    # and sends them at the end: compare with /events.
+    def chunk_lines():
+        for number in range(1, chunks + 1):
+            if number > 1:
+                time.sleep(delay_ms / 1000)
+            yield f"chunk {number} of {chunks}\n"
+
+    return StreamingHttpResponse(chunk_lines(), content_type=TEXT)
+
+
+@query_ints(count=(10, 1, 1000), interval_ms=(500, *MS))
+def events(request, count, interval_ms):
+    # Django streams only the kind of iterator its handler can run as it goes: under
+    # ASGI an async iterator (a sync one is collected into a list in a thread first),
+    # under WSGI a sync iterator (an async one is collected with async_to_sync first).
+    # Either way a mismatch would send every event at the end, so the generator is
+    # chosen by the interface this request came through.
+    if isinstance(request, ASGIRequest):
+        body = async_events(count, interval_ms / 1000)
+    else:
+        body = sync_events(count, interval_ms / 1000)
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def event(number):
+    return f"data: {number}\n\n"  # one server-sent event (HTML Living Standard §9.2)
+
+
+async def async_events(count, interval):
+    for number in range(1, count + 1):
+        if number > 1:
+            await asyncio.sleep(interval)
+        yield event(number)
+
+
+def sync_events(count, interval):
+    for number in range(1, count + 1):
+        if number > 1:
+            time.sleep(interval)
+        yield event(number)
+
+
+@csrf_exempt
+def echo(request):
+    # Read the body as a stream and hash it on the way, so a 100 MB upload never
+    # sits in memory at once (request.body would hold all of it).
+    digest = hashlib.sha256()
+    length = 0
+    while chunk := request.read(ECHO_READ_SIZE):
+        digest.update(chunk)
+        length += len(chunk)
+    return JsonResponse(
+        {
+            "method": request.method,
+            "content_type": request.META.get("CONTENT_TYPE", ""),
+            "body_length": length,
+            "sha256": digest.hexdigest(),
+        }
+    )
+
+
+# The meta-variables of RFC 3875 §4.1, and two request-line extensions some servers add.
+CGI_VARIABLES = {
+    "AUTH_TYPE", "CONTENT_LENGTH", "CONTENT_TYPE", "GATEWAY_INTERFACE", "PATH_INFO",
+    "PATH_TRANSLATED", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_IDENT",
+    "REMOTE_USER", "REQUEST_METHOD", "SCRIPT_NAME", "SERVER_NAME", "SERVER_PORT",
+    "SERVER_PROTOCOL", "SERVER_SOFTWARE", "REMOTE_PORT", "REQUEST_URI", "RAW_URI",
+}
+SECRET_HEADER = re.compile(r"cookie|authorization|token|secret|passw|key", re.IGNORECASE)
+
+
+def is_interface_key(key):
+    # PEP 3333: besides the CGI variables, the environ holds HTTP_* headers, wsgi.*
+    # keys and server extensions named with a dotted prefix; anything else (PATH,
+    # HOME, ... copied from the process environment) is not what the server handed over.
+    return key in CGI_VARIABLES or key.startswith("HTTP_") or "." in key
+
+
+def json_safe(value):
+    """`value` with bytes shown as b'...', and objects JSON cannot hold shown by their type."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, bytes):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, type):
+        return f"<class {value.__qualname__}>"
+    return f"<{type(value).__qualname__}>"
+
+
+def inspect_request(request):
+    withheld = []
+    if isinstance(request, ASGIRequest):
+        scope = dict(request.scope)
+        headers = []
+        for name, value in scope.get("headers", []):
+            if SECRET_HEADER.search(name.decode("latin-1")):
+                withheld.append(name.decode("latin-1"))
+            else:
+                headers.append((name, value))
+        scope["headers"] = headers
+        return JsonResponse({"interface": "asgi", "scope": json_safe(scope), "withheld": withheld})
+
+    meta = {}
+    for key, value in request.META.items():
+        if not is_interface_key(key):
+            continue
+        if key.startswith("HTTP_") and SECRET_HEADER.search(key):
+            withheld.append(key)
+        else:
+            meta[key] = value
+    return JsonResponse({"interface": "wsgi", "meta": json_safe(meta), "withheld": withheld})

@@ -186,29 +186,38 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(item) for item in value]
     if isinstance(value, type):
-        return f"<class {value.__qualname__}>"
-    return f"<{type(value).__qualname__}>"
+        return f"<class {value.__name__}>"
+    return f"<{type(value).__name__}>"
 
 
 def inspect_request(request):
-    withheld = []
     if isinstance(request, ASGIRequest):
-        scope = dict(request.scope)
-        headers = []
-        for name, value in scope.get("headers", []):
-            if SECRET_HEADER.search(name.decode("latin-1")):
-                withheld.append(name.decode("latin-1"))
-            else:
-                headers.append((name, value))
-        scope["headers"] = headers
-        return JsonResponse({"interface": "asgi", "scope": json_safe(scope), "withheld": withheld})
+        shown, withheld = asgi_scope_without_secrets(request.scope)
+        return JsonResponse({"interface": "asgi", "scope": json_safe(shown), "withheld": withheld})
+    shown, withheld = wsgi_environ_without_secrets(request.META)
+    return JsonResponse({"interface": "wsgi", "meta": json_safe(shown), "withheld": withheld})
 
-    meta = {}
-    for key, value in request.META.items():
+
+def asgi_scope_without_secrets(scope):
+    """The scope without secret headers, and the names of the headers left out."""
+    headers, withheld = [], []
+    for name, value in scope.get("headers", []):
+        header = name.decode("latin-1")
+        if not SECRET_HEADER.search(header):
+            headers.append((name, value))
+        elif header not in withheld:
+            withheld.append(header)
+    return {**scope, "headers": headers}, withheld
+
+
+def wsgi_environ_without_secrets(meta):
+    """The interface keys of the environ without secret headers, and the keys left out."""
+    shown, withheld = {}, []
+    for key, value in meta.items():
         if not is_interface_key(key):
             continue
         if key.startswith("HTTP_") and SECRET_HEADER.search(key):
             withheld.append(key)
         else:
-            meta[key] = value
-    return JsonResponse({"interface": "wsgi", "meta": json_safe(meta), "withheld": withheld})
+            shown[key] = value
+    return shown, withheld

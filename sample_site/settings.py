@@ -45,9 +45,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATABASE_PATH,
-        # Keep each thread's connection between requests, as a deployed site would,
-        # instead of opening the file again for every request.
-        "CONN_MAX_AGE": None,
+        # Django's default CONN_MAX_AGE = 0: a connection per request, closed at its
+        # end. Persistent connections would pile up under ASGI, where Django runs the
+        # sync code of each request in a thread of its own (ThreadSensitiveContext).
     },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,0 +1,1040 @@
+"""Write the five classroom notebooks in notebooks/ (without outputs).
+
+The notebooks are the product; this script is their source, so that a change to a
+shared cell (the setup cell, say) is made once, and every cell gets a stable id
+(diffs in git show real changes only). Edit the cells here, then run
+
+    .venv/bin/python -m scripts.make_notebooks
+
+and commit both this file and notebooks/*.ipynb.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import nbformat
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+SETUP = """\
+# Setup: work from the repository root (where servers/ and sample_site/ are),
+# wherever Jupyter was started, and load the notebooks' helpers.
+import os, sys, pathlib
+ROOT = next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents] if (p / "servers").is_dir())
+os.chdir(ROOT)
+sys.path.insert(0, str(ROOT))
+
+import matplotlib.pyplot as plt
+from scripts import notebook_helpers as nb
+
+print("Python     :", sys.executable)
+print("Repository :", ROOT)
+print("Mode       :", "quick (TOOLKIT_QUICK=1: shorter measurements)" if nb.QUICK else "full")
+"""
+
+HOW_TO = """\
+**How to use this notebook.** Run the cells from top to bottom (Shift-Enter). A cell that
+starts a server does it in a `with nb.server(...) as srv:` block: the server starts on a free
+port, the cell waits until it answers, and the server stops when the block ends, also when the
+cell fails. If you interrupt or restart the kernel, its servers are stopped too.
+Set `TOOLKIT_QUICK=1` in the environment before starting Jupyter for short measurements.
+"""
+
+
+def md(text: str) -> tuple[str, str]:
+    return ("markdown", textwrap.dedent(text).strip("\n"))
+
+
+def code(text: str) -> tuple[str, str]:
+    return ("code", textwrap.dedent(text).strip("\n"))
+
+
+# --------------------------------------------------------------------------------------
+# 00 · overview
+# --------------------------------------------------------------------------------------
+
+OVERVIEW = [
+    md("""
+    # 00 · One request, three interfaces: CGI, WSGI, ASGI
+
+    **Learning goals.** After this notebook you can
+    - say in one sentence each what CGI, WSGI and ASGI are, and which problem each one solved;
+    - read what a server hands a Python web application: a CGI environment, a WSGI `environ`,
+      an ASGI `scope` with its messages;
+    - find the same HTTP request in all three forms, and say what differs.
+    """),
+    md(HOW_TO),
+    code(SETUP),
+    md("""
+    ## Thirty years in one page
+
+    **1993 · CGI, the Common Gateway Interface.** The NCSA web server could run a *program* to
+    answer a request. For every request it starts a new process, puts the request in
+    environment variables (`REQUEST_METHOD`, `PATH_INFO`, `QUERY_STRING`, one `HTTP_*` per
+    header) and the body on the program's standard input, and sends back what the program
+    prints. Any language works, and a crash takes down one request only. It was written down
+    as RFC 3875 in 2004. Its cost: a new process, and for Python a new interpreter that imports
+    the whole framework again, for *every* request.
+
+    **1996 · FastCGI** keeps the program running and sends it request after request over a
+    socket. The start-up is paid once. Each language still needs its own glue to the web server.
+
+    **2003 · WSGI, PEP 333** (PEP 3333 for Python 3, 2010). For Python, the interface becomes a
+    *function call* inside a long-running process: `app(environ, start_response)` returns an
+    iterable of bytes. The `environ` dict keeps CGI's variable names, so the request looks
+    familiar. Any WSGI server (gunicorn, mod_wsgi, uWSGI, waitress) runs any WSGI framework
+    (Django, Flask). A thread or a process is busy for the whole request, waiting included.
+
+    **2016-2019 · ASGI** (from Django Channels; ASGI 3.0 in 2019). The application is a
+    *coroutine*, `await app(scope, receive, send)`, and the request and response travel as
+    messages. One event loop can keep thousands of waiting connections (long polls, server-sent
+    events, WebSockets) without a thread each. Django ships `asgi.py` since 3.0 (2019) and async
+    views since 3.1 (2020); uvicorn, hypercorn and daphne are ASGI servers.
+
+    The picture: what runs the application, and what it is handed.
+    """),
+    code("""
+    nb.draw_models()
+    """),
+    md("""
+    ## The same request, three times
+
+    This repository has one small server per interface, written to be read (`servers/`):
+    `cgi_server.py` starts `sample_site/cgi-bin/django.py` for each request, `wsgi_server.py`
+    calls `sample_site.wsgi:application` from a thread pool, and `asgi_server.py` awaits
+    `sample_site.asgi:application` on an asyncio event loop. All three serve the same, unchanged
+    Django site.
+
+    We send each of them the same request, `GET /inspect?lang=en` with one extra header
+    `X-Course: web-servers`. The Django view `/inspect` answers with what the server handed
+    Django, as JSON. The servers run with `--trace`, so each also prints its own view of the
+    request; we keep that output too.
+    """),
+    code("""
+    PATH, HEADERS = "/inspect?lang=en", {"X-Course": "web-servers"}
+    seen, traces = {}, {}
+    for kind in nb.progress(["cgi", "wsgi", "asgi"], desc="servers"):
+        with nb.server(kind, extra=["--trace"]) as srv:
+            mark = len(srv.output())
+            answer = nb.fetch(srv.url, PATH, headers=HEADERS)
+            traces[kind] = nb.trace_blocks(nb.output_since(srv, mark))
+        seen[kind] = answer.json()
+        print(f"{kind:5} {answer.status} {answer.reason}: Django saw the interface {seen[kind]['interface']!r}")
+    """),
+    md("""
+    Side by side: the CGI environment the child process received (Django's `request.META` in
+    the CGI child), the WSGI `environ`, and the ASGI `scope`. Bytes are shown as `b'...'`,
+    objects by their type (`wsgi.input` is a file-like object, not data).
+    """),
+    code("""
+    cgi_env, wsgi_environ, asgi_scope = seen["cgi"]["meta"], seen["wsgi"]["meta"], seen["asgi"]["scope"]
+    nb.side_by_side({"CGI environment (RFC 3875)": cgi_env,
+                     "WSGI environ (PEP 3333)": wsgi_environ,
+                     "ASGI scope (ASGI HTTP spec)": asgi_scope})
+    """),
+    md("""
+    ### What maps to what
+
+    The same facts under three names. Every value below is looked up in the three captures
+    above, not typed in.
+    """),
+    code("""
+    def header_from_scope(scope, name):
+        wanted = repr(name.lower().encode())
+        return next((value for key, value in scope["headers"] if key == wanted), None)
+
+    rows = [
+        ("method", "REQUEST_METHOD", cgi_env.get("REQUEST_METHOD"), wsgi_environ.get("REQUEST_METHOD"), "method", asgi_scope.get("method")),
+        ("path", "PATH_INFO", cgi_env.get("PATH_INFO"), wsgi_environ.get("PATH_INFO"), "path", asgi_scope.get("path")),
+        ("query", "QUERY_STRING", cgi_env.get("QUERY_STRING"), wsgi_environ.get("QUERY_STRING"), "query_string", asgi_scope.get("query_string")),
+        ("header X-Course", "HTTP_X_COURSE", cgi_env.get("HTTP_X_COURSE"), wsgi_environ.get("HTTP_X_COURSE"), "headers", header_from_scope(asgi_scope, "x-course")),
+        ("protocol", "SERVER_PROTOCOL", cgi_env.get("SERVER_PROTOCOL"), wsgi_environ.get("SERVER_PROTOCOL"), "http_version", asgi_scope.get("http_version")),
+        ("client address", "REMOTE_ADDR", cgi_env.get("REMOTE_ADDR"), wsgi_environ.get("REMOTE_ADDR"), "client", asgi_scope.get("client")),
+        ("request body", "(stdin)", "-", wsgi_environ.get("wsgi.input"), "receive()", "http.request messages"),
+    ]
+    nb.table(rows, ["fact", "CGI / WSGI name", "CGI value", "WSGI value", "ASGI key", "ASGI value"])
+    """),
+    md("""
+    What only one of them has. CGI names the gateway and the server software; WSGI adds the
+    `wsgi.*` keys (the body stream, the error stream, whether the app may be called from several
+    threads or processes); ASGI keeps headers as a list of byte pairs, exactly as they came,
+    and has no body in the scope at all: the body arrives through `receive()`.
+    """),
+    code("""
+    only_cgi = [key for key in cgi_env if key not in wsgi_environ]
+    only_wsgi = [key for key in wsgi_environ if key not in cgi_env]
+    print("only in the CGI environment:", ", ".join(only_cgi) or "nothing")
+    print("only in the WSGI environ   :", ", ".join(only_wsgi) or "nothing")
+    print("ASGI scope keys            :", ", ".join(asgi_scope))
+    """),
+    md("""
+    ### The servers' own view: `--trace`
+
+    With `--trace`, each server prints, in the order the request travels, the raw request head,
+    what it handed the application, and the response. The layout is the same for all three, so
+    you can read them side by side. The ASGI trace also shows each *message*: the request body
+    arriving (`http.request`) and the response leaving in two messages.
+    """),
+    code("""
+    nb.side_by_side({kind: "\\n\\n".join(f"── {b.title}\\n{b.text}" for b in blocks)
+                     for kind, blocks in traces.items()})
+    """),
+    code("""
+    messages = [b.message_type() for b in traces["asgi"] if b.message_type()]
+    print("ASGI messages, in order:", " → ".join(messages))
+    """),
+    md("""
+    ## Exercises
+
+    **1.** Under CGI, one variable tells the program which version of the Common Gateway
+    Interface the server speaks. What is its name? Write it as a string.
+    """),
+    code("""
+    answer_1 = ...
+    """),
+    code("""
+    nb.check(answer_1, next(k for k in cgi_env if cgi_env[k].startswith("CGI/")),
+             hint="Look for a key that is in the CGI column only.");
+    """),
+    md("""
+    **2.** The request carried the header `X-Course: web-servers`. Under which key does the WSGI
+    `environ` hold it?
+    """),
+    code("""
+    answer_2 = ...
+    """),
+    code("""
+    nb.check(answer_2, next(k for k, v in wsgi_environ.items() if v == "web-servers"),
+             hint="PEP 3333 and RFC 3875 §4.1.18: HTTP_ + the name upper-cased, '-' becomes '_'.");
+    """),
+    md("""
+    **3.** In the ASGI trace, the application *received* one message and *sent* two. Write the
+    three message types in the order they appeared, as a list of strings.
+    """),
+    code("""
+    answer_3 = ...
+    """),
+    code("""
+    nb.check(answer_3, messages, hint="Read the ASGI trace above: each block shows one message.");
+    """),
+]
+
+
+# --------------------------------------------------------------------------------------
+# 01 · CGI
+# --------------------------------------------------------------------------------------
+
+CGI = [
+    md("""
+    # 01 · CGI: a new process for every request
+
+    **Learning goals.** After this notebook you can
+    - write a CGI script and have a server run it;
+    - name the RFC 3875 meta-variables a CGI program receives, and where the body is;
+    - say where the time of one CGI request goes (starting a process, starting Python,
+      importing Django, running the view), from measurements on this machine;
+    - explain why FastCGI and then WSGI replaced CGI.
+    """),
+    md(HOW_TO),
+    code(SETUP),
+    md("""
+    ## A CGI script, written here
+
+    A CGI program reads the request from its environment and its standard input, and writes
+    the response on its standard output: a header block, an empty line, the body
+    (RFC 3875 §6). No framework, no library. The next cell writes one into
+    `var/notebooks/cgi-bin/` (a folder git ignores); the cell after it makes it executable.
+    """),
+    code("""
+    CGI_BIN = nb.workdir("cgi-bin")
+    print(CGI_BIN)
+    """),
+    code("""
+    %%writefile var/notebooks/cgi-bin/env.py
+    #!/usr/bin/env python3
+    \"\"\"The classic first CGI script: print a header block, then the request as the program sees it.\"\"\"
+    import os
+    import sys
+
+    # RFC 3875 §4.2: the body is on stdin, CONTENT_LENGTH bytes of it.
+    length = int(os.environ.get("CONTENT_LENGTH") or 0)
+    body = sys.stdin.buffer.read(length)
+
+    # RFC 3875 §6: header lines, an empty line, then the body.
+    print("Content-Type: text/plain; charset=utf-8")
+    print()
+    print(f"pid {os.getpid()}, {len(body)} body bytes")
+    for name, value in sorted(os.environ.items()):
+        print(f"{name}={value}")
+    """),
+    code("""
+    (CGI_BIN / "env.py").chmod(0o755)
+    """),
+    md("""
+    The toy CGI server maps `/cgi-bin/NAME/rest/of/path` to the script `NAME` in a folder
+    (`--cgi-dir`), the classic cgi-bin layout. We send three requests: two GETs and a POST with
+    a small body. Look at the process id in the first line of each answer.
+    """),
+    code("""
+    def parse_env_page(text):
+        first, *lines = text.splitlines()
+        return first, dict(line.split("=", 1) for line in lines if "=" in line)
+
+    with nb.cgi_bin_server(CGI_BIN) as srv:
+        pages = [
+            nb.fetch(srv.url, "/cgi-bin/env.py/some/path?x=1&y=2", headers={"X-Course": "web-servers"}),
+            nb.fetch(srv.url, "/cgi-bin/env.py"),
+            nb.fetch(srv.url, "/cgi-bin/env.py/upload", method="POST", body=b"name=Ada",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"}),
+        ]
+    for page in pages:
+        print(page.status, parse_env_page(page.text)[0])
+    first_line, env = parse_env_page(pages[0].text)
+    post_env = parse_env_page(pages[2].text)[1]
+    """),
+    md("""
+    Three requests, three process ids: each request started a new program, which exited after
+    answering. Here is the environment of the first one, checked against the meta-variables
+    of RFC 3875 §4.1.
+    """),
+    code("""
+    RFC_3875 = [("AUTH_TYPE", "4.1.1"), ("CONTENT_LENGTH", "4.1.2"), ("CONTENT_TYPE", "4.1.3"),
+                ("GATEWAY_INTERFACE", "4.1.4"), ("PATH_INFO", "4.1.5"), ("PATH_TRANSLATED", "4.1.6"),
+                ("QUERY_STRING", "4.1.7"), ("REMOTE_ADDR", "4.1.8"), ("REMOTE_HOST", "4.1.9"),
+                ("REMOTE_IDENT", "4.1.10"), ("REMOTE_USER", "4.1.11"), ("REQUEST_METHOD", "4.1.12"),
+                ("SCRIPT_NAME", "4.1.13"), ("SERVER_NAME", "4.1.14"), ("SERVER_PORT", "4.1.15"),
+                ("SERVER_PROTOCOL", "4.1.16"), ("SERVER_SOFTWARE", "4.1.17")]
+    nb.table([(name, "§" + section, env.get(name, "(not set)"), post_env.get(name, "(not set)"))
+              for name, section in RFC_3875],
+             ["variable", "RFC 3875", "GET /cgi-bin/env.py/some/path?x=1&y=2", "POST /cgi-bin/env.py/upload"])
+    """),
+    code("""
+    headers = {k: v for k, v in env.items() if k.startswith("HTTP_")}
+    standard = {name for name, _ in RFC_3875}
+    others = sorted(k for k in env if k not in standard and not k.startswith("HTTP_"))
+    print("§4.1.18, one HTTP_ variable per request header:")
+    for name, value in headers.items():
+        print(f"  {name} = {value}")
+    print("Anything else the program got:", ", ".join(others) or "nothing")
+    print("The server's own HOME or USER reached the program:", any(k in env for k in ("HOME", "USER")))
+    """),
+    md("""
+    A few things to notice, all in the output above:
+    - `SCRIPT_NAME` is the path of the script (`/cgi-bin/env.py`), `PATH_INFO` the rest of the path.
+    - `CONTENT_LENGTH` and `CONTENT_TYPE` are set when there is a body; the body itself is on stdin.
+    - The server builds the environment from nothing: its own variables (your `HOME`, any
+      password in its environment) are not handed on, except the few a Python program needs to
+      start (`PATH`, locale, the virtualenv). A header called `Proxy:` never becomes
+      `HTTP_PROXY`: programs read that variable as *their* proxy setting (the "httpoxy" hole of 2016).
+
+    ## Django over CGI: where does the time go?
+
+    `sample_site/cgi-bin/django.py` runs the whole Django site as a CGI script. With
+    `--server-timing`, the toy server adds a `Server-Timing` header to each response with the
+    phases of that one request, measured by the server and the child together:
+
+    | phase | what it measures |
+    |---|---|
+    | `spawn` | the server creating the process, until the child's first line of Python runs |
+    | `startup` | the Python interpreter starting (part of `spawn`, measured inside the child) |
+    | `import` | importing Django and `django.setup()` |
+    | `app` | the request inside Django, the only part a WSGI server also pays |
+    | `child` | the child's whole life, as the server saw it |
+    | `total` | the whole request inside the server |
+    """),
+    code("""
+    N = nb.pick(20, 4)
+    phases = []
+    with nb.server("cgi", extra=["--server-timing"]) as srv:
+        for _ in nb.progress(range(N), desc="CGI requests"):
+            phases.append(nb.server_timing(nb.fetch(srv.url, "/hello")))
+    names = [name for name in phases[0]]
+    print("phases reported:", ", ".join(names))
+    """),
+    code("""
+    import statistics
+    median = {name: statistics.median(p[name] for p in phases) for name in names}
+    nb.table([(name, median[name], f"{median[name] / median['total']:.0%}") for name in names],
+             ["phase", "median ms", "share of total"], caption=f"{N} requests to /hello over CGI")
+    """),
+    code("""
+    STACK = [name for name in ("spawn", "import", "app") if name in median]
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    bottom = [0.0] * N
+    for name in STACK:
+        values = [p[name] for p in phases]
+        ax.bar(range(1, N + 1), values, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    rest = [p["total"] - b for p, b in zip(phases, bottom)]
+    ax.bar(range(1, N + 1), rest, bottom=bottom, label="the rest (server, pipes, exit)", color="lightgrey")
+    ax.set_xlabel("request number"); ax.set_ylabel("ms"); ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("One CGI request to Django's /hello, phase by phase")
+    plt.show()
+    """),
+    code("""
+    before_view = median["total"] - median["app"]
+    print(f"Of a median request of {median['total']:.0f} ms, Django's view itself took {median['app']:.1f} ms "
+          f"({median['app'] / median['total']:.1%}).")
+    print(f"Importing Django took {median['import']:.0f} ms ({median['import'] / median['total']:.0%}); "
+          f"starting the process and the interpreter {median['spawn']:.0f} ms.")
+    print(f"So {before_view / median['app']:.0f} times as long was spent getting ready as answering.")
+    """),
+    md("""
+    ## How many requests per second is that?
+
+    Now many requests at once: two clients, each sending its next request as soon as the last
+    one is answered, for a few seconds. Then the same Django site and the same URL under the toy
+    WSGI server, where Django is imported once and stays in memory.
+    """),
+    code("""
+    SECONDS = nb.pick(8, 2)
+    results = {}
+    for kind in nb.progress(["cgi", "wsgi"], desc="servers"):
+        with nb.server(kind) as srv:
+            results[kind] = nb.measure(srv.url, "/hello", connections=2, duration=SECONDS)
+    nb.table([(kind, r.requests, r.rps, r.percentile(50) * 1000) for kind, r in results.items()],
+             ["server", "requests", "requests/s", "median latency ms"])
+    """),
+    code("""
+    cgi_rps, wsgi_rps = results["cgi"].rps, results["wsgi"].rps
+    print(f"CGI served {cgi_rps:.1f} requests/s; the WSGI server {wsgi_rps:,.0f} requests/s, "
+          f"{wsgi_rps / cgi_rps:,.0f} times as many, on the same machine, same site, same URL.")
+    print(f"With {os.cpu_count()} cores and {median['total']:.0f} ms per request, CGI cannot do much better than "
+          f"{os.cpu_count() * 1000 / median['total']:.1f} requests/s.")
+    """),
+    md("""
+    ## Why FastCGI, and then WSGI
+
+    The measurements say it: almost all of a CGI request is spent *before* the application
+    runs. FastCGI (1996) kept the program running and fed it request after request over a
+    socket, so start-up and imports were paid once per process instead of once per request.
+    WSGI (2003) went one step further for Python: no separate program and no protocol between
+    the server and the application, just a function call inside a long-running process, with
+    the same CGI variable names in the `environ`. What CGI did well stays worth knowing: it is
+    simple, any language works, and a crash or a memory leak dies with its request.
+
+    ## Exercises
+
+    **1.** RFC 3875 §6.3.3: a CGI script chooses the status with a `Status:` header line, e.g.
+    `Status: 404 Not Found`. Change the `%%writefile` cell above so `env.py` answers
+    `418 I'm a teapot`, run that cell again, then run the check cell (it asks the server).
+    """),
+    code("""
+    with nb.cgi_bin_server(CGI_BIN) as srv:
+        teapot = nb.fetch(srv.url, "/cgi-bin/env.py")
+    nb.check(teapot.status, 418, hint=f"The server answered {teapot.status}; add a Status: line before the empty line.");
+    """),
+    md("""
+    **2.** From the table of median phases: what share of a CGI request's `total` went into
+    importing Django? Give a fraction between 0 and 1 (e.g. `0.25`).
+    """),
+    code("""
+    answer_2 = ...
+    """),
+    code("""
+    nb.check(answer_2, median["import"] / median["total"], tolerance=0.15,
+             hint="Divide the import median by the total median.");
+    """),
+    md("""
+    **3.** If each request takes the median `total` you measured and the machine runs one
+    request per core at a time, how many requests per second can CGI serve at most on this
+    machine? (`os.cpu_count()` tells the cores.)
+    """),
+    code("""
+    answer_3 = ...
+    """),
+    code("""
+    nb.check(answer_3, os.cpu_count() * 1000 / median["total"], tolerance=0.15,
+             hint="cores × (1000 ms / median total ms).");
+    """),
+]
+
+
+# --------------------------------------------------------------------------------------
+# 02 · WSGI
+# --------------------------------------------------------------------------------------
+
+WSGI = [
+    md("""
+    # 02 · WSGI: a function call in a long-running process
+
+    **Learning goals.** After this notebook you can
+    - write a WSGI application with its three parts: `environ`, `start_response`, the iterable;
+    - use `wsgiref.validate` to find a mistake against PEP 3333;
+    - read how Django's `WSGIHandler` answers the call, and match it to what a server does;
+    - serve the same site with gunicorn, the server people deploy;
+    - say when threads help and when only processes do, from measurements.
+    """),
+    md(HOW_TO),
+    code(SETUP),
+    md("""
+    ## A WSGI application, written here
+
+    PEP 3333 in three lines: the server calls `app(environ, start_response)`; the application
+    calls `start_response(status, headers)` once, then returns an iterable of `bytes` (a list,
+    or a generator that produces the body piece by piece). The next cell writes the
+    application to a file, so the toy server (another process) can import it as `first_wsgi:app`.
+    """),
+    code("""
+    APPS = nb.workdir("apps")
+    print(APPS)
+    """),
+    code("""
+    %%writefile var/notebooks/apps/first_wsgi.py
+    \"\"\"A WSGI application (PEP 3333) with no framework.\"\"\"
+
+
+    def app(environ, start_response):
+        # environ: a dict of CGI-style variables (REQUEST_METHOD, PATH_INFO, HTTP_*) and wsgi.* keys
+        body_size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(body_size)
+        text = (f"Hello! You sent {environ['REQUEST_METHOD']} {environ['PATH_INFO']}"
+                f" with {len(body)} body bytes.\\n")
+        # start_response(status, headers): the status as "200 OK", headers as (str, str) pairs
+        start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+        # the return value: an iterable of bytes; a generator streams it piece by piece
+        yield text.encode()
+        yield b"Goodbye.\\n"
+    """),
+    code("""
+    with nb.server("wsgi", app="first_wsgi:app", pythonpath=APPS, extra=["--trace"]) as srv:
+        mark = len(srv.output())
+        hello = nb.fetch(srv.url, "/greet?lang=en", method="POST", body=b"hello server")
+        trace = nb.trace_blocks(nb.output_since(srv, mark))
+    print(hello.status, hello.reason, hello.header("Transfer-Encoding") or hello.header("Content-Length"))
+    print(hello.text)
+    nb.show_trace(trace)
+    """),
+    md("""
+    The trace shows the `environ` the server built for this request, the CGI names first in the
+    same order as the CGI server uses, then the `wsgi.*` keys. The application returned a
+    generator and gave no `Content-Length`, so the server sent the body in chunks
+    (`Transfer-Encoding: chunked`, RFC 9112 §7.1) as the generator produced them.
+
+    ## `wsgiref.validate`: a checker for both sides
+
+    The standard library has a checker: wrap an application in `wsgiref.validate.validator`
+    and every rule of PEP 3333 that the application *or the server* breaks raises an
+    `AssertionError`. Here is an application with a common mistake: its body is a `str`.
+    """),
+    code("""
+    from wsgiref.util import setup_testing_defaults
+    from wsgiref.validate import validator
+
+    def broken(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["Hello, world!\\n"]            # the mistake: PEP 3333 bodies are bytes, not str
+
+    def call_validated(app):
+        \"\"\"Call app the way a server would, through the validator; answer the body.\"\"\"
+        environ = {}
+        setup_testing_defaults(environ)
+        result = validator(app)(environ, lambda status, headers, exc_info=None: None)
+        try:
+            return b"".join(result)
+        finally:
+            result.close()
+
+    try:
+        call_validated(broken)
+    except AssertionError as error:
+        print("wsgiref.validate caught it:", error)
+    """),
+    md("""
+    The toy server also refuses it: a body that is not bytes is an error in the application, so
+    the client gets `500 Internal Server Error` (the traceback goes to the server's log, never to
+    the client).
+    """),
+    code("""
+    %%writefile var/notebooks/apps/broken_wsgi.py
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["Hello, world!\\n"]
+    """),
+    code("""
+    with nb.server("wsgi", app="broken_wsgi:app", pythonpath=APPS) as srv:
+        mark = len(srv.output())
+        refused = nb.fetch(srv.url, "/")
+        log = nb.output_since(srv, mark)
+    print("client got:", refused.status, refused.reason, repr(refused.text))
+    print("server log, last lines:")
+    print("\\n".join(log.strip().splitlines()[-3:]))
+    """),
+    md("""
+    ## Django is a WSGI application too
+
+    `sample_site/wsgi.py` is the file `django-admin startproject` writes: it calls
+    `get_wsgi_application()` once and names the result `application`. That is what a WSGI
+    server imports (`sample_site.wsgi:application`). Below, the source of the *installed* Django.
+    """),
+    code("""
+    print((ROOT / "sample_site" / "wsgi.py").read_text())
+    """),
+    code("""
+    import django.core.handlers.wsgi
+    import django.core.wsgi
+    nb.show_source(django.core.wsgi.get_wsgi_application)
+    nb.show_source(django.core.handlers.wsgi.WSGIHandler.__call__)
+    """),
+    md("""
+    Read `__call__` against PEP 3333 and the toy server:
+    - `environ` becomes a `WSGIRequest`; `request.META` *is* the `environ` the server built;
+      the body is read from `environ["wsgi.input"]`.
+    - `start_response(status, response_headers)` is the server's callable: Django calls it once,
+      with the status as `"200 OK"` and the headers as a list of `(str, str)` pairs.
+    - The return value is the response object itself, which is iterable (its content) and has a
+      `close()` that the server must call when it is done (PEP 3333 asks for this, and Django
+      uses it to send its `request_finished` signal and close database connections).
+    - For a file response, Django uses `environ["wsgi.file_wrapper"]` if the server offers it,
+      so the server can send the file with `os.sendfile`.
+
+    Here is the place in the toy server where all this meets: the function that calls the
+    application.
+    """),
+    code("""
+    from servers import wsgi_server
+    nb.show_source(nb.wsgi_call_site(wsgi_server))
+    """),
+    md("""
+    ## gunicorn serves the same site
+
+    The command from Django's deployment docs is `gunicorn sample_site.wsgi`. Same application
+    object, another server: compare the `environ` each one builds for the same request.
+    """),
+    code("""
+    environs = {}
+    for kind in ("wsgi", "gunicorn"):
+        with nb.server(kind) as srv:
+            environs[kind] = nb.fetch(srv.url, "/inspect?lang=en").json()["meta"]
+    toy, gun = environs["wsgi"], environs["gunicorn"]
+    print("in both              :", len(set(toy) & set(gun)), "keys")
+    print("only in the toy's    :", ", ".join(sorted(set(toy) - set(gun))) or "nothing")
+    print("only in gunicorn's   :", ", ".join(sorted(set(gun) - set(toy))) or "nothing")
+    nb.table([(key, toy.get(key), gun.get(key)) for key in
+              ("SERVER_SOFTWARE", "wsgi.multithread", "wsgi.multiprocess", "wsgi.input", "PATH_INFO", "QUERY_STRING")],
+             ["key", "toy wsgi server", "gunicorn"])
+    """),
+    md("""
+    ## Threads or processes?
+
+    A WSGI server runs one request per thread at a time: while a view waits (for a database, a
+    remote API), its thread waits too. So a server runs several threads, and several worker
+    *processes*. Which helps depends on what the view does:
+
+    - `/io?ms=50` waits 50 ms (`time.sleep`, standing for a database call). A waiting thread
+      releases Python's GIL, so other threads run meanwhile.
+    - `/cpu?n=...` computes in pure Python. Only one thread per process runs Python at a time
+      (the GIL), so more threads do not help; more processes use more cores.
+
+    We measure the toy WSGI server with 1 thread, with 8 threads, and with 2 worker processes of
+    1 thread each, under 16 clients. (The load generator runs on the same 2 cores, which costs
+    the server some CPU: the comparison between the three is what counts.)
+    """),
+    code("""
+    CONFIGS = {"1 thread": ["--threads", "1"], "8 threads": ["--threads", "8"],
+               "2 workers × 1 thread": ["--workers", "2", "--threads", "1"]}
+    WORK = {"I/O wait (/io?ms=50)": "/io?ms=50", "CPU (/cpu?n=30000)": "/cpu?n=30000"}
+    SECONDS = nb.pick(4, 1.5)
+
+    def run(point):
+        config, work = point
+        with nb.server("wsgi", extra=CONFIGS[config]) as srv:
+            return nb.measure(srv.url, WORK[work], connections=16, duration=SECONDS, warmup=0.3)
+
+    measured = dict(nb.sweep([(c, w) for c in CONFIGS for w in WORK], run, desc="threads vs workers"))
+    nb.table([(c, w, r.rps, r.percentile(50) * 1000) for (c, w), r in measured.items()],
+             ["server", "work", "requests/s", "median latency ms"])
+    """),
+    code("""
+    import numpy as np
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, work in zip(axes, WORK):
+        rps = [measured[(c, work)].rps for c in CONFIGS]
+        ax.bar(list(CONFIGS), rps, color=["#999", "#4f81bd", "#c0504d"])
+        ax.set_title(work); ax.set_ylabel("requests/s")
+        for x, v in enumerate(rps):
+            ax.text(x, v, f"{v:.0f}", ha="center", va="bottom")
+    fig.suptitle("Toy WSGI server, 16 clients")
+    plt.show()
+    """),
+    code("""
+    io, cpu = WORK
+    gain = lambda work, config: measured[(config, work)].rps / measured[("1 thread", work)].rps
+    print(f"Waiting on I/O: 8 threads served {gain(io, '8 threads'):.1f}x as many requests as 1 thread "
+          f"(the ceiling is 8x: 8 threads × 20 waits of 50 ms per second = 160 requests/s).")
+    print(f"Computing: 8 threads served {gain(cpu, '8 threads'):.2f}x as many as 1 thread "
+          f"-- the GIL lets one thread run Python at a time.")
+    print(f"Computing with 2 processes: {gain(cpu, '2 workers × 1 thread'):.2f}x, "
+          f"on {os.cpu_count()} cores shared with the load generator.")
+    """),
+    md("""
+    This is why gunicorn has both `--workers` (processes: one per core, for CPU) and
+    `--threads` (for waiting), and why the usual advice is workers ≈ cores and threads for I/O.
+
+    ## Exercises
+
+    **1.** Fix `broken` so that `wsgiref.validate` accepts it: write a function `fixed` in the
+    next cell, then run the check cell.
+    """),
+    code("""
+    def fixed(environ, start_response):
+        ...
+    """),
+    code("""
+    try:
+        body = call_validated(fixed)
+        nb.check(body, b"Hello, world!\\n", hint="The body should still say Hello, world!")
+    except AssertionError as error:
+        nb.check(False, True, hint=f"wsgiref.validate says: {error}")
+    except Exception as error:
+        nb.check(False, True, hint=f"the call raised {error!r}")
+    """),
+    md("""
+    **2.** Which `environ` key holds the stream the request body is read from? (Look at the
+    toy server's trace above, or at `WSGIHandler.__call__`.)
+    """),
+    code("""
+    answer_2 = ...
+    """),
+    code("""
+    nb.check(answer_2, next(k for k, v in toy.items() if k.startswith("wsgi.") and "input" in k.lower()),
+             hint="One of the wsgi.* keys; PEP 3333 lists them.");
+    """),
+    md("""
+    **3.** With one thread and a view that waits 50 ms, how many requests per second can a server
+    answer at most? Compute it, then compare with the measured value for `1 thread` on `/io`.
+    """),
+    code("""
+    answer_3 = ...
+    """),
+    code("""
+    nb.check(answer_3, 1000 / 50, tolerance=0.05, hint="One request at a time, 50 ms each.")
+    print(f"measured: {measured[('1 thread', io)].rps:.1f} requests/s")
+    """),
+]
+
+
+# --------------------------------------------------------------------------------------
+# 03 · ASGI
+# --------------------------------------------------------------------------------------
+
+ASGI = [
+    md("""
+    # 03 · ASGI: coroutines and messages on an event loop
+
+    **Learning goals.** After this notebook you can
+    - write an ASGI application with `scope`, `receive` and `send`, and read its messages in a trace;
+    - read Django's `ASGIHandler` and see where it runs sync code in a thread;
+    - serve the same site with uvicorn;
+    - show with measurements where threads run out and the event loop does not, why one blocking
+      call in an async view hurts everyone, and what a sync view costs under ASGI.
+    """),
+    md(HOW_TO),
+    code(SETUP),
+    md("""
+    ## An ASGI application, written here
+
+    The ASGI HTTP spec in four lines: the server awaits `app(scope, receive, send)`. `scope` is a
+    dict describing the request (no body). `await receive()` returns `http.request` messages
+    carrying the body, piece by piece, until `more_body` is false. The application answers with
+    `await send(...)`: one `http.response.start` (status and headers, as bytes), then one or
+    more `http.response.body`.
+    """),
+    code("""
+    APPS = nb.workdir("apps")
+    """),
+    code("""
+    %%writefile var/notebooks/apps/first_asgi.py
+    \"\"\"An ASGI application (ASGI 3, HTTP) with no framework.\"\"\"
+    from servers.asgi_checker import checked
+
+
+    async def app(scope, receive, send):
+        assert scope["type"] == "http", "this app serves HTTP only (run the server with --lifespan off)"
+        size = 0
+        while True:                                   # the body arrives in http.request messages
+            message = await receive()
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        text = f"Hello! You sent {scope['method']} {scope['path']} with {size} body bytes.\\n"
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+        await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+        await send({"type": "http.response.body", "body": b"Goodbye.\\n"})
+
+
+    # The same application inside the ASGI checker (our counterpart of wsgiref.validate):
+    # any message out of order or of the wrong type raises ASGIViolation.
+    checked_app = checked(app)
+    """),
+    code("""
+    with nb.server("asgi", app="first_asgi:checked_app", pythonpath=APPS, extra=["--trace", "--lifespan", "off"]) as srv:
+        mark = len(srv.output())
+        hello = nb.fetch(srv.url, "/greet?lang=en", method="POST", body=b"hello server")
+        trace = nb.trace_blocks(nb.output_since(srv, mark))
+    print(hello.status, hello.reason)
+    print(hello.text)
+    nb.show_trace(trace)
+    """),
+    code("""
+    messages = [b.message_type() for b in trace if b.message_type()]
+    print("messages in order:", " → ".join(messages))
+    """),
+    md("""
+    Between `receive` and `send` the application may `await` anything: while it waits, the same
+    thread runs other requests. That is the whole point, and its danger, as we measure below.
+
+    ## Django's `ASGIHandler`
+
+    `sample_site/asgi.py` calls `get_asgi_application()`. Here is how the installed Django
+    answers the call. Note `handle()`: it reads the whole body first, and `get_response_async`
+    runs the middleware and the view. A *sync* view (plain `def`) is run with `sync_to_async`,
+    in a thread; an `async def` view runs on the event loop itself.
+    """),
+    code("""
+    import django.core.handlers.asgi
+    nb.show_source(django.core.handlers.asgi.ASGIHandler.__call__)
+    nb.show_source(django.core.handlers.asgi.ASGIHandler.handle)
+    """),
+    md("""
+    ## uvicorn serves the same site
+
+    The command from Django's docs: `python -m uvicorn sample_site.asgi:application`. We compare
+    the scope uvicorn and the toy server hand Django for the same request.
+    """),
+    code("""
+    scopes = {}
+    for kind in ("asgi", "uvicorn"):
+        with nb.server(kind) as srv:
+            scopes[kind] = nb.fetch(srv.url, "/inspect?lang=en").json()["scope"]
+    nb.side_by_side({"toy asgi server": scopes["asgi"], "uvicorn": scopes["uvicorn"]})
+    """),
+    md("""
+    ## Waiting: threads run out, the event loop does not
+
+    Every client asks for a page whose view waits 50 ms (a database, a remote API):
+    - `/io?ms=50` is a sync view with `time.sleep`; under the toy WSGI server it holds one of 8
+      threads while it waits; under ASGI, Django runs it in a thread too;
+    - `/io-async?ms=50` is an `async def` view with `await asyncio.sleep`; under ASGI it waits on
+      the event loop, holding no thread.
+
+    We raise the number of clients and count the requests per second.
+    """),
+    code("""
+    LEVELS = nb.pick([1, 8, 32, 128, 256], [1, 8, 32])
+    SECONDS = nb.pick(3, 1)
+    SETUPS = {"WSGI, 8 threads, sync view": ("wsgi", ["--threads", "8"], "/io?ms=50"),
+              "ASGI, sync view": ("asgi", [], "/io?ms=50"),
+              "ASGI, async view": ("asgi", [], "/io-async?ms=50")}
+
+    curves = {}
+    for name, (kind, extra, path) in SETUPS.items():
+        with nb.server(kind, extra=extra) as srv:
+            curves[name] = dict(nb.sweep(LEVELS, lambda c: nb.measure(srv.url, path, connections=c, duration=SECONDS),
+                                         desc=name))
+    """),
+    code("""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name, curve in curves.items():
+        left.plot(LEVELS, [curve[c].rps for c in LEVELS], marker="o", label=name)
+        right.plot(LEVELS, [curve[c].percentile(50) * 1000 for c in LEVELS], marker="o", label=name)
+    left.plot(LEVELS, [c * 20 for c in LEVELS], ":", color="grey", label="ideal: clients × 20/s")
+    left.set_xscale("log", base=2); left.set_yscale("log"); left.set_xlabel("clients"); left.set_ylabel("requests/s")
+    right.set_xscale("log", base=2); right.set_xlabel("clients"); right.set_ylabel("median latency ms")
+    left.legend(fontsize=8); fig.suptitle("Views that wait 50 ms")
+    plt.show()
+    """),
+    code("""
+    top = LEVELS[-1]
+    rows = [(name, curve[top].rps, curve[top].percentile(50) * 1000) for name, curve in curves.items()]
+    nb.table(rows, ["setup", f"requests/s at {top} clients", "median latency ms"])
+    wsgi_rps = curves["WSGI, 8 threads, sync view"][top].rps
+    async_rps = curves["ASGI, async view"][top].rps
+    print(f"At {top} clients, 8 threads served {wsgi_rps:.0f} requests/s (their ceiling: 8 / 0.05 s = 160/s); "
+          f"the async view on the event loop served {async_rps:.0f}/s, {async_rps / wsgi_rps:.1f}x as many.")
+    """),
+    md("""
+    ## One blocking call inside an async view
+
+    An `async def` view runs on the event loop itself. If it calls something that blocks
+    (`time.sleep`, `requests.get`, a sync database driver), the *whole loop* stops: no other
+    request moves until it returns. Two small ASGI applications, identical but for one line:
+    """),
+    code("""
+    %%writefile var/notebooks/apps/sleepy_asgi.py
+    import asyncio
+    import time
+
+    HEADERS = [(b"content-type", b"text/plain")]
+
+
+    async def polite(scope, receive, send):
+        await asyncio.sleep(0.05)          # waits on the event loop: other requests run meanwhile
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await send({"type": "http.response.body", "body": b"done\\n"})
+
+
+    async def blocking(scope, receive, send):
+        time.sleep(0.05)                   # blocks the event loop: nothing else runs for 50 ms
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await send({"type": "http.response.body", "body": b"done\\n"})
+    """),
+    code("""
+    def serve_and_measure(app, clients=16):
+        with nb.server("asgi", app=app, pythonpath=APPS, extra=["--lifespan", "off"]) as srv:
+            return nb.measure(srv.url, "/", connections=clients, duration=nb.pick(3, 1.5))
+
+    sleepy = dict(nb.sweep(["sleepy_asgi:polite", "sleepy_asgi:blocking"], serve_and_measure, desc="async apps"))
+    nb.table([(app, r.rps, r.percentile(50) * 1000) for app, r in sleepy.items()],
+             ["application (16 clients)", "requests/s", "median latency ms"])
+    polite, blocking = sleepy.values()
+    print(f"One time.sleep instead of await asyncio.sleep: {polite.rps / blocking.rps:.0f}x fewer requests/s "
+          f"({blocking.rps:.0f}/s: one request at a time, as if the server had one thread), and a median "
+          f"latency of {blocking.percentile(50) * 1000:.0f} ms instead of {polite.percentile(50) * 1000:.0f} ms.")
+    """),
+    md("""
+    ## What a sync view costs under ASGI
+
+    Most Django code is sync: the ORM, most middleware, most views. Under ASGI, Django runs each
+    sync piece with `sync_to_async`, which hands it to a thread and waits for the result: a
+    thread hop per request, and an event loop *and* a thread doing the work a WSGI server does
+    with a thread alone. Measured: the same `/hello` (a sync view) under the toy WSGI server and
+    the toy ASGI server, and `/hello-async` (an `async def` view) under ASGI; 8 clients.
+    """),
+    code("""
+    CASES = {"WSGI · /hello (sync)": ("wsgi", "/hello"), "ASGI · /hello (sync)": ("asgi", "/hello"),
+             "ASGI · /hello-async (async)": ("asgi", "/hello-async"),
+             "gunicorn gthread · /hello": ("gunicorn-gthread", "/hello"),
+             "uvicorn · /hello": ("uvicorn-fast", "/hello")}
+
+    def run_case(name):
+        kind, path = CASES[name]
+        with nb.server(kind) as srv:
+            return nb.measure(srv.url, path, connections=8, duration=nb.pick(4, 1.5), warmup=0.3)
+
+    costs = dict(nb.sweep(CASES, run_case, desc="per-request cost"))
+    nb.table([(name, r.rps, 1000 / r.rps if r.rps else None, r.percentile(50) * 1000) for name, r in costs.items()],
+             ["server · URL", "requests/s", "ms of server time per request", "median latency ms"])
+    """),
+    code("""
+    wsgi_sync, asgi_sync, asgi_async = (costs[n].rps for n in list(CASES)[:3])
+    more = lambda a, b: f"{a / b:.2f}x" if a >= b else f"{b / a:.2f}x fewer"
+    print(f"The sync view: the ASGI server served {asgi_sync:.0f} requests/s, the WSGI server {wsgi_sync:.0f}/s "
+          f"(ASGI/WSGI = {asgi_sync / wsgi_sync:.2f}).")
+    print(f"Under ASGI, the async view served {asgi_async:.0f}/s against {asgi_sync:.0f}/s for the sync view "
+          f"(async/sync = {asgi_async / asgi_sync:.2f}): the thread hop of sync_to_async is "
+          + ("measurable." if asgi_async > asgi_sync else "not what dominates here."))
+    """),
+    md("""
+    ## Exercises
+
+    **1.** The application in the next cell blocks the loop. Fix it (one line, plus an import),
+    run the cell, then the check cell: it serves your application and measures it with 16 clients.
+    """),
+    code("""
+    %%writefile var/notebooks/apps/exercise_asgi.py
+    import time
+
+
+    async def app(scope, receive, send):
+        time.sleep(0.05)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"done\\n"})
+    """),
+    code("""
+    mine = serve_and_measure("exercise_asgi:app")
+    nb.check(mine.rps > 4 * blocking.rps, True,
+             hint=f"{mine.rps:.0f} requests/s; the blocking version did {blocking.rps:.0f}/s. Await instead of blocking.");
+    """),
+    md("""
+    **2.** In the trace of `first_asgi`, which message type did the application *receive*?
+    """),
+    code("""
+    answer_2 = ...
+    """),
+    code("""
+    nb.check(answer_2, messages[0], hint="The first message in the trace came from the server.");
+    """),
+    md("""
+    **3.** 256 clients each ask for a view that waits 50 ms. A WSGI server has 8 threads. What is
+    the median latency you would expect, in ms? (Each thread serves 20 requests per second; every
+    client waits its turn.)
+    """),
+    code("""
+    answer_3 = ...
+    """),
+    code("""
+    nb.check(answer_3, 256 / (8 * 20) * 1000, tolerance=0.1, hint="clients / (threads × 20 per s), in ms.")
+    if 256 in curves["WSGI, 8 threads, sync view"]:
+        print(f"measured: {curves['WSGI, 8 threads, sync view'][256].percentile(50) * 1000:.0f} ms")
+    """),
+]
+
+
+# --------------------------------------------------------------------------------------
+# 04 · benchmarks
+# --------------------------------------------------------------------------------------
+
+BENCH = [
+    md("""
+    # 04 · The comparison: toy servers, gunicorn and uvicorn
+
+    **Learning goals.** After this notebook you can
+    - run the benchmark harness and read its results file;
+    - read throughput, latency and memory plots, and say which server model wins where and why;
+    - check a conclusion against the numbers of *this* run (the conclusions below are computed).
+    """),
+    md(HOW_TO),
+    code(SETUP),
+    md("""
+    ## Running the benchmark
+
+    `python -m scripts.bench` starts each server on a free port, pins it to one core and the
+    load generator to another (when there are two), warms up, measures several times, and
+    writes every row with its metadata (CPU, versions, date, commit) to `results/`. Here it
+    writes to `var/notebooks/bench/`, a results file made by *this* run.
+    """),
+    code("""
+    BENCH_DIR = nb.workdir("bench")
+    """),
+]
+
+
+NOTEBOOKS_CONTENT = {
+    "00_overview.ipynb": OVERVIEW,
+    "01_cgi.ipynb": CGI,
+    "02_wsgi.ipynb": WSGI,
+    "03_asgi.ipynb": ASGI,
+    "04_benchmarks.ipynb": BENCH,
+}
+
+
+def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata = {
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    stem = name.split("_", 1)[0]
+    for number, (kind, source) in enumerate(cells):
+        make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        cell = make(source)
+        cell.id = f"nb{stem}-{number:02d}"
+        notebook.cells.append(cell)
+    nbformat.validate(notebook)
+    return notebook
+
+
+def main() -> None:
+    NOTEBOOKS.mkdir(exist_ok=True)
+    for name, cells in NOTEBOOKS_CONTENT.items():
+        path = NOTEBOOKS / name
+        nbformat.write(build(name, cells), path)
+        print(path.relative_to(NOTEBOOKS.parent))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""What the classroom notebooks need beyond scripts.launch.
+
+Every notebook starts with the same setup cell, then uses these helpers so that
+its own cells stay about the lesson:
+
+- `server(kind, ...)`: a `scripts.launch.ServerProcess` on a free port, used in a
+  `with` block, so the server stops when the block ends, when the cell fails, and
+  (through launch.py's atexit handler and PR_SET_PDEATHSIG) when the kernel ends;
+- `fetch(...)`: one HTTP request with the standard library, answering status,
+  headers, body and the client-side time;
+- `server_timing(...)`, `trace_blocks(...)`, `output_since(...)`: read what a
+  server reported about a request (the Server-Timing header, the --trace view);
+- `measure(...)` and `sweep(...)`: load from scripts.loadgen, with a progress bar;
+- `table(...)`, `side_by_side(...)`, `show_source(...)`: show data captured live;
+- `check(...)`: the exercises' check cells.
+
+Quick mode: with TOOLKIT_QUICK=1 in the environment (what `make notebooks-check`
+sets), `pick(full, quick)` returns the quick value, so each measurement is shorter
+and the whole set of notebooks runs in a few minutes.
+"""
+
+from __future__ import annotations
+
+import html
+import http.client
+import inspect
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from scripts.launch import REPO, ServerProcess, free_port, server_command
+
+QUICK = os.environ.get("TOOLKIT_QUICK", "") not in ("", "0")
+
+# Files the notebooks write (CGI scripts, small applications, benchmark results)
+# live under var/, which git ignores.
+WORK = REPO / "var" / "notebooks"
+
+
+def pick(full: Any, quick: Any) -> Any:
+    """`full` normally, `quick` when TOOLKIT_QUICK=1 asks for a short run."""
+    return quick if QUICK else full
+
+
+def workdir(name: str) -> Path:
+    """An empty-or-existing folder under var/notebooks/ for files a notebook writes."""
+    path = WORK / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --- servers -----------------------------------------------------------------
+
+def server(kind: str, *, app: str | None = None, extra: Sequence[str] = (),
+           env: Mapping[str, str] | None = None, pythonpath: str | os.PathLike | None = None,
+           ready_timeout: float = 60.0) -> ServerProcess:
+    """A server of `kind` (see scripts.launch.KINDS) on a free port, not yet started.
+
+    Use it as `with server("wsgi") as srv: ...`: the block starts it, waits until
+    it accepts connections, and stops it at the end, also when the cell raises.
+    `pythonpath` adds a folder (e.g. one a notebook wrote an application into) to
+    the server's import path, so `app="module:attr"` can name a module there.
+    """
+    port = free_port()
+    env = dict(env or {})
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(Path(pythonpath).resolve()), os.environ.get("PYTHONPATH", "")) if p)
+    argv = server_command(kind, port=port, app=app, extra=list(extra))
+    return ServerProcess(argv, port=port, env=env, ready_timeout=ready_timeout)
+
+
+def output_since(srv: ServerProcess, mark: int, *, settle: float = 0.3, timeout: float = 5.0) -> str:
+    """What `srv` printed after `mark` (a length of srv.output() taken earlier).
+
+    A server writes its --trace blocks around the time it sends the response, so
+    the client may have its answer a moment before the last block is printed:
+    wait until the output has stopped growing for `settle` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    seen = len(srv.output())
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = len(srv.output())
+        if now != seen:
+            seen, quiet_since = now, time.monotonic()
+        elif now > mark and time.monotonic() - quiet_since >= settle:
+            break
+    return srv.output()[mark:]
+
+
+# --- one request -------------------------------------------------------------
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    seconds: float
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first header called `name` (any case)."""
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return default
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def fetch(url: str, path: str = "/", *, method: str = "GET", headers: Mapping[str, str] | None = None,
+          body: bytes | None = None, timeout: float = 30.0) -> Response:
+    """One request on a new connection to `url` (a server's srv.url), read to the end."""
+    match = re.fullmatch(r"http://\[?([^\]]+?)\]?:(\d+)", url)
+    if not match:
+        raise ValueError(f"expected http://HOST:PORT, got {url!r}")
+    connection = http.client.HTTPConnection(match[1], int(match[2]), timeout=timeout)
+    started = time.perf_counter()
+    try:
+        connection.request(method, path, body=body, headers=dict(headers or {}))
+        answer = connection.getresponse()
+        data = answer.read()
+    finally:
+        connection.close()
+    return Response(answer.status, answer.reason, answer.getheaders(), data, time.perf_counter() - started)
+
+
+def server_timing(value: str | Response | None) -> dict[str, float]:
+    """Parse a Server-Timing header into {phase: milliseconds}, in the server's order.
+
+    `app;dur=1.234, total;dur=2.000` -> {"app": 1.234, "total": 2.0}
+    (W3C Server Timing: a list of metrics, each a name and optional params; dur is in ms.)
+    """
+    if isinstance(value, Response):
+        value = value.header("Server-Timing")
+    phases: dict[str, float] = {}
+    for metric in (value or "").split(","):
+        name, _, params = metric.strip().partition(";")
+        duration = re.search(r"(?:^|;)\s*dur=([0-9.]+)", params)
+        if name and duration:
+            phases[name.strip()] = float(duration[1])
+    return phases
+
+
+# --- the --trace teaching view -------------------------------------------------
+
+@dataclass
+class TraceBlock:
+    """One block of --trace output: `── wsgi #3 ── request head` and its indented lines."""
+    kind: str
+    number: int
+    title: str
+    lines: list[str]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def mapping(self) -> dict[str, str]:
+        """A mapping block (environ, scope, CGI env) as {key: value as shown}."""
+        pairs = (re.match(r"(\S+)\s+(.*)", line) for line in self.lines)
+        return {m[1]: m[2] for m in pairs if m}
+
+    def message_type(self) -> str | None:
+        """The `type` of an ASGI message block ('http.request', ...), if it is one."""
+        found = re.search(r"'type': '([^']+)'", self.text)
+        return found[1] if found else None
+
+
+TRACE_HEAD = re.compile(r"^── (\S+) #(\d+) ── (.*)$")
+
+
+def trace_blocks(output: str) -> list[TraceBlock]:
+    """The --trace blocks in a server's output, in order; other lines (logs) are skipped."""
+    blocks: list[TraceBlock] = []
+    current = None
+    for line in output.splitlines():
+        head = TRACE_HEAD.match(line)
+        if head:
+            current = TraceBlock(head[1], int(head[2]), head[3], [])
+            blocks.append(current)
+        elif current is not None and line.startswith("  "):
+            current.lines.append(line[2:])
+        else:
+            current = None
+    return blocks
+
+
+def show_trace(blocks: Sequence[TraceBlock]) -> None:
+    """Print trace blocks the way the server wrote them."""
+    for block in blocks:
+        print(f"── {block.kind} #{block.number} ── {block.title}")
+        for line in block.lines:
+            print("  " + line)
+
+
+# --- load ----------------------------------------------------------------------
+
+def measure(url: str, path: str, *, connections: int, duration: float, **options: Any):
+    """Closed-loop load from scripts.loadgen: `connections` keep-alive clients for `duration` s.
+
+    Answers a scripts.loadgen.Result (.rps, .requests, .percentile(50) in seconds, .errors, ...).
+    """
+    from scripts import loadgen
+    return loadgen.run(url + path, connections=connections, duration=duration, **options)
+
+
+def progress(items: Iterable[Any], *, desc: str):
+    """`items` with a progress bar (tqdm), for loops whose steps take a while."""
+    from tqdm.auto import tqdm
+    return tqdm(list(items), desc=desc)
+
+
+def sweep(points: Iterable[Any], run: Callable[[Any], Any], *, desc: str) -> list[tuple[Any, Any]]:
+    """Run `run(point)` for each point with a progress bar; answer [(point, result), ...]."""
+    results = []
+    for point in progress(points, desc=desc):
+        results.append((point, run(point)))
+    return results
+
+
+# --- showing data ----------------------------------------------------------------
+
+def _display(obj: Any) -> None:
+    from IPython.display import display
+    display(obj)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        value = f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
+    return html.escape(str(value))
+
+
+def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, caption: str = "") -> None:
+    """Show rows as an HTML table (floats rounded for reading)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{_cell(v)}</td>" for v in row) + "</tr>"
+                   for row in rows)
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    from IPython.display import HTML
+    _display(HTML(f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"))
+
+
+def format_mapping(mapping: Mapping[str, Any]) -> str:
+    """`KEY  value` lines with the keys aligned, in the mapping's own order."""
+    if not mapping:
+        return "(empty)"
+    width = max(len(str(k)) for k in mapping)
+    return "\n".join(f"{str(k):<{width}}  {v!r}" for k, v in mapping.items())
+
+
+def side_by_side(columns: Mapping[str, str | Mapping[str, Any]]) -> None:
+    """Show texts (or mappings, formatted with aligned keys) next to each other, one column each."""
+    cells = []
+    for title, content in columns.items():
+        text = content if isinstance(content, str) else format_mapping(content)
+        cells.append(f"<td style='vertical-align:top;text-align:left'><b>{html.escape(title)}</b>"
+                     f"<pre style='font-size:11px'>{html.escape(text)}</pre></td>")
+    from IPython.display import HTML
+    _display(HTML(f"<table><tr>{''.join(cells)}</tr></table>"))
+
+
+def show_source(obj: Any, *, lines: tuple[int, int] | None = None) -> None:
+    """Show the source of a function or class as the installed package has it, with its file and line."""
+    source, first = inspect.getsourcelines(obj)
+    if lines is not None:
+        source = source[lines[0]:lines[1]]
+        first += lines[0]
+    path = Path(inspect.getsourcefile(obj))
+    try:
+        path = path.relative_to(REPO)
+    except ValueError:
+        pass
+    from IPython.display import Code, Markdown
+    _display(Markdown(f"`{path}`, line {first}:"))
+    _display(Code("".join(source), language="python"))
+
+
+# --- exercises -----------------------------------------------------------------
+
+@dataclass
+class Check:
+    """The outcome of one exercise check (also printed)."""
+    right: bool
+    message: str = field(default="")
+
+    def __bool__(self) -> bool:
+        return self.right
+
+
+def check(answer: Any, expected: Any, *, tolerance: float | None = None, hint: str = "") -> Check:
+    """Compare a student's answer with a value computed from this run's measurements.
+
+    Numbers compare within a relative `tolerance` when given; strings compare
+    ignoring case and surrounding space. An answer left at `...` is not judged.
+    """
+    if answer is ...:
+        result = Check(False, "Not answered yet: replace ... in the cell above, run it, then run this cell.")
+    elif tolerance is not None and isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        right = abs(answer - expected) <= tolerance * abs(expected)
+        result = Check(right, f"Right: {answer:g} is within {tolerance:.0%} of {expected:g}." if right
+                       else f"Not yet: {answer:g} is not within {tolerance:.0%} of the measured value. {hint}")
+    else:
+        normal = (lambda v: v.strip().lower()) if isinstance(expected, str) and isinstance(answer, str) else (lambda v: v)
+        right = normal(answer) == normal(expected)
+        result = Check(right, f"Right: {answer!r}." if right else f"Not yet: {answer!r} is not it. {hint}")
+    print(("✅ " if result.right else "❌ ") + result.message.strip())
+    return result
+
+
+# --- the one picture of 00_overview ---------------------------------------------
+
+def draw_models():
+    """Three rows, one per interface: who runs the application, and what it is handed."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    rows = [
+        ("CGI (1993)", "#c0504d", "web server", "fork + exec\na NEW process\nper request",
+         "env variables + stdin\n→ stdout", "program\n(Python starts,\nimports Django)"),
+        ("WSGI (2003)", "#4f81bd", "server process\n(thread pool)", "a thread calls\napp(environ,\nstart_response)",
+         "dict + callable\n→ iterable of bytes", "Django, already\nimported"),
+        ("ASGI (2016-19)", "#9bbb59", "server process\n(event loop)", "a task awaits\napp(scope,\nreceive, send)",
+         "dict + messages\n(both ways)", "Django, already\nimported"),
+    ]
+    fig, ax = plt.subplots(figsize=(11, 4.6))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, len(rows) * 1.5 + 0.2)
+    ax.axis("off")
+    xs = [0.1, 2.3, 4.6, 7.0, 9.3]
+    for i, (name, colour, *boxes) in enumerate(rows):
+        y = (len(rows) - 1 - i) * 1.5 + 0.3
+        ax.text(0.1, y + 1.05, name, fontsize=12, fontweight="bold", color=colour)
+        stages = ["client\n(browser)", *boxes]
+        for j, (x, label) in enumerate(zip(xs, stages)):
+            ax.add_patch(FancyBboxPatch((x, y), 1.6, 0.9, boxstyle="round,pad=0.05",
+                                        facecolor=colour if j in (2, 3) else "white",
+                                        alpha=0.25 if j in (2, 3) else 1, edgecolor=colour))
+            ax.text(x + 0.8, y + 0.45, label, ha="center", va="center", fontsize=8.5)
+            if j:
+                ax.add_patch(FancyArrowPatch((xs[j - 1] + 1.65, y + 0.45), (x - 0.05, y + 0.45),
+                                             arrowstyle="->", mutation_scale=12, color=colour))
+    ax.set_title("One HTTP request, three ways to reach a Python application", fontsize=13)
+    plt.show()

@@ -158,7 +158,7 @@ def echo(request):
     )
 
 
-# The meta-variables of RFC 3875 §4.1, and two request-line extensions some servers add.
+# The meta-variables of RFC 3875 §4.1, and three that servers commonly add beside them.
 CGI_VARIABLES = {
     "AUTH_TYPE", "CONTENT_LENGTH", "CONTENT_TYPE", "GATEWAY_INTERFACE", "PATH_INFO",
     "PATH_TRANSLATED", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_IDENT",

@@ -1,0 +1,709 @@
+"""asgi_server: an asyncio ASGI 3 server for HTTP/1.1, with lifespan, in one file.
+
+    python -m servers.asgi_server sample_site.asgi:application --bind 127.0.0.1:8000
+
+An ASGI application is a coroutine `app(scope, receive, send)`: the server describes
+the request in `scope`, hands the request body over through `await receive()`, and
+takes the response from `await send(message)`. One event loop serves every
+connection; while one application awaits (a database, a timer, a slow client), the
+loop runs the others. That is the lesson of this file, and it is how uvicorn works.
+
+A request travels through this file from top to bottom:
+  1. main() reads the command line, imports the application, opens the socket.
+  2. Server.serve() runs the lifespan startup, then asyncio accepts connections and
+     gives each its own HttpConnection (an asyncio.Protocol).
+  3. HttpConnection.data_received() feeds the bytes to http11.ServerConnection and
+     gets events back. A Request event builds the scope and starts one
+     RequestCycle, run by one asyncio task.
+  4. RequestCycle.receive() and RequestCycle.send() are the two ASGI callables:
+     the body goes in as http.request messages, the response comes out of
+     http.response.start and http.response.body messages. Both directions have
+     flow control, so neither a fast client nor a slow one makes memory grow.
+  5. When the response is complete, the connection serves the next request
+     (pipelined or kept alive) or closes.
+  6. SIGTERM or Ctrl-C: stop accepting, let running cycles finish within
+     --graceful-timeout, then the lifespan shutdown, and exit 0.
+
+What it leaves out, on purpose: WebSocket, HTTP/2, TLS, Unix sockets, several worker
+processes, auto-reload, proxy headers (X-Forwarded-For), and response trailers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+import traceback
+from urllib.parse import unquote_to_bytes
+
+from servers import common, http11
+
+# ASGI HTTP spec: spec_version 2.4 is "Calling send() on a closed connection should
+# raise an error", which send() does (ClientDisconnected). Lifespan spec 2.0 adds
+# startup.failed and shutdown.failed.
+HTTP_SPEC_VERSION = "2.4"
+LIFESPAN_SPEC_VERSION = "2.0"
+
+# Flow control, one bound in each direction:
+READ_PAUSE_BYTES = 64 * 1024    # stop reading the socket while this much body waits for the app
+WRITE_HIGH_WATER = 64 * 1024    # send() waits while the transport holds more than this unsent
+ABORT_GRACE_SECONDS = 1.0       # after the graceful bound: time to react to http.disconnect
+
+DISCONNECT = {"type": "http.disconnect"}
+
+
+class ClientDisconnected(OSError):
+    """ASGI HTTP spec 2.4: "If send() is called on a closed connection the server
+    should raise a server-specific subclass of OSError"."""
+
+
+# ── 1. The command line ──────────────────────────────────────────────────────
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m servers.asgi_server",
+        description="Serve an ASGI 3 application over HTTP/1.1 with one asyncio event loop: "
+                    "every connection is an asyncio.Protocol, every request one task running "
+                    "app(scope, receive, send).",
+        epilog="Example: python -m servers.asgi_server sample_site.asgi:application --trace "
+               "--server-timing. SIGTERM or Ctrl-C stops gracefully: requests and streams "
+               "already running get --graceful-timeout to finish; a second signal stops at once.")
+    parser.add_argument("app", metavar="MODULE:ATTR",
+                        help="the ASGI application, e.g. sample_site.asgi:application")
+    common.add_common_arguments(parser)
+    parser.add_argument(
+        "--lifespan", choices=("auto", "on", "off"), default="auto",
+        help="the ASGI lifespan protocol (startup/shutdown events). auto: use it if the "
+             "application supports it, carry on without it if the application raises on the "
+             "lifespan scope (Django does). on: the application must support it; a failed "
+             "startup exits with the application's message. off: never call it "
+             "(default %(default)s)")
+    parser.add_argument(
+        "--limit-concurrency", type=common.positive_int, default=None, metavar="N",
+        help="serve at most N connections at once; a request on a connection beyond N gets "
+             "503 Service Unavailable with Connection: close (default: no limit)")
+    parser.add_argument(
+        "--loop", choices=("auto", "asyncio", "uvloop"), default="asyncio",
+        help="the event loop: asyncio (the standard library, the default), uvloop (a faster "
+             "drop-in loop written on libuv, if installed), or auto (uvloop when it can be "
+             "imported, else asyncio, like uvicorn's auto). The server code is the same.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        host, port = common.parse_bind(args.bind)
+        app = common.load_app(args.app)
+        loop_factory, loop_name = choose_loop(args.loop)
+        listener = common.open_listener(host, port)
+    except common.StartupError as exc:
+        common.fail(str(exc))
+    server = Server(app, args, listener, loop_name)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        failure = runner.run(server.serve())
+    if failure:
+        common.fail(failure)
+
+
+def choose_loop(name: str):
+    """--loop: (a loop factory for asyncio.Runner, the name to announce)."""
+    if name == "asyncio":
+        return None, "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise common.StartupError("--loop uvloop: uvloop is not installed") from None
+        return None, "asyncio"
+    return uvloop.new_event_loop, "uvloop"
+
+
+# ── 2. The server: lifespan, accepting connections, shutting down ────────────
+
+class Server:
+    def __init__(self, app, args: argparse.Namespace, listener, loop_name: str):
+        self.app = app
+        self.args = args
+        self.listener = listener
+        self.loop_name = loop_name
+        self.limits = common.limits_from_args(args)
+        # Lifespan spec: "the server will ensure that a shallow copy of the namespace
+        # is passed into each subsequent request/response call".
+        self.state: dict = {}
+        self.connections: set[HttpConnection] = set()
+        self.shutting_down = False
+        self.all_closed = asyncio.Event()
+        self.trace_count = 0
+        # Measuring costs a clock read or two per request; only when asked.
+        self.measure = args.server_timing or args.trace or args.access_log
+
+    async def serve(self) -> str | None:
+        """Run until SIGTERM/SIGINT; return None, or why the server could not start."""
+        loop = asyncio.get_running_loop()
+        lifespan = Lifespan(self.app, self.args.lifespan, self.state)
+        failure = await lifespan.startup()
+        if failure is not None:
+            self.listener.close()
+            return failure
+
+        stop, stop_now = asyncio.Event(), asyncio.Event()
+
+        def on_signal() -> None:
+            (stop_now if stop.is_set() else stop).set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal)
+
+        listening = await loop.create_server(lambda: HttpConnection(self), sock=self.listener)
+        host, port = self.listener.getsockname()[:2]
+        limit = self.args.limit_concurrency
+        common.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
+                                    + (f", at most {limit} connections" if limit else ""))
+        await stop.wait()
+
+        listening.close()                    # stop accepting; running connections go on
+        await self.drain(stop_now)
+        await lifespan.shutdown(self.args.graceful_timeout)
+        return None
+
+    async def drain(self, stop_now: asyncio.Event) -> None:
+        """Graceful shutdown: idle connections close now, busy ones after their
+        response; whatever still runs at --graceful-timeout is disconnected."""
+        self.shutting_down = True
+        for connection in list(self.connections):
+            connection.close_when_idle()
+        if self.connections:
+            waiters = [asyncio.ensure_future(self.all_closed.wait()),
+                       asyncio.ensure_future(stop_now.wait())]
+            await asyncio.wait(waiters, timeout=self.args.graceful_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+        tasks = [connection.cycle.task for connection in self.connections if connection.cycle]
+        for connection in list(self.connections):
+            connection.abort()
+        if tasks:
+            # An application awaiting receive() now gets http.disconnect, and its
+            # next send() raises ClientDisconnected; one that ignores both is cancelled.
+            _, pending = await asyncio.wait(tasks, timeout=ABORT_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=ABORT_GRACE_SECONDS)
+
+    def connection_closed(self, connection: "HttpConnection") -> None:
+        self.connections.discard(connection)
+        if self.shutting_down and not self.connections:
+            self.all_closed.set()
+
+
+class Lifespan:
+    """Lifespan spec 2.0: one long-lived call of the application with a "lifespan"
+    scope; the server sends lifespan.startup before accepting connections and
+    lifespan.shutdown after the last one closed, and waits for each reply."""
+
+    def __init__(self, app, mode: str, state: dict):
+        self.app = app
+        self.mode = mode
+        self.state = state
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.replied = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.started = False
+        self.failure: str | None = None
+        self.status = "off" if mode == "off" else "on"
+
+    async def startup(self) -> str | None:
+        """None when the server may accept connections, else the reason it may not."""
+        if self.mode == "off":
+            return None
+        self.task = asyncio.create_task(self.run())
+        await self.events.put({"type": "lifespan.startup"})
+        # Lifespan spec: "A server must wait for this message before it starts
+        # processing connections."  run() also sets `replied` if the app returns.
+        await self.replied.wait()
+        return self.failure
+
+    async def run(self) -> None:
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": LIFESPAN_SPEC_VERSION},
+            "state": self.state,
+        }
+        try:
+            await self.app(scope, self.receive, self.send)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if self.started or self.mode == "on":
+                traceback.print_exc()
+                self.failure = self.failure or f"lifespan failed: {reason}"
+            else:
+                # Lifespan spec: "If an exception is raised when calling the
+                # application callable with a lifespan.startup message or a scope
+                # with type lifespan, the server must continue but not send any
+                # lifespan events."
+                self.status = "unsupported by the app"
+                print(f"lifespan: the application does not support it ({reason}); "
+                      f"carrying on without it (--lifespan on would stop here)",
+                      file=sys.stderr, flush=True)
+        finally:
+            self.replied.set()
+
+    async def receive(self) -> dict:
+        return await self.events.get()
+
+    async def send(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
+            self.started = True
+        elif kind == "lifespan.startup.failed":
+            # Lifespan spec: "If a server sees this it should log/print the message
+            # provided and then exit."
+            self.failure = f"lifespan startup failed: {message.get('message') or '(no message)'}"
+        elif kind == "lifespan.shutdown.failed":
+            print(f"lifespan shutdown failed: {message.get('message') or '(no message)'}",
+                  file=sys.stderr, flush=True)
+        elif kind != "lifespan.shutdown.complete":
+            raise RuntimeError(f"ASGI lifespan spec: unexpected message {kind!r} sent by the application")
+        self.replied.set()
+
+    async def shutdown(self, timeout: float) -> None:
+        if self.task is None or self.task.done() or not self.started:
+            return
+        self.replied.clear()
+        await self.events.put({"type": "lifespan.shutdown"})
+        # Lifespan spec: "A server must wait for this message before terminating";
+        # within the graceful bound, though, so a hung shutdown cannot hang the server.
+        try:
+            await asyncio.wait_for(self.replied.wait(), timeout)
+        except asyncio.TimeoutError:
+            print("lifespan: no reply to lifespan.shutdown within --graceful-timeout",
+                  file=sys.stderr, flush=True)
+        self.task.cancel()
+
+
+# ── 3. One connection: bytes in, events out ──────────────────────────────────
+
+class HttpConnection(asyncio.Protocol):
+    """One TCP connection, from accept to close. asyncio calls the methods below
+    (connection_made, data_received, ...) as things happen on the socket."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.app = server.app
+        self.args = server.args
+        self.loop = asyncio.get_running_loop()
+        self.parser = http11.ServerConnection(server.limits, server_header=b"servers.asgi_server")
+        self.transport: asyncio.Transport | None = None
+        self.cycle: RequestCycle | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.idle = False              # waiting between requests (the keep-alive timer runs)
+        self.head_started = False      # some bytes of the next head have arrived
+        self.reading_paused = False
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.over_limit = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        # pause_writing() is called when more than WRITE_HIGH_WATER bytes wait to
+        # be sent, resume_writing() when the buffer has drained to a quarter of it.
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.client = tuple(transport.get_extra_info("peername")[:2])
+        self.sockname = tuple(transport.get_extra_info("sockname")[:2])
+        self.server.connections.add(self)
+        limit = self.args.limit_concurrency
+        self.over_limit = limit is not None and len(self.server.connections) > limit
+        # The first request head must arrive within --timeout.
+        self.timer = self.loop.call_later(self.args.timeout, self.head_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        if self.cycle is None:
+            self.head_started = True
+        events = self.parser.receive(data)
+        if events:
+            self.handle_events(events)
+        elif self.parser.paused:
+            # The client pipelined the next request while this response is being
+            # produced; leave it in the kernel until we are ready (TCP back-pressure).
+            self.pause_reading()
+        elif self.idle:
+            # A keep-alive connection woke up: the head now has --timeout to arrive.
+            self.idle = False
+            self.timer.cancel()
+            self.timer = self.loop.call_later(self.args.timeout, self.head_timed_out)
+
+    def handle_events(self, events: list) -> None:
+        for event in events:
+            kind = type(event)
+            # A cycle that ended early (an error, a refusal) ignores the rest of its body.
+            if kind is http11.Data:
+                if self.cycle is not None:
+                    self.cycle.body_arrived(event.data)
+            elif kind is http11.Request:
+                self.start_cycle(event)
+            elif kind is http11.EndOfMessage:
+                if self.cycle is not None:
+                    self.cycle.body_complete()
+            elif kind is http11.ConnectionClosed:
+                self.transport.close()
+            else:
+                self.protocol_error(event)
+
+    def start_cycle(self, request: http11.Request) -> None:
+        self.timer.cancel()
+        self.idle = self.head_started = False
+        if self.over_limit:
+            self.refuse(503, f"server busy: more than {self.args.limit_concurrency} connections")
+            return
+        path = request.path
+        # ASGI HTTP spec: path is the target "with percent-encoded sequences and
+        # UTF-8 byte sequences decoded into characters"; raw_path is as received.
+        if b"%" in path:
+            path_text = unquote_to_bytes(path).decode("utf-8", "replace")
+        else:
+            path_text = path.decode("ascii")
+        # ASGI HTTP spec, the connection scope; keys in the order of the WSGI environ.
+        scope = {
+            "type":         "http",
+            "asgi":         {"version": "3.0", "spec_version": HTTP_SPEC_VERSION},
+            "http_version": request.http_version,    # '1.1'
+            "method":       request.method,          # 'GET'
+            "scheme":       "http",
+            "path":         path_text,               # '/caf\u00e9'
+            "raw_path":     path,                    # b'/caf%C3%A9'
+            "query_string": request.query,           # b'ms=50'
+            "root_path":    "",                      # mounted at /, like SCRIPT_NAME ''
+            "headers":      request.headers,         # [(b'host', b'127.0.0.1:8000'), ...]
+            "client":       self.client,             # ('127.0.0.1', 51234)
+            "server":       self.sockname,           # ('127.0.0.1', 8000)
+            "state":        self.server.state.copy(),
+        }
+        cycle = RequestCycle(self, request, scope)
+        self.cycle = cycle
+        cycle.task = self.loop.create_task(cycle.run(self.app))
+
+    def protocol_error(self, error: http11.Error) -> None:
+        """The request was malformed or too large: answer its 4xx/5xx and close."""
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started:
+            self.transport.write(self.parser.error_response(error.status, error.reason))
+        if cycle is not None:
+            cycle.client_gone()                  # the application's next send() raises
+        self.transport.close()
+
+    def refuse(self, status: int, reason: str) -> None:
+        self.transport.write(self.parser.error_response(status, reason))
+        self.transport.close()
+
+    # -- flow control --------------------------------------------------------
+
+    def pause_reading(self) -> None:
+        if not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def pause_writing(self) -> None:        # called by the transport
+        self.writable.clear()
+
+    def resume_writing(self) -> None:       # called by the transport
+        self.writable.set()
+
+    # -- the end of a response, of the connection ------------------------------
+
+    def response_done(self) -> None:
+        """The cycle sent its last body message: serve the next request or close."""
+        self.cycle = None
+        if not self.parser.keep_alive or self.server.shutting_down:
+            self.transport.close()
+            return
+        events = self.parser.next_request()
+        self.resume_reading()
+        if events:
+            self.head_started = True
+            self.handle_events(events)
+        if self.cycle is None and not self.transport.is_closing():
+            self.idle = True
+            self.timer = self.loop.call_later(self.args.keepalive, self.idle_timed_out)
+
+    def idle_timed_out(self) -> None:
+        # No next request within --keepalive: close quietly, the client expects that.
+        if self.head_started:
+            self.head_timed_out()
+        else:
+            self.transport.close()
+
+    def head_timed_out(self) -> None:
+        # RFC 9110 §15.5.9: 408 "the server did not receive a complete request
+        # message within the time that it was prepared to wait".
+        if self.head_started:
+            self.refuse(408, "request head not received within the timeout")
+        else:
+            self.transport.close()
+
+    def close_when_idle(self) -> None:
+        """Shutdown began: an idle connection closes now, a busy one after its response."""
+        if self.cycle is None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """The graceful bound passed: drop the connection, tell the application."""
+        if self.cycle is not None:
+            self.cycle.client_gone()
+        self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.cycle is not None:
+            self.cycle.client_gone()
+        self.writable.set()                # wake a send() waiting to write: it will raise
+        self.server.connection_closed(self)
+
+
+# ── 4. One request/response cycle: the ASGI receive and send ────────────────
+
+class RequestCycle:
+    """One request and its response. `receive` and `send` are the ASGI callables."""
+
+    def __init__(self, connection: HttpConnection, request: http11.Request, scope: dict):
+        self.connection = connection
+        self.transport = connection.transport
+        self.parser = connection.parser
+        self.request = request
+        self.scope = scope
+        self.task: asyncio.Task | None = None
+        # The request body, as http11 hands it over, until the app takes it.
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.more_body = True            # http11 has not yet given EndOfMessage
+        self.body_taken = False          # the app got the last http.request message
+        self.disconnected = False
+        self.message_event = asyncio.Event()
+        # The response.
+        self.response_started = False
+        self.response_complete = False
+        self.head = b""                  # held back until the first body message
+        self.status = 0
+        self.sent = 0
+        self.trace = None
+        if connection.server.measure:
+            self.received_at = time.perf_counter()
+
+    # -- from http11 ----------------------------------------------------------
+
+    def body_arrived(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered > READ_PAUSE_BYTES:
+            # The application reads slower than the client sends: stop reading the
+            # socket until receive() takes what is here; TCP then slows the client.
+            self.connection.pause_reading()
+        self.message_event.set()
+
+    def body_complete(self) -> None:
+        self.more_body = False
+        self.message_event.set()
+
+    def client_gone(self) -> None:
+        self.disconnected = True
+        self.message_event.set()
+
+    # -- running the application -----------------------------------------------
+
+    async def run(self, app) -> None:
+        receive, send = self.receive, self.send
+        if self.connection.server.args.trace:
+            receive, send = self.traced_receive, self.traced_send
+            self.start_trace()
+        if self.connection.server.measure:
+            self.app_started_at = time.perf_counter()
+        try:
+            await app(self.scope, receive, send)
+        except ClientDisconnected:
+            # ASGI HTTP spec: servers "should not log it as an error".
+            pass
+        except Exception:
+            self.log(f"the application raised an exception:\n{traceback.format_exc()}")
+            self.end_with_error()
+        else:
+            if not self.response_complete and not self.disconnected:
+                what = "started" if self.response_started else "sent"
+                self.log(f"the application returned before its response was {what} completely")
+                self.end_with_error()
+
+    def end_with_error(self) -> None:
+        # Before the response started the client can still be told (500); after,
+        # only closing the connection says the response is incomplete.
+        if self.disconnected or self.response_complete:
+            return
+        self.response_complete = True
+        self.connection.cycle = None
+        if not self.response_started:
+            self.transport.write(self.parser.error_response(500, "Internal Server Error"))
+        self.transport.close()
+
+    def log(self, text: str) -> None:
+        request = self.request
+        sys.stderr.write(f"asgi_server: {request.method} {request.target.decode('latin-1')}: {text}\n")
+        sys.stderr.flush()
+
+    # -- receive(): the request body, then http.disconnect ------------------------
+
+    async def receive(self) -> dict:
+        if not self.body_taken:
+            if self.request.expect_continue and not self.response_started:
+                # RFC 9110 §10.1.1: the client waits for 100 Continue before it sends
+                # the body; asking for the body is the application's yes.
+                self.transport.write(self.parser.send_continue())
+            if not self.chunks and self.more_body and not self.disconnected:
+                self.message_event.clear()
+                await self.message_event.wait()
+            if self.disconnected:
+                return DISCONNECT
+            chunks = self.chunks
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            self.buffered = 0
+            self.connection.resume_reading()
+            self.body_taken = not self.more_body
+            # ASGI HTTP spec: "more_body ... If True, the consuming application
+            # should wait until it gets a chunk with this set to False."
+            return {"type": "http.request", "body": body, "more_body": self.more_body}
+        # ASGI HTTP spec: http.disconnect is "sent to the application if receive is
+        # called after a response has been sent or after the HTTP connection has
+        # been closed". Until then, this call waits.
+        if not self.disconnected and not self.response_complete:
+            self.message_event.clear()
+            await self.message_event.wait()
+        return DISCONNECT
+
+    # -- send(): http.response.start, then http.response.body ... -------------
+
+    async def send(self, message: dict) -> None:
+        try:
+            kind = message["type"]
+        except (TypeError, KeyError):
+            raise TypeError(f"ASGI: send() takes a message dict with a 'type' key, "
+                            f"got {message!r:.80}") from None
+        if self.response_complete:
+            raise RuntimeError(f"ASGI HTTP spec: {kind!r} sent after the response was complete "
+                               f"(an http.response.body with more_body False ends it)")
+        if self.disconnected:
+            raise ClientDisconnected(f"the client disconnected; {kind!r} cannot be sent")
+        if not self.response_started:
+            if kind != "http.response.start":
+                raise RuntimeError(f"ASGI HTTP spec: the first message must be "
+                                   f"'http.response.start', got {kind!r}")
+            self.start_response(message)
+            return
+        if kind != "http.response.body":
+            raise RuntimeError(f"ASGI HTTP spec: after 'http.response.start' only "
+                               f"'http.response.body' may be sent, got {kind!r}")
+        body = message.get("body", b"")
+        more_body = message.get("more_body", False)
+        if type(body) is not bytes and not isinstance(body, (bytes, bytearray)):
+            raise TypeError(f"ASGI HTTP spec: http.response.body 'body' must be a byte "
+                            f"string, got {type(body).__name__}")
+        if type(more_body) is not bool:
+            raise TypeError(f"ASGI HTTP spec: 'more_body' must be a bool, got {type(more_body).__name__}")
+        data = self.parser.send_body(body)
+        if self.head:
+            # One write for the head and the first body: one system call, one packet.
+            data = self.head + data
+            self.head = b""
+        if more_body:
+            self.transport.write(data)
+            self.sent += len(body)
+            # ASGI HTTP spec: "Protocol servers must flush any data passed to them
+            # into the send buffer before returning from a send call"; while the
+            # client reads slower than we write, wait here instead of buffering more.
+            if not self.connection.writable.is_set():
+                await self.connection.writable.wait()
+                if self.disconnected:
+                    raise ClientDisconnected("the client disconnected while the response was sent")
+            return
+        self.transport.write(data + self.parser.end_response())
+        self.sent += len(body)
+        self.finish()
+
+    def start_response(self, message: dict) -> None:
+        status = message.get("status")
+        headers = message.get("headers", ())
+        if type(status) is not int:
+            raise TypeError(f"ASGI HTTP spec: http.response.start 'status' must be an int, "
+                            f"got {status!r:.40}")
+        if not 200 <= status <= 599:
+            # Interim (1xx) responses are not part of the ASGI HTTP messages.
+            raise ValueError(f"ASGI HTTP spec: http.response.start needs a final status "
+                             f"(200-599), got {status}")
+        for pair in headers:
+            name, value = pair
+            if type(name) is not bytes or type(value) is not bytes:
+                raise TypeError(f"ASGI HTTP spec: response headers are [name, value] byte "
+                                f"strings, got {pair!r:.80}")
+        server = self.connection.server
+        if server.measure:
+            now = time.perf_counter()
+            self.phases = [("app", now - self.app_started_at), ("total", now - self.received_at)]
+            if server.args.server_timing:
+                # The header leaves with http.response.start, so "app" is the time
+                # until the application sent that message, not until its last byte.
+                headers = [*headers, (b"server-timing", common.server_timing(self.phases).encode())]
+        if server.shutting_down:
+            headers = [*headers, (b"connection", b"close")]
+        # http11 checks names and values and picks the framing: Content-Length if
+        # given, else chunked (HTTP/1.1) or close-delimited (HTTP/1.0); HEAD gets no body.
+        self.head = self.parser.start_response(status, headers)
+        self.status = status
+        self.response_started = True
+        if self.trace is not None:
+            self.trace.response(status, headers)
+
+    def finish(self) -> None:
+        self.response_complete = True
+        self.message_event.set()           # a receive() waiting for http.disconnect returns
+        server = self.connection.server
+        if server.measure:
+            self.log_finished(server)
+        self.connection.response_done()
+
+    # -- the teaching views: access log, --trace ------------------------------
+
+    def log_finished(self, server: Server) -> None:
+        seconds = time.perf_counter() - self.received_at
+        request = self.request
+        if server.args.access_log:
+            common.access_line(self.connection.client, request.method,
+                               request.target.decode("latin-1"), request.http_version,
+                               self.status, self.sent, seconds)
+        if self.trace is not None:
+            self.trace.timing([*self.phases, ("complete", seconds)])
+
+    def start_trace(self) -> None:
+        server = self.connection.server
+        server.trace_count += 1
+        self.trace = common.Trace("asgi", server.trace_count)
+        self.trace.request_head(self.request.raw)
+        self.trace.mapping("scope", self.scope)
+
+    async def traced_receive(self) -> dict:
+        message = await self.receive()
+        self.trace.message("receive() -> app", message)
+        return message
+
+    async def traced_send(self, message: dict) -> None:
+        self.trace.message("app -> send()", message)
+        await self.send(message)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Run every classroom notebook headless, top to bottom, the way a student would.
+
+    .venv/bin/python -m scripts.check_notebooks            # all of notebooks/*.ipynb
+    .venv/bin/python -m scripts.check_notebooks 01_cgi     # some of them
+    .venv/bin/python -m scripts.check_notebooks --full     # without quick mode
+
+Each notebook runs in a fresh "python3" kernel (ipykernel of the interpreter
+running this script, so the virtualenv's), from the repository root, with
+TOOLKIT_QUICK=1 unless --full. Any cell that raises fails the run. The executed
+copies, outputs included, are written to var/notebooks/executed/ for reading; the
+notebooks in git stay without outputs. Prints the time each notebook took, and
+exits 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+EXECUTED = REPO / "var" / "notebooks" / "executed"
+
+
+class NotebookFailed(Exception):
+    """A notebook raised in a cell, or ran in a kernel of another Python."""
+
+
+def kernel_python(notebook: nbformat.NotebookNode) -> str | None:
+    """The interpreter the setup cell reported (`Python     : /path/to/python`)."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            for line in output.get("text", "").splitlines():
+                if line.startswith("Python") and ":" in line:
+                    return line.split(":", 1)[1].strip()
+    return None
+
+
+def run_notebook(path: Path, *, quick: bool = True, cell_timeout: int = 300) -> float:
+    """Execute one notebook; answer the seconds it took. Raises NotebookFailed."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, kernel_name="python3", timeout=cell_timeout,
+                            resources={"metadata": {"path": str(REPO)}})
+    started = time.monotonic()
+    try:
+        # Quick mode reaches the notebook through the kernel's environment.
+        client.execute(env={**os.environ, "TOOLKIT_QUICK": "1" if quick else "0"})
+    except CellExecutionError as error:
+        raise NotebookFailed(f"{path.name}: a cell failed:\n{error}") from None
+    finally:
+        EXECUTED.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, EXECUTED / path.name)
+    seconds = time.monotonic() - started
+    python = kernel_python(notebook)
+    if python is not None and Path(python).absolute() != Path(sys.executable).absolute():
+        raise NotebookFailed(f"{path.name} ran under {python}, not {sys.executable}: "
+                             f"a 'python3' kernelspec installed elsewhere is shadowing the virtualenv's")
+    return seconds
+
+
+def notebook_paths(names: list[str]) -> list[Path]:
+    everything = sorted(NOTEBOOKS.glob("*.ipynb"))
+    if not names:
+        return everything
+    chosen = [p for p in everything if any(p.stem == n or p.name == n or p.stem.startswith(n) for n in names)]
+    if not chosen:
+        raise SystemExit(f"no notebook matches {' '.join(names)}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="notebook names (00_overview, 01_cgi, ...); default all")
+    parser.add_argument("--full", action="store_true", help="full measurements instead of TOOLKIT_QUICK=1")
+    args = parser.parse_args(argv)
+    failed, total = [], 0.0
+    for path in notebook_paths(args.names):
+        print(f"{path.name:24} ", end="", flush=True)
+        try:
+            seconds = run_notebook(path, quick=not args.full)
+        except NotebookFailed as error:
+            failed.append(path.name)
+            print("FAILED")
+            print(error, file=sys.stderr)
+            continue
+        total += seconds
+        print(f"ok  {seconds:6.1f} s", flush=True)
+    print(f"{'all':24} {'FAILED: ' + ', '.join(failed) if failed else 'ok'}  {total:6.1f} s"
+          f"  (executed copies in {EXECUTED.relative_to(REPO)}/)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

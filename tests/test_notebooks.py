@@ -1,0 +1,118 @@
+"""The classroom notebooks: stored clean, leave no server behind, and run top to bottom.
+
+test_notebook_runs executes each notebook in quick mode (what `make notebooks-check`
+does too, through scripts.check_notebooks); it is marked slow.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from scripts import check_notebooks
+from scripts.launch import REPO
+
+NOTEBOOKS = sorted(check_notebooks.NOTEBOOKS.glob("*.ipynb"))
+
+
+def tracked_notebooks():
+    listed = subprocess.run(["git", "ls-files", "notebooks/*.ipynb"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    return [REPO / name for name in listed]
+
+
+def test_the_five_notebooks_are_there():
+    assert [p.name for p in NOTEBOOKS] == ["00_overview.ipynb", "01_cgi.ipynb", "02_wsgi.ipynb",
+                                           "03_asgi.ipynb", "04_benchmarks.ipynb"]
+
+
+@pytest.mark.parametrize("path", tracked_notebooks(), ids=lambda p: p.name)
+def test_notebook_in_git_carries_no_outputs(path):
+    committed = subprocess.run(["git", "show", f"HEAD:{path.relative_to(REPO)}"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout
+    for text in (committed, path.read_text()):
+        notebook = nbformat.reads(text, as_version=4)
+        nbformat.validate(notebook)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, f"{path.name} cell {cell.id}"
+
+
+def test_every_notebook_has_goals_exercises_and_checks():
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        text = "\n".join(cell.source for cell in notebook.cells)
+        assert "Learning goals" in notebook.cells[0].source, path.name
+        assert path.name == "04_benchmarks.ipynb" or ("## Exercises" in text and "nb.check(" in text), path.name
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def execute(cells, *, allow_errors=True):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(textwrap.dedent(source)) for source in cells]
+    client = NotebookClient(notebook, kernel_name="python3", timeout=60, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(REPO)}})
+    client.execute()
+    return notebook
+
+
+def cell_text(cell):
+    return "".join(output.get("text", "") for output in cell.outputs if output.output_type == "stream")
+
+
+def test_server_helper_leaves_no_process_when_a_cell_raises_or_the_kernel_ends():
+    notebook = execute([
+        """
+        import os
+        from scripts import notebook_helpers as nb
+        """,
+        # A cell that fails inside the `with` block: the block stops the server.
+        """
+        with nb.server("gunicorn", app="scripts.hello_apps:wsgi_app") as srv:
+            print("first", srv.pid, flush=True)
+            raise RuntimeError("a failing cell")
+        """,
+        """
+        print("after the failing cell, its server group is", "alive" if os.path.exists(f"/proc/{srv.pid}") else "gone")
+        """,
+        # A server started without `with` and never stopped: the kernel's exit stops it.
+        """
+        left = nb.server("gunicorn", app="scripts.hello_apps:wsgi_app").start()
+        print("second", left.pid, flush=True)
+        """,
+        """
+        import sys
+        print("kernel", sys.executable)
+        """,
+    ])
+    failing, after, second, kernel = notebook.cells[1:]
+    assert any(o.output_type == "error" and o.ename == "RuntimeError" for o in failing.outputs)
+    first_pid = int(cell_text(failing).split()[1])
+    assert "server group is gone" in cell_text(after)
+    assert not group_alive(first_pid)
+    second_pid = int(cell_text(second).split()[1])
+    # The kernel has shut down when execute() returns; launch.py's atexit handler stopped the server.
+    deadline = time.monotonic() + 10
+    while group_alive(second_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not group_alive(second_pid)
+    assert cell_text(kernel).split()[1] == sys.executable
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_in_quick_mode(path):
+    seconds = check_notebooks.run_notebook(path, quick=True)
+    print(f"{path.name}: {seconds:.1f} s")

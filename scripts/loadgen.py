@@ -590,45 +590,48 @@ def hold_streams(url, count, **options):
 def check_against_wrk(duration=5.0, connections=32, path="/hello"):
     """For each server kind serving the sample site: our req/s over wrk's on the same target.
 
-    Both loaders run one thread on core 1 (the server is pinned to core 0), alternately:
-    wrk, ours, wrk, ours; the medians are compared. Returns {kind: ratio}.
+    The server runs on the server CPU set, both loaders with one thread on the loader's,
+    taking turns (wrk, ours, wrk, ours) on the same running server; the medians are
+    compared. The CGI runner is met with 2 connections: more would only queue processes.
+    Returns {kind: ratio}, or None when wrk is not installed.
     """
+    import contextlib
     import shutil
     import statistics
     import subprocess
-    from scripts.launch import ServerProcess, free_port, server_command
-    from scripts.bench import SERVERS, pin, server_available
+    from scripts.bench import SERVERS, Server, server_available, split_cpus
 
     wrk = shutil.which("wrk")
     if wrk is None:
         print("wrk is not installed, so there is nothing to check against "
-              "(on Debian/Ubuntu: apt-get install wrk).")
+              "(on Debian or Ubuntu: apt-get install wrk).")
         return None
-    loader_cpus, server_cpus = _split_cpus()
+    server_cpus, loader_cpus = split_cpus()
     if loader_cpus:
         os.sched_setaffinity(0, loader_cpus)
     ratios = {}
-    for name, spec in SERVERS.items():
-        if spec.get("app") != "site" or not server_available(spec["kind"]):
+    for kind in SERVERS:
+        missing = server_available(kind)
+        if missing:
+            print(f"{kind:18} skipped: {missing}")
             continue
-        port = free_port()
-        argv = server_command(spec["kind"], port=port, app=spec["site_app"], extra=spec.get("extra"))
-        with ServerProcess(argv, port=port) as server:
-            pin(server.pid, server_cpus)
-            url = f"http://127.0.0.1:{port}{path}"
-            run(url, connections=connections, duration=1.0)
+        level = 2 if kind == "cgi" else connections
+        server = Server(kind, "site", server_cpus)
+        with contextlib.ExitStack() as stack:
+            stack.callback(server.stop)
+            url = server.start().url + path
+            run(url, connections=level, duration=1.0)
             ours, theirs = [], []
             for _ in range(2):
-                completed = subprocess.run(
-                    [wrk, "-t1", f"-c{connections}", f"-d{duration}s", url],
-                    capture_output=True, text=True, check=True)
+                completed = subprocess.run([wrk, "-t1", f"-c{level}", f"-d{duration}s", url],
+                                           capture_output=True, text=True, check=True)
                 theirs.append(_wrk_rps(completed.stdout))
-                ours.append(run(url, connections=connections, duration=duration).rps)
+                ours.append(run(url, connections=level, duration=duration).rps)
         ratio = statistics.median(ours) / statistics.median(theirs)
-        ratios[name] = ratio
-        print(f"{name:18} loadgen {statistics.median(ours):10,.0f} req/s   "
+        ratios[kind] = ratio
+        print(f"{kind:18} x{level:<3} loadgen {statistics.median(ours):10,.0f} req/s   "
               f"wrk {statistics.median(theirs):10,.0f} req/s   ratio {ratio:.2f}"
-              + ("" if ratio >= 0.9 else "   (below the 0.9 goal)"))
+              + ("" if ratio >= 0.9 else "   (below the 0.9 goal)"), flush=True)
     return ratios
 
 
@@ -637,14 +640,6 @@ def _wrk_rps(output):
         if line.startswith("Requests/sec:"):
             return float(line.split(":")[1])
     raise RuntimeError(f"no Requests/sec line in wrk's output:\n{output}")
-
-
-def _split_cpus():
-    """(loader cpus, server cpus): the last core for the loader, the others for the server."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None, None
-    return {cpus[-1]}, set(cpus[:-1])
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -1,0 +1,747 @@
+"""The benchmark matrix: servers x endpoints x concurrency, one results file.
+
+    python -m scripts.bench --quick                 # the default matrix, short (about two minutes)
+    python -m scripts.bench                         # the full matrix (tens of minutes)
+    python -m scripts.bench --servers wsgi,gunicorn-gthread --endpoints hello --concurrency 1,32
+    python -m scripts.bench --goals all             # the comparisons the server issues are judged by
+
+How it measures (DESIGN.md, "Benchmarks"):
+- every server is started with scripts.launch on a free port and pinned to one CPU set
+  (core 0 on a 2-core machine; a CPU set is inherited, so workers and CGI children
+  run there too); this process, which runs the load generator, pins itself to the other;
+- the servers of one comparison run side by side and are measured in turn, A B C A B C ...,
+  so slow drift of a shared machine falls on all of them alike; each cell is warmed up
+  first, and after each measurement the server is given time to finish what it was doing;
+- each row is one server, endpoint, concurrency and repeat, with the server's RSS
+  (all its processes) and the CPU seconds it used; the summary gives the median of the
+  repeats, their spread, and each toy server's ratio against its reference.
+
+Results: results/<name>.csv and results/<name>.json (with a metadata block: CPU, cores,
+versions, date, commit, pinning, and the exact server command lines).
+A server kind whose module has not been written yet is skipped with a message.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import dataclasses
+import datetime
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scripts import loadgen
+from scripts.launch import DEFAULT_APPS, REPO, ServerProcess, free_port, server_command
+
+# --- what can be measured -----------------------------------------------------------------
+
+# family: the interface the server speaks; reference: what a toy server is compared with.
+SERVERS = {
+    "cgi":              {"family": "cgi",  "extra": ["--server-timing"], "reference": "cgi-floor"},
+    "wsgi":             {"family": "wsgi", "extra": ["--threads", "8"], "reference": "gunicorn-gthread"},
+    "gunicorn":         {"family": "wsgi", "extra": []},
+    "gunicorn-gthread": {"family": "wsgi", "extra": []},
+    "asgi":             {"family": "asgi", "extra": [], "reference": "uvicorn"},
+    "uvicorn":          {"family": "asgi", "extra": []},
+    "uvicorn-fast":     {"family": "asgi", "extra": []},
+}
+TOY_SERVERS = ("cgi", "wsgi", "asgi")
+BARE_APPS = {"wsgi": "scripts.hello_apps:wsgi_app", "asgi": "scripts.hello_apps:asgi_app"}
+# A process per request does not survive hundreds of concurrent clients on 2 cores;
+# the CGI runner is measured at low concurrency only.
+CGI_MAX_CONCURRENCY = 8
+STREAM_PATH = "/events?count=30&interval_ms=1000"
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    path: str
+    app: str = "site"            # "site": the sample site; "bare": scripts.hello_apps
+    method: str = "GET"
+    body_size: int = 0
+    streams: bool = False        # hold long-lived streams instead of a request loop
+    concurrency: tuple = (32,)   # the full matrix's levels
+
+
+ENDPOINTS = {
+    "bare":        Endpoint("/", app="bare", concurrency=(1, 32)),
+    "hello":       Endpoint("/hello", concurrency=(1, 32)),
+    "hello-async": Endpoint("/hello-async", concurrency=(1, 32)),
+    "products":    Endpoint("/products", concurrency=(1, 32)),
+    "api":         Endpoint("/api/products", concurrency=(32,)),
+    "io":          Endpoint("/io?ms=50", concurrency=(1, 8, 64, 256, 512)),
+    "io-async":    Endpoint("/io-async?ms=50", concurrency=(1, 8, 64, 256, 512)),
+    "cpu":         Endpoint("/cpu?n=20000", concurrency=(1, 8)),
+    "upload":      Endpoint("/echo", method="POST", body_size=1_000_000, concurrency=(4,)),
+    "events":      Endpoint(STREAM_PATH, streams=True, concurrency=(16, 64, 256)),
+}
+CGI_ENDPOINTS = ("hello", "products", "api", "cpu", "upload")
+
+FULL = {"endpoints": list(ENDPOINTS), "duration": 3.0, "repeats": 3, "warmup": 1.0}
+# --quick: the same kinds of figure, fewer cells and shorter ones (about two minutes on 2 cores).
+QUICK = {
+    "endpoints": {"bare": (32,), "hello": (32,), "io-async": (8, 64, 256), "events": (16, 64)},
+    "cgi": {"hello": (2,)},
+    "duration": 0.75, "repeats": 3, "warmup": 0.25,
+}
+
+CSV_COLUMNS = [
+    "server", "family", "app", "endpoint", "method", "path", "concurrency", "repeat",
+    "duration_s", "requests", "rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms", "bytes",
+    "refused", "reset", "timeout", "protocol", "non_2xx", "unfinished",
+    "rss_mb", "cpu_s", "cpu_ms_per_request", "held", "failed", "rss_idle_mb", "kb_per_connection",
+    "overhead_ms", "server_timing_ms",
+]
+
+
+# --- CPU sets, memory and CPU time from /proc ------------------------------------------------
+
+def split_cpus():
+    """(server cpus, loader cpus): the last core for the loader, the rest for the server.
+
+    With fewer than 2 cores there is nothing to separate: (None, None).
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return set(cpus[:-1]), {cpus[-1]}
+
+
+def group_pids(pgid):
+    """Every process of a server: launch.py starts each in its own process group."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat_fields(entry)
+            if stat and int(stat[2]) == pgid:
+                pids.append(int(entry))
+    return pids
+
+
+def _stat_fields(pid):
+    """/proc/PID/stat from field 3 (state) on; the command name may hold spaces and parentheses."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            data = file.read()
+    except OSError:
+        return None
+    return data[data.rfind(b")") + 2:].split()
+
+
+def rss_bytes(pgid):
+    """Resident memory of all the server's processes (proc(5): statm field 2, in pages)."""
+    total = 0
+    for pid in group_pids(pgid):
+        try:
+            with open(f"/proc/{pid}/statm") as file:
+                total += int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pgid):
+    """CPU time of the server's processes, with the children they already reaped (CGI).
+
+    proc(5): utime, stime, cutime, cstime are fields 14-17, in clock ticks.
+    """
+    ticks = 0
+    for pid in group_pids(pgid):
+        stat = _stat_fields(pid)
+        if stat:
+            ticks += sum(int(value) for value in stat[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+# --- which servers exist yet ---------------------------------------------------------------
+
+def server_available(kind):
+    """None if the server can run, else why it cannot (a toy server not written yet)."""
+    if kind in TOY_SERVERS and importlib.util.find_spec(f"servers.{kind}_server") is None:
+        return f"servers/{kind}_server.py does not exist yet"
+    if kind == "cgi" and not (REPO / DEFAULT_APPS["cgi"]).exists():
+        return f"{DEFAULT_APPS['cgi']} does not exist"
+    return None
+
+
+def app_spec(kind, app):
+    if app == "site":
+        return DEFAULT_APPS[kind]
+    return BARE_APPS[SERVERS[kind]["family"]]
+
+
+# --- one running server ----------------------------------------------------------------------
+
+class Server:
+    """A started server and how to reach it."""
+
+    def __init__(self, kind, app, cpus):
+        self.kind = kind
+        self.app = app
+        self.port = free_port()
+        self.argv = server_command(kind, port=self.port, app=app_spec(kind, app),
+                                   extra=SERVERS[kind]["extra"])
+        self.process = ServerProcess(self.argv, port=self.port, cpus=cpus)
+
+    def start(self):
+        self.process.start()
+        return self
+
+    @property
+    def url(self):
+        return self.process.url
+
+    @property
+    def pgid(self):
+        return self.process.pid
+
+    def pinned_to(self):
+        return sorted(os.sched_getaffinity(self.process.pid))
+
+    def settle(self, path, timeout=60.0):
+        """Wait until the server answers again: requests abandoned at the end of a
+        measurement may still be queued or running in it (a sleeping view, say)."""
+        loadgen.run(self.url + path, connections=1, requests=1, timeout=timeout)
+
+    def stop(self):
+        self.process.stop(timeout=10)
+
+
+# --- measurements ----------------------------------------------------------------------------
+
+def measure_load(server, endpoint_name, endpoint, concurrency, repeat, duration):
+    """One closed-loop measurement; returns one row."""
+    capture = server.kind == "cgi"
+    cpu_before = cpu_seconds(server.pgid)
+    result = loadgen.run(server.url + endpoint.path, connections=concurrency, duration=duration,
+                         method=endpoint.method, body=b"x" * endpoint.body_size,
+                         capture_server_timing=capture)
+    cpu_used = cpu_seconds(server.pgid) - cpu_before
+    row = base_row(server.kind, server.app, endpoint_name, endpoint, concurrency, repeat)
+    row.update(result_fields(result))
+    row["rss_mb"] = round(rss_bytes(server.pgid) / 1e6, 2)
+    row["cpu_s"] = round(cpu_used, 3)
+    row["cpu_ms_per_request"] = round(1000 * cpu_used / result.requests, 3) if result.requests else None
+    if capture:
+        row.update(cgi_timing_fields(result))
+    return row
+
+
+def measure_streams(server, endpoint_name, endpoint, count, hold_timeout):
+    """Open `count` long-lived streams; how many does the server hold, and at what memory cost?"""
+    idle = rss_bytes(server.pgid)
+    hold = loadgen.hold_streams(server.url + endpoint.path, count, timeout=hold_timeout,
+                                probe=lambda: rss_bytes(server.pgid))
+    row = base_row(server.kind, server.app, endpoint_name, endpoint, count, 0)
+    row.update({
+        "duration_s": round(hold.seconds_to_open, 3),
+        "held": hold.held,
+        "failed": hold.failed,
+        "rss_idle_mb": round(idle / 1e6, 2),
+        "rss_mb": round(hold.probe / 1e6, 2),
+        "kb_per_connection": round((hold.probe - idle) / 1e3 / hold.held, 1) if hold.held else None,
+    })
+    return row
+
+
+def base_row(server, app, endpoint_name, endpoint, concurrency, repeat):
+    return {
+        "server": server, "family": SERVERS.get(server, {}).get("family", "cgi"), "app": app,
+        "endpoint": endpoint_name, "method": endpoint.method, "path": endpoint.path,
+        "concurrency": concurrency, "repeat": repeat,
+    }
+
+
+def result_fields(result):
+    summary = result.summary_dict()
+    fields = {key: summary[key] for key in
+              ("duration_s", "requests", "rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms", "bytes",
+               "unfinished")}
+    for kind, count in summary["errors"].items():
+        fields[kind.replace("-", "_")] = count
+    return fields
+
+
+def cgi_timing_fields(result):
+    """Median of each Server-Timing phase, and the runner's own overhead per request:
+    the client's latency minus the `child` phase (the child process, start to exit)."""
+    phases = {}
+    for timing in result.server_timings:
+        for name, ms in timing.items():
+            phases.setdefault(name, []).append(ms)
+    medians = {name: round(statistics.median(values), 3) for name, values in phases.items()}
+    overheads = [latency * 1000 - timing["child"]
+                 for latency, timing in zip(result.latencies, result.server_timings) if "child" in timing]
+    return {
+        "server_timing_ms": medians,
+        "overhead_ms": round(statistics.median(overheads), 3) if overheads else None,
+    }
+
+
+# --- the CGI spawn floor -----------------------------------------------------------------------
+
+def cgi_environment(path, port):
+    """The CGI variables the runner would pass for a plain GET of `path` (RFC 3875 §4.1)."""
+    script_path, _, query = path.partition("?")
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": script_path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": str(port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "40000",
+        "HTTP_HOST": f"127.0.0.1:{port}",
+        "HTTP_USER_AGENT": "loadgen",
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "SERVER_SOFTWARE": "spawn-floor",
+    }
+
+
+def measure_cgi_floor(endpoint_name, endpoint, concurrency, repeat, duration, cpus):
+    """The fastest a process-per-request server could be: run the CGI script directly,
+    `concurrency` at a time, in a loop, with the environment the runner would give it."""
+    script = REPO / DEFAULT_APPS["cgi"]
+    argv = [sys.executable, str(script)]
+    env = cgi_environment(endpoint.path, 8000)
+
+    def pin_child():
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    async def loop(latencies, statuses, deadline):
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            child = await asyncio.create_subprocess_exec(
+                *argv, cwd=script.parent, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=pin_child)
+            output, _ = await child.communicate()
+            if time.perf_counter() > deadline:
+                break
+            latencies.append(time.perf_counter() - started)
+            statuses.append(200 if child.returncode == 0 and not output.startswith(b"Status: 5") else 500)
+
+    async def run_all():
+        latencies, statuses = [], []
+        deadline = time.perf_counter() + duration
+        await asyncio.gather(*(loop(latencies, statuses, deadline) for _ in range(concurrency)))
+        return latencies, statuses
+
+    latencies, statuses = asyncio.run(run_all())
+    latencies.sort()
+    row = base_row("cgi-floor", "site", endpoint_name, endpoint, concurrency, repeat)
+    row["family"] = "cgi"
+    row.update({
+        "duration_s": duration, "requests": len(latencies),
+        "rps": round(len(latencies) / duration, 2),
+        "p50_ms": _percentile_ms(latencies, 50), "p90_ms": _percentile_ms(latencies, 90),
+        "p99_ms": _percentile_ms(latencies, 99), "max_ms": _percentile_ms(latencies, 100),
+        "mean_ms": round(1000 * statistics.fmean(latencies), 3) if latencies else None,
+        "non_2xx": sum(1 for status in statuses if status != 200),
+    })
+    return row
+
+
+def _percentile_ms(ordered, p):
+    if not ordered:
+        return None
+    return round(1000 * ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1], 3)
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+def metadata(options, servers, server_cpus, loader_cpus):
+    def version(package):
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    cpu_model = None
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as file:
+        for line in file:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "cpu_model": cpu_model or platform.processor(),
+        "cores": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "packages": {name: version(name) for name in
+                     ("django", "gunicorn", "uvicorn", "httptools", "uvloop", "h11")},
+        "loader": {"uvloop": loadgen.uvloop is not None},
+        "pinning": {"server_cpus": sorted(server_cpus) if server_cpus else None,
+                    "loader_cpus": sorted(loader_cpus) if loader_cpus else None,
+                    "observed": servers},
+        "options": options,
+        "commands": {},
+    }
+
+
+# --- the matrix --------------------------------------------------------------------------------
+
+def plan(args):
+    """{endpoint: concurrency levels} for the load servers, the same for CGI, and the timing."""
+    profile = QUICK if args.quick else FULL
+    if args.quick:
+        endpoints = dict(profile["endpoints"])
+        cgi_cells = dict(profile["cgi"])
+    else:
+        endpoints = {name: ENDPOINTS[name].concurrency for name in profile["endpoints"]}
+        cgi_cells = {name: tuple(c for c in ENDPOINTS[name].concurrency if c <= CGI_MAX_CONCURRENCY) or (2,)
+                     for name in CGI_ENDPOINTS}
+    if args.endpoints:
+        chosen = args.endpoints.split(",")
+        unknown = [name for name in chosen if name not in ENDPOINTS]
+        if unknown:
+            raise SystemExit(f"unknown endpoint(s) {', '.join(unknown)}; choose from {', '.join(ENDPOINTS)}")
+        endpoints = {name: endpoints.get(name, ENDPOINTS[name].concurrency) for name in chosen}
+        cgi_cells = {name: cgi_cells.get(name, (2,)) for name in chosen if name in CGI_ENDPOINTS}
+    if args.concurrency:
+        levels = tuple(int(c) for c in args.concurrency.split(","))
+        endpoints = {name: levels for name in endpoints}
+        cgi_cells = {name: tuple(c for c in levels if c <= CGI_MAX_CONCURRENCY) for name in cgi_cells}
+        cgi_cells = {name: levels for name, levels in cgi_cells.items() if levels}
+    timing = {key: getattr(args, key) if getattr(args, key) is not None else profile[key]
+              for key in ("duration", "repeats", "warmup")}
+    return endpoints, cgi_cells, timing
+
+
+def chosen_servers(args):
+    names = args.servers.split(",") if args.servers else list(SERVERS)
+    unknown = [name for name in names if name not in SERVERS]
+    if unknown:
+        raise SystemExit(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(SERVERS)}")
+    available = []
+    for name in names:
+        reason = server_available(name)
+        if reason:
+            print(f"skipping {name}: {reason}", flush=True)
+        else:
+            available.append(name)
+    return available
+
+
+def matrix_cells(app, endpoints, cgi_cells, servers):
+    """[(endpoint, concurrency, [server kinds])] for the servers of one application."""
+    cells = []
+    for name in dict.fromkeys([*endpoints, *cgi_cells]):
+        if ENDPOINTS[name].app != app:
+            continue
+        load_levels = endpoints.get(name, ())
+        cgi_levels = cgi_cells.get(name, ()) if "cgi" in servers and app == "site" else ()
+        for level in sorted(set(load_levels) | set(cgi_levels)):
+            kinds = [kind for kind in servers if kind != "cgi" and level in load_levels]
+            if level in cgi_levels:
+                kinds.append("cgi")
+            cells.append((name, level, kinds))
+    return cells
+
+
+def run_matrix(args):
+    from tqdm import tqdm
+
+    endpoints, cgi_cells, timing = plan(args)
+    servers = chosen_servers(args)
+    server_cpus, loader_cpus = split_cpus()
+    if loader_cpus:
+        os.sched_setaffinity(0, loader_cpus)
+    options = {"quick": args.quick, "endpoints": {k: list(v) for k, v in endpoints.items()},
+               "cgi": {k: list(v) for k, v in cgi_cells.items()}, **timing}
+    meta = metadata(options, {}, server_cpus, loader_cpus)
+    groups = [(app, matrix_cells(app, endpoints, cgi_cells, servers)) for app in ("bare", "site")]
+    runs = 0
+    for app, cells in groups:
+        for name, level, kinds in cells:
+            runs += len(kinds) * (1 if ENDPOINTS[name].streams else timing["repeats"])
+            runs += timing["repeats"] if "cgi" in kinds else 0  # the spawn floor
+    progress = tqdm(total=runs, unit="run", dynamic_ncols=True, file=sys.stderr)
+    rows = []
+    try:
+        # The servers of one application run side by side and take turns in each cell.
+        for app, cells in groups:
+            members = [kind for kind in servers if any(kind in kinds for _, _, kinds in cells)]
+            with contextlib.ExitStack() as stack:
+                running = start_servers(stack, members, app, server_cpus, meta, progress)
+                for name, level, kinds in cells:
+                    rows += measure_cell(running, kinds, name, ENDPOINTS[name], level, timing, progress,
+                                         with_floor="cgi" in kinds, server_cpus=server_cpus)
+    finally:
+        progress.close()
+    return rows, meta
+
+
+def start_servers(stack, kinds, app, cpus, meta, progress):
+    """Start each server (stopped when `stack` closes) and record its command and CPU set."""
+    running = {}
+    for kind in kinds:
+        progress.set_description(f"starting {kind}")
+        server = Server(kind, app, cpus)
+        stack.callback(server.stop)
+        running[kind] = server.start()
+        meta["commands"][f"{kind} ({app})"] = server.argv
+        meta["pinning"]["observed"][f"{kind} ({app})"] = server.pinned_to()
+    return running
+
+
+def measure_cell(running, kinds, name, endpoint, level, timing, progress, with_floor, server_cpus):
+    """All servers of one (endpoint, concurrency) cell: warm up each, then measure in turns."""
+    rows = []
+    settle_path = "/" if endpoint.app == "bare" else "/hello"
+    if endpoint.streams:
+        for kind in kinds:
+            progress.set_description(f"{kind} {name} x{level}")
+            rows.append(measure_streams(running[kind], name, endpoint, level, hold_timeout=max(2.0, level / 50)))
+            running[kind].settle(settle_path)
+            progress.update()
+        return rows
+    for kind in kinds:
+        progress.set_description(f"warm-up {kind} {name} x{level}")
+        if timing["warmup"]:
+            loadgen.run(running[kind].url + endpoint.path, connections=level, duration=timing["warmup"],
+                        method=endpoint.method, body=b"x" * endpoint.body_size)
+            running[kind].settle(settle_path)
+    for repeat in range(timing["repeats"]):
+        if with_floor:
+            progress.set_description(f"cgi spawn floor {name} x{level}")
+            rows.append(measure_cgi_floor(name, endpoint, level, repeat, timing["duration"], server_cpus))
+            progress.update()
+        for kind in kinds:
+            progress.set_description(f"{kind} {name} x{level} #{repeat + 1}")
+            rows.append(measure_load(running[kind], name, endpoint, level, repeat, timing["duration"]))
+            running[kind].settle(settle_path)
+            progress.update()
+    return rows
+
+
+# --- output ------------------------------------------------------------------------------------
+
+def write_results(rows, meta, out, name, summary_lines):
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
+    with open(csv_path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: json.dumps(value) if isinstance(value, dict) else value
+                             for key, value in row.items()})
+    with open(json_path, "w") as file:
+        json.dump({"metadata": meta, "rows": rows, "summary": summary_lines}, file, indent=1)
+    return csv_path, json_path
+
+
+def median_and_spread(values):
+    """Median, and the spread as (max - min) / median, of the repeats."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    middle = statistics.median(values)
+    return middle, ((max(values) - min(values)) / middle if middle else 0.0)
+
+
+def summarize(rows):
+    """The end-of-run table: median req/s (spread) per server and cell, with the toy ratios."""
+    cells = {}
+    for row in rows:
+        if row.get("held") is not None:
+            continue
+        cells.setdefault((row["endpoint"], row["concurrency"]), {}).setdefault(row["server"], []).append(row)
+    servers = [name for name in [*SERVERS, "cgi-floor"] if any(name in c for c in cells.values())]
+    toys = [toy for toy in TOY_SERVERS if toy in servers]
+    header = ["endpoint", "conc", *servers, *(f"{toy}/{SERVERS[toy]['reference']}" for toy in toys)]
+    table = []
+    for (endpoint, level), by_server in cells.items():
+        medians = {name: median_and_spread([r["rps"] for r in runs]) for name, runs in by_server.items()}
+        line = [endpoint, str(level)]
+        for name in servers:
+            middle, spread = medians.get(name, (None, None))
+            line.append(f"{middle:,.0f} ±{100 * spread:.0f}%" if middle is not None else "-")
+        for toy in toys:
+            reference = SERVERS[toy]["reference"]
+            toy_rps, ref_rps = medians.get(toy, (None,))[0], medians.get(reference, (None,))[0]
+            line.append(f"{toy_rps / ref_rps:.2f}" if toy_rps and ref_rps else "-")
+        table.append(line)
+    lines = format_table(header, table) if table else []
+    streams = [row for row in rows if row.get("held") is not None]
+    if streams:
+        lines += ["", "long-lived streams held (of requested), and memory per open connection:"]
+        stream_table = [[row["server"], str(row["concurrency"]), str(row["held"]), f"{row['rss_mb']:.1f}",
+                         f"{row['kb_per_connection']:.0f}" if row["kb_per_connection"] is not None else "-"]
+                        for row in streams]
+        lines += format_table(["server", "requested", "held", "rss MB", "kB/conn"], stream_table)
+    cgi_rows = [row for row in rows if row["server"] == "cgi" and row.get("overhead_ms") is not None]
+    if cgi_rows:
+        overhead = statistics.median(row["overhead_ms"] for row in cgi_rows)
+        phases = {}
+        for row in cgi_rows:
+            for phase, ms in row["server_timing_ms"].items():
+                phases.setdefault(phase, []).append(ms)
+        lines += ["", f"cgi runner overhead per request (latency minus the child's time): median {overhead:.2f} ms",
+                  "cgi Server-Timing phases (median ms): "
+                  + ", ".join(f"{phase} {statistics.median(v):.1f}" for phase, v in phases.items())]
+    return lines
+
+
+def format_table(header, rows):
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    def line(cells):
+        return "  ".join(str(cell).rjust(width) if i > 1 else str(cell).ljust(width)
+                         for i, (cell, width) in enumerate(zip(cells, widths)))
+    return [line(header), "  ".join("-" * width for width in widths), *(line(row) for row in rows)]
+
+
+# --- the goals of the server issues ----------------------------------------------------------------
+
+GOALS = {
+    "wsgi": [
+        ("wsgi site /hello x32 vs gunicorn-gthread", "wsgi", "gunicorn-gthread", "site", "hello", 32),
+        ("wsgi bare hello x32 vs gunicorn sync", "wsgi", "gunicorn", "bare", "bare", 32),
+    ],
+    "asgi": [
+        ("asgi bare hello x32 vs uvicorn h11", "asgi", "uvicorn", "bare", "bare", 32),
+        ("asgi site /hello-async x32 vs uvicorn-fast", "asgi", "uvicorn-fast", "site", "hello-async", 32),
+    ],
+}
+
+
+def run_goals(args):
+    """Exactly the comparisons of the server issues, reference and toy measured alternately."""
+    which = ["wsgi", "asgi", "cgi"] if args.goals == "all" else [args.goals]
+    duration = args.duration or 3.0
+    repeats = args.repeats or 3
+    warmup = args.warmup if args.warmup is not None else 1.0
+    server_cpus, loader_cpus = split_cpus()
+    if loader_cpus:
+        os.sched_setaffinity(0, loader_cpus)
+    timing = {"duration": duration, "repeats": repeats, "warmup": warmup}
+    meta = metadata({"goals": args.goals, **timing}, {}, server_cpus, loader_cpus)
+    rows, results = [], []
+    for group in which:
+        if group == "cgi":
+            results += goal_cgi(timing, server_cpus, rows, meta)
+            continue
+        for label, toy, reference, app, endpoint_name, level in GOALS[group]:
+            missing = server_available(toy)
+            if missing:
+                print(f"skipping '{label}': {missing}", flush=True)
+                continue
+            endpoint = ENDPOINTS[endpoint_name]
+            with contextlib.ExitStack() as stack:
+                running = start_servers(stack, [reference, toy], app, server_cpus, meta, _NoProgress())
+                cell = measure_cell(running, [reference, toy], endpoint_name, endpoint, level, timing,
+                                    _NoProgress(), with_floor=False, server_cpus=server_cpus)
+            rows += cell
+            toy_rps = statistics.median(r["rps"] for r in cell if r["server"] == toy)
+            ref_rps = statistics.median(r["rps"] for r in cell if r["server"] == reference)
+            ratio = toy_rps / ref_rps if ref_rps else math.nan
+            print(f"{label}: {toy} {toy_rps:,.0f} req/s, {reference} {ref_rps:,.0f} req/s, ratio {ratio:.2f}",
+                  flush=True)
+            results.append(f"{label} {ratio:.2f}")
+    return rows, meta, results
+
+
+def goal_cgi(timing, server_cpus, rows, meta):
+    reason = server_available("cgi")
+    if reason:
+        print(f"skipping the cgi goals: {reason}", flush=True)
+        return []
+    endpoint = ENDPOINTS["hello"]
+    cell = []
+    with contextlib.ExitStack() as stack:
+        server = start_servers(stack, ["cgi"], "site", server_cpus, meta, _NoProgress())["cgi"]
+        loadgen.run(server.url + endpoint.path, connections=2, duration=timing["warmup"])
+        for repeat in range(timing["repeats"]):
+            cell.append(measure_cgi_floor("hello", endpoint, 2, repeat, timing["duration"], server_cpus))
+            cell.append(measure_load(server, "hello", endpoint, 2, repeat, timing["duration"]))
+    rows += cell
+    overheads = [r["overhead_ms"] for r in cell if r["server"] == "cgi" and r["overhead_ms"] is not None]
+    toy_rps = statistics.median(r["rps"] for r in cell if r["server"] == "cgi")
+    floor_rps = statistics.median(r["rps"] for r in cell if r["server"] == "cgi-floor")
+    ratio = toy_rps / floor_rps if floor_rps else math.nan
+    overhead = statistics.median(overheads) if overheads else math.nan
+    if not overheads:
+        print("the cgi runner sent no Server-Timing 'child' phase, so its overhead is unknown", flush=True)
+    print(f"cgi /hello x2: runner {toy_rps:,.1f} req/s, spawn floor {floor_rps:,.1f} req/s, ratio {ratio:.2f}; "
+          f"runner overhead median {overhead:.2f} ms", flush=True)
+    return [f"cgi overhead {overhead:.2f} ms", f"cgi /hello x2 vs spawn floor {ratio:.2f}"]
+
+
+class _NoProgress:
+    def set_description(self, text):
+        pass
+
+    def update(self):
+        pass
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def _interrupt(signum, frame):
+    # SIGTERM ends a run like Ctrl-C does, so every `with` and ExitStack stops its server.
+    raise KeyboardInterrupt
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="the default matrix, short (about 2 minutes)")
+    parser.add_argument("--servers", help=f"comma-separated, from: {', '.join(SERVERS)}")
+    parser.add_argument("--endpoints", help=f"comma-separated, from: {', '.join(ENDPOINTS)}")
+    parser.add_argument("--concurrency", help="comma-separated levels, e.g. 1,8,64 (for every endpoint)")
+    parser.add_argument("--duration", type=float, help="seconds per measurement")
+    parser.add_argument("--repeats", type=int, help="measurements per cell (median and spread)")
+    parser.add_argument("--warmup", type=float, help="seconds of unrecorded load before a cell")
+    parser.add_argument("--out", default=str(REPO / "results"), help="folder for the results (results/)")
+    parser.add_argument("--name", help="file name without extension (default: quick, full or goals-WHICH)")
+    parser.add_argument("--goals", choices=("wsgi", "asgi", "cgi", "all"),
+                        help="run exactly the comparisons of the server issues and print their ratios")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    name = args.name or (f"goals-{args.goals}" if args.goals else "quick" if args.quick else "full")
+    started = time.monotonic()
+    try:
+        if args.goals:
+            rows, meta, goal_lines = run_goals(args)
+            summary_lines = summarize(rows)
+        else:
+            rows, meta = run_matrix(args)
+            summary_lines = summarize(rows)
+            goal_lines = None
+    except KeyboardInterrupt:
+        print("interrupted; every server was stopped", file=sys.stderr)
+        return 130
+    meta["elapsed_s"] = round(time.monotonic() - started, 1)
+    csv_path, json_path = write_results(rows, meta, Path(args.out), name, summary_lines)
+    print("\n".join(summary_lines))
+    print(f"\n{len(rows)} rows in {meta['elapsed_s']:.0f} s -> {csv_path} and {json_path}")
+    if goal_lines is not None:
+        print("goals: " + "; ".join(goal_lines) if goal_lines else "goals: nothing measured")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,976 @@
+"""A PEP 3333 (WSGI) server: a thread pool behind one selector, optionally pre-forked.
+
+    python -m servers.wsgi_server sample_site.wsgi:application --bind 127.0.0.1:8000 --threads 8
+
+This is the synchronous model as gunicorn's gthread worker runs it. The main
+thread owns a selector that watches the listening socket and every idle
+connection. When a connection has bytes to read, the main thread hands it to a
+pool of --threads threads; the thread reads and parses the request (with
+servers/http11.py), builds the environ, calls the application, writes the
+response, and gives the connection back to the selector. An idle keep-alive
+connection therefore costs a file descriptor, not a thread, and a client that
+sends its request head one byte at a time never holds a thread while it waits.
+With --workers N the server forks N such processes that share the listening
+socket, so N processes run Python at once and the GIL limits each one alone.
+
+The file reads in the order a request travels: the command line and the
+listening socket; the parent of pre-forked workers; a worker's selector loop
+(accept, hand out, take back, time out, shut down); one connection (read, parse);
+the environ and wsgi.input; calling the application and writing its response.
+
+What it leaves out, on purpose: TLS (wsgi.url_scheme is always "http"), HTTP/2
+and protocol upgrades (WebSocket), reloading code, changing the number of
+workers while running, and the logging configuration of a real server (the
+access log and --trace go to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import os
+import select
+import selectors
+import signal
+import socket
+import stat
+import struct
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+
+from servers import common, http11
+
+SERVER_HEADER = b"wsgi_server"
+RECV_SIZE = 65536
+# A de-chunked request body is held in memory up to this size, then in a temporary file.
+SPOOL_IN_MEMORY = 1024 * 1024
+# After the response, a request body the application did not read is read and
+# dropped up to this size so the connection can serve another request; a larger
+# remainder is not worth the wait, and the connection is closed instead.
+MAX_DRAIN = 64 * 1024
+
+# ── The command line and the listening socket ───────────────────────────────
+
+
+def parse_arguments(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m servers.wsgi_server",
+        description="Serve a WSGI application (PEP 3333) with a pool of threads, "
+                    "optionally in several pre-forked processes.")
+    parser.add_argument(
+        "app", metavar="MODULE:ATTR",
+        help="the application, e.g. sample_site.wsgi:application (MODULE alone means "
+             "MODULE:application, as in gunicorn)")
+    common.add_common_arguments(parser)
+    parser.add_argument(
+        "--threads", type=common.positive_int, default=8, metavar="N",
+        help="threads per process that run the application; N requests run at once in "
+             "each process, while idle connections wait in the selector without a "
+             "thread (default %(default)s)")
+    parser.add_argument(
+        "--workers", type=common.positive_int, default=1, metavar="N",
+        help="processes that serve requests; with N > 1 the server forks N copies "
+             "sharing one listening socket and restarts one that dies, so that N "
+             "cores can run Python at the same time (default %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_arguments(argv)
+    try:
+        host, port = common.parse_bind(args.bind)
+        # The application is imported before any fork (gunicorn's --preload): an
+        # import error stops the server at once, and the workers share the
+        # imported modules' memory until they write to it.
+        app = common.load_app(args.app)
+        listener = common.open_listener(host, port)
+    except common.StartupError as error:
+        common.fail(str(error))
+    workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
+    common.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads")
+    if args.workers == 1:
+        sys.exit(Worker(app, listener, args).run())
+    sys.exit(Arbiter(app, listener, args).run())
+
+
+# ── Pre-fork: a parent that keeps N workers alive ───────────────────────────
+
+
+class Arbiter:
+    """The parent process of --workers N: it serves nothing itself.
+
+    Each worker is a fork of this process and inherits the listening socket, so
+    the kernel hands each new connection to one of the workers blocked in
+    accept(). The parent waits for signals: a worker that dies is replaced;
+    SIGTERM or SIGINT is passed on to the workers as SIGTERM (a graceful
+    shutdown), and the parent exits when the last worker has exited. A second
+    SIGINT kills the workers at once.
+    """
+
+    def __init__(self, app, listener: socket.socket, args: argparse.Namespace):
+        self.app, self.listener, self.args = app, listener, args
+        self.workers: dict[int, float] = {}  # pid -> when it was started
+        self.stopping = False
+        self.interrupts = 0
+
+    def run(self) -> int:
+        wake_reader, wake_writer = socket.socketpair()
+        wake_reader.setblocking(False)
+        wake_writer.setblocking(False)
+        # A signal handler runs between two bytecodes of the main thread;
+        # set_wakeup_fd also writes the signal number to a socket, which ends
+        # the select() below at once.
+        signal.set_wakeup_fd(wake_writer.fileno())
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self.on_stop_signal)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        for _ in range(self.args.workers):
+            self.spawn()
+        restart_at = 0.0
+        while self.workers:
+            select.select([wake_reader], [], [], 1.0)
+            try:
+                while wake_reader.recv(64):
+                    pass
+            except BlockingIOError:
+                pass
+            restart_at = self.reap(restart_at)
+        return 0
+
+    def spawn(self) -> None:
+        pid = os.fork()
+        if pid:
+            self.workers[pid] = time.monotonic()
+            return
+        # The child: a Ctrl-C in a terminal reaches the whole process group, so the
+        # workers ignore SIGINT and let the parent decide (one SIGINT: graceful).
+        status = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            status = Worker(self.app, self.listener, self.args, parent=os.getppid()).run()
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+
+    def reap(self, restart_at: float) -> float:
+        """Collect exited workers; start replacements unless shutting down."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return restart_at
+            if pid == 0:
+                break
+            started = self.workers.pop(pid, None)
+            if started is None or self.stopping:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            print(f"wsgi_server: worker {pid} {how}; starting a new one", file=sys.stderr, flush=True)
+            # A worker that dies within a second of starting would die again:
+            # wait a second before the next restart instead of forking in a loop.
+            now = time.monotonic()
+            if now - started < 1.0:
+                restart_at = max(restart_at, now + 1.0)
+        if not self.stopping:
+            missing = self.args.workers - len(self.workers)
+            if missing and time.monotonic() >= restart_at:
+                for _ in range(missing):
+                    self.spawn()
+        return restart_at
+
+    def on_stop_signal(self, signum, frame) -> None:
+        if signum == signal.SIGINT:
+            self.interrupts += 1
+        if self.interrupts >= 2:
+            for pid in self.workers:
+                os.kill(pid, signal.SIGKILL)
+            os._exit(1)
+        if not self.stopping:
+            self.stopping = True
+            self.listener.close()
+        for pid in self.workers:
+            os.kill(pid, signal.SIGTERM)
+
+
+# ── A worker: one selector, a pool of threads ───────────────────────────────
+
+
+class Worker:
+    """One process serving connections: the main thread runs the selector loop.
+
+    A connection is always in exactly one of two places: parked in the selector
+    (idle, or waiting for the rest of a request head) or in the hands of one
+    pool thread. The main thread takes it out of the selector when it becomes
+    readable and submits it to the pool; the pool thread parks it again when
+    the response is written and the connection may be kept alive.
+    """
+
+    def __init__(self, app, listener: socket.socket, args: argparse.Namespace,
+                 parent: int | None = None):
+        self.app = app
+        self.listener = listener
+        self.args = args
+        self.parent = parent
+        self.limits = common.limits_from_args(args)
+        self.multithread = args.threads > 1
+        self.multiprocess = args.workers > 1
+        # The teaching views cost time on every request; a request checks one
+        # flag before doing any of their work.
+        self.observed = args.access_log or args.server_timing or args.trace
+        self.request_numbers = itertools.count(1)
+        # Kernel timeouts (SO_RCVTIMEO, SO_SNDTIMEO) bound every blocking recv and
+        # send of a pool thread: a client that stops reading its response or
+        # sending its body cannot hold a thread for longer than --timeout.
+        # socket.settimeout would do the same with one extra poll() per call.
+        seconds = int(args.timeout)
+        self.kernel_timeout = struct.pack("ll", seconds, int((args.timeout - seconds) * 1e6))
+
+        # On Linux the selector is epoll: a pool thread may register a
+        # connection while the main thread waits in select(), and the kernel
+        # reports its readiness to that waiting call.
+        self.selector = selectors.DefaultSelector()
+        self.pool = ThreadPoolExecutor(args.threads, thread_name_prefix="wsgi")
+        # The lock guards what the pool threads and the main thread share: the
+        # timers, the parking of connections, the count of requests in flight.
+        self.lock = threading.Lock()
+        self.all_done = threading.Condition(self.lock)
+        self.timers: list[tuple[float, int, Connection]] = []  # a heap of deadlines
+        self.timer_numbers = itertools.count()
+        self.in_flight = 0
+        self.alive = True
+        self.stop_requested = False
+        self.interrupts = 0
+
+    # -- the loop ----------------------------------------------------------
+
+    def run(self) -> int:
+        wake_reader, wake_writer = socket.socketpair()
+        wake_reader.setblocking(False)
+        wake_writer.setblocking(False)
+        signal.set_wakeup_fd(wake_writer.fileno())
+        signal.signal(signal.SIGTERM, self.on_stop_signal)
+        if self.parent is None:
+            signal.signal(signal.SIGINT, self.on_stop_signal)
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.selector.register(wake_reader, selectors.EVENT_READ)
+
+        ready, timers = self.selector.select, self.timers
+        while not self.stop_requested:
+            timeout = 1.0
+            if timers:
+                timeout = min(max(timers[0][0] - time.monotonic(), 0.0), 1.0)
+            for key, _ in ready(timeout):
+                connection = key.data
+                if connection is not None:
+                    self.hand_to_pool(connection)
+                elif key.fileobj is self.listener:
+                    self.accept()
+                else:
+                    try:
+                        while wake_reader.recv(64):
+                            pass
+                    except BlockingIOError:
+                        pass
+            if timers and timers[0][0] <= time.monotonic():
+                self.expire_timers()
+            if self.parent is not None and os.getppid() != self.parent:
+                self.stop_requested = True  # the parent died: nobody would restart us
+        return self.shutdown()
+
+    def accept(self) -> None:
+        try:
+            sock, client = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return  # another worker process took this connection
+        except OSError as error:
+            # EMFILE and friends: log, and let the next select() try again.
+            print(f"wsgi_server: accept failed: {error}", file=sys.stderr, flush=True)
+            return
+        sock.setblocking(True)
+        # The response goes out in one send as soon as it is ready; Nagle's
+        # algorithm would hold a small second write back until an ACK arrives.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self.kernel_timeout)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.kernel_timeout)
+        connection = Connection(self, sock, client)
+        # A new connection must deliver its whole request head within --timeout.
+        self.park(connection, time.monotonic() + self.args.timeout, head_started=False)
+
+    def hand_to_pool(self, connection: Connection) -> None:
+        """The connection has bytes to read: one pool thread takes it from here."""
+        self.selector.unregister(connection.sock)
+        connection.parked = False
+        with self.lock:
+            self.in_flight += 1
+        self.pool.submit(connection.serve)
+
+    def park(self, connection: Connection, deadline: float, head_started: bool) -> None:
+        """Give a connection back to the selector until it is readable or `deadline`.
+
+        Called by pool threads and, for new connections, by the main thread.
+        """
+        with self.lock:
+            if not self.alive:
+                connection.close()
+                return
+            connection.deadline = deadline
+            connection.head_started = head_started
+            connection.parked = True
+            heapq.heappush(self.timers, (deadline, next(self.timer_numbers), connection))
+            self.selector.register(connection.sock, selectors.EVENT_READ, connection)
+
+    def done(self) -> None:
+        """A pool thread has finished with its connection (parked or closed)."""
+        with self.lock:
+            self.in_flight -= 1
+            if not self.in_flight and not self.alive:
+                self.all_done.notify_all()
+
+    def expire_timers(self) -> None:
+        """Close the parked connections whose deadline has passed.
+
+        A timer is only a reminder: the connection may have been handed out and
+        parked again since, with a later deadline, which then has its own timer.
+        """
+        now = time.monotonic()
+        timers = self.timers
+        with self.lock:
+            while timers and timers[0][0] <= now:
+                deadline, _, connection = heapq.heappop(timers)
+                if not connection.parked or connection.deadline != deadline:
+                    continue
+                self.selector.unregister(connection.sock)
+                connection.parked = False
+                if connection.head_started:
+                    # RFC 9110 §15.5.9: 408 (Request Timeout) "indicates that the
+                    # server did not receive a complete request message within the
+                    # time that it was prepared to wait".
+                    connection.send_now(connection.parser.error_response(408, "Request Timeout"))
+                connection.close()
+
+    # -- shutting down -----------------------------------------------------
+
+    def on_stop_signal(self, signum, frame) -> None:
+        if signum == signal.SIGINT:
+            self.interrupts += 1
+            if self.interrupts >= 2:
+                print("wsgi_server: second interrupt, exiting now", file=sys.stderr, flush=True)
+                os._exit(1)
+        self.stop_requested = True
+
+    def shutdown(self) -> int:
+        """Stop accepting, close idle connections, let running requests finish."""
+        self.selector.unregister(self.listener)
+        self.listener.close()
+        with self.lock:
+            self.alive = False
+            for key in list(self.selector.get_map().values()):
+                if key.data is not None:
+                    key.data.parked = False
+                    key.data.close()
+            deadline = time.monotonic() + self.args.graceful_timeout
+            while self.in_flight and self.all_done.wait(deadline - time.monotonic()):
+                pass
+            left = self.in_flight
+        if left:
+            print(f"wsgi_server: {left} request(s) still running after "
+                  f"--graceful-timeout {self.args.graceful_timeout:g} s; exiting anyway",
+                  file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            # The pool's threads are still busy and would be waited for at exit.
+            os._exit(0)
+        self.pool.shutdown()
+        return 0
+
+
+# ── One connection: read, parse, serve one request after another ────────────
+
+
+class ClientDisconnected(OSError):
+    """The client closed the connection (or stopped reading) during the response."""
+
+
+class Connection:
+    """One TCP connection and its HTTP/1.1 state (servers/http11.py)."""
+
+    __slots__ = ("worker", "sock", "client", "server", "parser", "deadline",
+                 "head_started", "parked")
+
+    def __init__(self, worker: Worker, sock: socket.socket, client: tuple):
+        self.worker = worker
+        self.sock = sock
+        self.client = client[:2]
+        self.server = sock.getsockname()[:2]
+        self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_HEADER)
+        self.deadline = 0.0
+        self.head_started = False
+        self.parked = False
+
+    def serve(self) -> None:
+        """Run in a pool thread when the connection is readable."""
+        try:
+            self.serve_requests()
+        except Exception:
+            traceback.print_exc()
+            self.close()
+        finally:
+            self.worker.done()
+
+    def serve_requests(self) -> None:
+        # The selector said the socket is readable, so this recv returns at once.
+        # A thread never waits here for a slow client's next byte: an incomplete
+        # head goes back to the selector.
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except OSError:
+            data = b""
+        events = self.parser.receive(data)
+        while True:
+            if not events:
+                # Part of a request head: wait for more in the selector. The head
+                # must be complete by the deadline set when it began.
+                deadline = self.deadline if self.head_started else time.monotonic() + self.worker.args.timeout
+                self.worker.park(self, deadline, head_started=True)
+                return
+            event = events[0]
+            if type(event) is http11.Request:
+                if not Exchange(self, event, events).run():
+                    self.close()
+                    return
+                events = self.parser.next_request()
+                if not events:
+                    self.worker.park(self, time.monotonic() + self.worker.args.keepalive,
+                                     head_started=False)
+                    return
+            elif type(event) is http11.Error:
+                self.send_now(self.parser.error_response(event.status, event.reason))
+                self.close(lingering=True)
+                return
+            else:  # ConnectionClosed: the client is done with this connection
+                self.close()
+                return
+
+    def send_now(self, data: bytes) -> None:
+        """Best-effort send that never blocks (an error response before closing)."""
+        try:
+            self.sock.send(data, socket.MSG_DONTWAIT)
+        except OSError:
+            pass
+
+    def close(self, lingering: bool = False) -> None:
+        if lingering:
+            # Closing a socket with unread request bytes makes the kernel send a
+            # reset, and the client may then lose the error response written just
+            # before. So: end our side, read what has already arrived, then close.
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+                while self.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT):
+                    pass
+            except OSError:
+                pass
+        self.sock.close()
+
+
+# ── One request: the environ, the application, the response ────────────────
+
+# Status lines that http11 already has ready-made; any other reason phrase is passed on.
+STANDARD_STATUSES = frozenset(f"{status.value} {status.phrase}" for status in HTTPStatus)
+SENDFILE = hasattr(os, "sendfile")
+
+
+class Exchange:
+    """One request/response cycle: build the environ, call the app, write what it returns.
+
+    Its start_response and write methods are the two callables PEP 3333 hands
+    the application.
+    """
+
+    __slots__ = ("connection", "request", "events", "code", "reason", "headers",
+                 "head_sent", "must_close", "body_size", "times", "trace")
+
+    def __init__(self, connection: Connection, request: http11.Request, events: list):
+        self.connection = connection
+        self.request = request
+        self.events = events          # the request's events so far: body pieces may follow it
+        self.code = 0                 # from start_response: 200
+        self.reason = None            # 'OK' is implied by 200; a custom phrase is kept
+        self.headers = None           # [('Content-Type', 'text/plain')]
+        self.head_sent = False
+        self.must_close = False       # the response cannot be followed by another one
+        self.body_size = 0
+        self.times = None             # with --access-log / --server-timing / --trace
+        self.trace = None             # with --trace
+
+    def run(self) -> bool:
+        """Serve the request; True if the connection may carry another one."""
+        connection, request = self.connection, self.request
+        worker, parser = connection.worker, connection.parser
+        if worker.observed:
+            self.times = [time.perf_counter(), 0.0, 0.0]  # head parsed, app called, head sent
+        body, content_length = self.request_body()
+        if body is None:
+            return False
+        environ = common.request_variables(request, client=connection.client,
+                                           server=connection.server,
+                                           content_length=content_length)
+        environ.update({
+            "wsgi.version":          (1, 0),
+            "wsgi.url_scheme":       "http",
+            "wsgi.input":            body,                 # <RequestBody>: read(n), readline()...
+            "wsgi.errors":           sys.stderr,
+            "wsgi.multithread":      worker.multithread,   # True with --threads > 1
+            "wsgi.multiprocess":     worker.multiprocess,  # True with --workers > 1
+            "wsgi.run_once":         False,
+            # Not in PEP 3333, but set by gunicorn and others: wsgi.input ends
+            # where the body ends, so an application may read it to the end.
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper":     FileWrapper,
+        })
+        if worker.observed:
+            self.observe_request(environ)
+
+        try:
+            result = worker.app(environ, self.start_response)
+            try:
+                self.send_result(result)
+            finally:
+                # PEP 3333: close() is called "upon completion of the current
+                # request, whether the request was completed normally, or
+                # terminated early due to an application error during iteration
+                # or an early disconnect of the browser."
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except ClientDisconnected:
+            return False
+        except Exception:
+            return self.fail()
+        finally:
+            if request.chunked:
+                body.close()  # the spooled temporary file
+        if worker.observed:
+            self.observe_end()
+        if type(body) is RequestBody and not body.complete and not body.drain(request):
+            return False
+        return parser.keep_alive and worker.alive and not self.must_close
+
+    # -- the request body --------------------------------------------------
+
+    def request_body(self):
+        """(wsgi.input, CONTENT_LENGTH or None); (None, None) after an error response."""
+        request = self.request
+        if request.chunked:
+            return self.spool_chunked_body()
+        if not request.content_length:
+            return EMPTY_BODY, None
+        # Body bytes that came in the same recv as the head are handed on now;
+        # RequestBody reads the rest from the socket when the application asks.
+        buffer = bytearray()
+        complete = False
+        for event in self.events[1:]:
+            if type(event) is http11.Data:
+                buffer += event.data
+            else:
+                complete = True
+        return RequestBody(self.connection, buffer, complete, request), None
+
+    def spool_chunked_body(self):
+        """Read a chunked body whole into a temporary file, and say its length.
+
+        A lesson in what PEP 3333 leaves open: CONTENT_LENGTH is the only way it
+        gives for an application to know where the body ends, and Django reads
+        exactly CONTENT_LENGTH bytes of wsgi.input (none when it is missing). A
+        chunked upload has no Content-Length, so Django would see an empty body.
+        The server therefore de-chunks the whole body first (at most --max-body
+        bytes, kept in memory up to 1 MiB, then on disk) and sets CONTENT_LENGTH
+        to its size. The cost: the application starts only when the upload ends.
+        """
+        connection = self.connection
+        parser = connection.parser
+        spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)
+        # The body is read now, before the application could ask for it, so the
+        # client that waits for "100 Continue" is told to send it now.
+        interim = parser.send_continue()
+        try:
+            if interim:
+                connection.sock.sendall(interim)
+            events = self.events[1:]
+            while True:
+                for event in events:
+                    if type(event) is http11.Data:
+                        spool.write(event.data)
+                    elif type(event) is http11.EndOfMessage:
+                        size = spool.tell()
+                        spool.seek(0)
+                        return spool, size
+                    else:
+                        connection.send_now(parser.error_response(event.status, event.reason))
+                        spool.close()
+                        return None, None
+                try:
+                    data = connection.sock.recv(RECV_SIZE)
+                except OSError:
+                    data = b""
+                events = parser.receive(data)
+        except OSError:
+            spool.close()
+            return None, None
+
+    # -- the two callables the application gets ----------------------------
+
+    def start_response(self, status: str, headers: list, exc_info=None):
+        """PEP 3333 start_response: remember status and headers; they are sent later."""
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    # PEP 3333: "if exc_info is provided, and the HTTP headers have
+                    # already been sent, start_response must raise an error, and
+                    # should re-raise using the exc_info tuple."
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # PEP 3333: avoid a circular reference
+        elif self.code:
+            # PEP 3333: "It is a fatal error to call start_response without the
+            # exc_info argument if start_response has already been called within
+            # the current invocation of the application."
+            raise AssertionError("start_response() called a second time without exc_info")
+        # PEP 3333: status is "a string consisting of a Status-Code and a
+        # Reason-Phrase, in that order and separated by a single space".
+        if type(status) is not str or len(status) < 4 or status[3] != " " or not status[:3].isdigit():
+            raise ValueError(f"the status must be a str like '200 OK', not {status!r}")
+        # PEP 3333: headers "must be a Python list" of (header_name, header_value)
+        # tuples, both native strings. http11 checks their syntax when it sends them.
+        if type(headers) is not list:
+            raise TypeError(f"the headers must be a list, not {type(headers).__name__}")
+        for header in headers:
+            if type(header) is not tuple or len(header) != 2 or type(header[0]) is not str \
+                    or type(header[1]) is not str:
+                raise TypeError(f"each header must be a (str, str) tuple, not {header!r}")
+        self.code = int(status[:3])
+        self.reason = None if status in STANDARD_STATUSES else status[4:]
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """PEP 3333's write() callable, also used for each piece of the iterable.
+
+        PEP 3333: the server must send the headers only "after the first
+        iteration of the application return value that yields a non-empty
+        bytestring, or upon the application's first invocation of the write()
+        callable", so the head goes out together with the first body bytes.
+        """
+        if type(data) is not bytes:
+            raise TypeError(f"the body must be bytes, not {type(data).__name__}")
+        if not data:
+            return
+        parser = self.connection.parser
+        if self.head_sent:
+            self.send(parser.send_body(data))
+        else:
+            self.send(self.head() + parser.send_body(data))
+        self.body_size += len(data)
+
+    # -- writing the response ----------------------------------------------
+
+    def send_result(self, result) -> None:
+        parser = self.connection.parser
+        if type(result) is list or type(result) is tuple:
+            # Every piece exists already: head and body go out in one send, with
+            # a Content-Length. PEP 3333 allows it ("if the iterable returned by
+            # the application has a len() of 1, then the server can automatically
+            # determine Content-Length"), and waiting delays no piece.
+            data = b"".join(result)
+            head = self.head(content_length=len(data))
+            self.send(head + parser.send_body(data) + parser.end_response())
+            self.body_size = len(data)
+            return
+        if type(result) is FileWrapper and SENDFILE and self.send_file(result):
+            return
+        write = self.write
+        for data in result:
+            write(data)
+        self.send((b"" if self.head_sent else self.head(content_length=0)) + parser.end_response())
+
+    def send_file(self, wrapper: FileWrapper) -> bool:
+        """Send a regular file with os.sendfile; False to send it by iteration instead.
+
+        http11 counts the body bytes it frames, and bytes the kernel copies on
+        its own are not among them; so the response is framed by Content-Length
+        and the connection closes after it.
+        """
+        size = wrapper.sendfile_size()
+        if size is None or self.request.method == "HEAD" or self.code in (204, 304):
+            return False
+        for name, value in self.headers:  # the application's own length wins
+            if name.lower() == "content-length" and value.isdigit():
+                size = min(size, int(value))
+        self.send(self.head(content_length=size))
+        offset = wrapper.filelike.tell()
+        try:
+            while size:
+                # With SO_SNDTIMEO, a client that stops reading makes this fail
+                # after --timeout instead of holding the thread.
+                sent = os.sendfile(self.connection.sock.fileno(), wrapper.filelike.fileno(),
+                                   offset, size)
+                if not sent:
+                    break  # the file got shorter while it was being sent
+                offset += sent
+                size -= sent
+                self.body_size += sent
+        except OSError as error:
+            raise ClientDisconnected(str(error)) from error
+        self.must_close = True
+        return True
+
+    def head(self, content_length: int | None = None) -> bytes:
+        """The status line and header section, produced once, just before the body."""
+        if not self.code:
+            raise AssertionError("the application produced a body before calling start_response()")
+        headers = self.headers
+        if self.times is not None:
+            headers = self.observe_head(headers)
+        head = self.connection.parser.start_response(
+            self.code, headers, content_length=content_length, reason=self.reason)
+        self.head_sent = True
+        return head
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.connection.sock.sendall(data)
+        except OSError as error:
+            raise ClientDisconnected(str(error)) from error
+
+    def fail(self) -> bool:
+        """The application (or its response) failed: log it; 500 if nothing was sent yet."""
+        request = self.request
+        sys.stderr.write(f"wsgi_server: error while serving {request.method} "
+                         f"{request.target.decode('latin-1')}:\n{traceback.format_exc()}")
+        sys.stderr.flush()
+        if not self.head_sent:
+            # No traceback for the client: it may hold secrets; it went to stderr.
+            self.connection.send_now(
+                self.connection.parser.error_response(500, "Internal Server Error"))
+            if self.times is not None:
+                self.code, self.body_size = 500, 0
+                self.observe_end()
+        # After the head was sent the status can no longer change: closing the
+        # connection is the only way left to tell the client the response failed.
+        return False
+
+    # -- the teaching views: --access-log, --server-timing, --trace ---------
+
+    def observe_request(self, environ: dict) -> None:
+        worker = self.connection.worker
+        if worker.args.trace:
+            self.trace = common.Trace("wsgi", next(worker.request_numbers))
+            self.trace.request_head(self.request.raw)
+            self.trace.mapping("WSGI environ", environ)
+        self.times[1] = time.perf_counter()
+
+    def observe_head(self, headers: list) -> list:
+        times = self.times
+        times[2] = now = time.perf_counter()
+        if self.connection.worker.args.server_timing:
+            # app: from calling the application to its first body bytes;
+            # total: from the parsed request head (building the environ included).
+            phases = [("app", now - times[1]), ("total", now - times[0])]
+            headers = headers + [("Server-Timing", common.server_timing(phases))]
+        if self.trace is not None:
+            self.trace.response(self.code, headers)
+        return headers
+
+    def observe_end(self) -> None:
+        now = time.perf_counter()
+        parsed, called, head_sent = self.times
+        if self.trace is not None:
+            self.trace.timing([("environ", called - parsed), ("app", (head_sent or now) - called),
+                               ("send", now - (head_sent or now)), ("total", now - parsed)])
+        if self.connection.worker.args.access_log:
+            request = self.request
+            common.access_line(self.connection.client, request.method,
+                               request.target.decode("latin-1"), request.http_version,
+                               self.code, self.body_size, now - parsed)
+
+
+# ── What the environ hands the application: wsgi.input and wsgi.file_wrapper ─
+
+
+class RequestBody:
+    """wsgi.input for a body with a Content-Length, read from the socket on demand.
+
+    PEP 3333: "A server should not read past the client's specified
+    Content-Length, and should simulate an end-of-file condition if the
+    application attempts to read past that point." http11 ends the body at
+    Content-Length, and read() returns b"" from there on.
+    """
+
+    __slots__ = ("connection", "buffer", "complete", "failed", "waits_for_continue", "received")
+
+    def __init__(self, connection: Connection, buffer: bytearray, complete: bool,
+                 request: http11.Request):
+        self.connection = connection
+        self.buffer = buffer          # body bytes received and not yet read
+        self.complete = complete      # the whole body has been received
+        self.failed = False           # the client broke off or sent a malformed body
+        self.waits_for_continue = request.expect_continue
+        self.received = len(buffer)
+
+    def receive_more(self) -> None:
+        """Block until at least one more body byte, or the body's end, arrives."""
+        connection = self.connection
+        if self.failed:
+            raise ClientDisconnected("the request body was cut off")
+        if self.waits_for_continue:
+            # PEP 3333: servers "must provide transparent support for HTTP 1.1's
+            # expect/continue mechanism ... Respond with a '100 Continue' response
+            # only if the application attempts to read from the input stream."
+            self.waits_for_continue = False
+            interim = connection.parser.send_continue()
+            if interim:
+                try:
+                    connection.sock.sendall(interim)
+                except OSError as error:
+                    self.failed = True
+                    raise ClientDisconnected(str(error)) from error
+        while True:
+            try:
+                data = connection.sock.recv(RECV_SIZE)
+            except OSError:
+                data = b""  # timed out (--timeout) or reset: the body will not be complete
+            before = len(self.buffer)
+            for event in connection.parser.receive(data):
+                if type(event) is http11.Data:
+                    self.buffer += event.data
+                elif type(event) is http11.EndOfMessage:
+                    self.complete = True
+                else:
+                    self.failed = True
+                    raise ClientDisconnected(f"request body: {event.reason}")
+            self.received += len(self.buffer) - before
+            if self.complete or len(self.buffer) > before:
+                return
+
+    def read(self, size: int | None = -1) -> bytes:
+        buffer = self.buffer
+        if size is None or size < 0:
+            while not self.complete:
+                self.receive_more()
+            size = len(buffer)
+        else:
+            while len(buffer) < size and not self.complete:
+                self.receive_more()
+        data = bytes(buffer[:size])
+        del buffer[:size]
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        buffer = self.buffer
+        limited = size is not None and size >= 0
+        while True:
+            end = buffer.find(b"\n") + 1
+            if end or self.complete or (limited and len(buffer) >= size):
+                break
+            self.receive_more()
+        if not end:
+            end = len(buffer)
+        return self.read(min(end, size) if limited else end)
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        lines, total = [], 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+    def drain(self, request: http11.Request) -> bool:
+        """Read and drop a small unread rest of the body, so the connection can be reused.
+
+        RFC 9110 §10.1.1: a client that asked for 100-continue and never got it
+        may not send the body at all, so then the connection just closes.
+        """
+        if self.failed or self.waits_for_continue:
+            return False
+        if request.content_length - self.received > MAX_DRAIN:
+            return False
+        try:
+            while not self.complete:
+                self.receive_more()
+                self.buffer.clear()
+        except ClientDisconnected:
+            return False
+        return True
+
+
+class EmptyBody:
+    """wsgi.input of a request without a body: always at its end."""
+
+    __slots__ = ()
+
+    def read(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        return []
+
+    def __iter__(self):
+        return iter(())
+
+
+EMPTY_BODY = EmptyBody()
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: lets an application return an open file.
+
+    PEP 3333: the wrapper "must be an iterable object" that behaves like
+    iter(filelike.read, '') except for close(); a server may instead transmit
+    the file with a faster, platform-specific method. Here that is os.sendfile
+    (through socket.sendfile) for a regular file on disk: the kernel copies the
+    file to the socket without passing the bytes through Python.
+    """
+
+    def __init__(self, filelike, block_size: int = 8192):
+        self.filelike = filelike
+        self.block_size = block_size
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        read, size = self.filelike.read, self.block_size
+        return iter(lambda: read(size), b"")
+
+    def sendfile_size(self) -> int | None:
+        """Bytes from the file's position to its end; None if it is not a regular file."""
+        try:
+            position = self.filelike.tell()
+            status = os.fstat(self.filelike.fileno())
+        except (AttributeError, OSError, ValueError):
+            return None
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        return max(status.st_size - position, 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -118,10 +118,9 @@ OVERVIEW = [
     for kind in nb.progress(["cgi", "wsgi", "asgi"], desc="servers"):
         with nb.server(kind, extra=["--trace"]) as srv:
             mark = len(srv.output())
-            answer = nb.fetch(srv.url, PATH, headers=HEADERS)
+            interface, seen[kind] = nb.inspect_request(srv.url, PATH, headers=HEADERS)
             traces[kind] = nb.trace_blocks(nb.output_since(srv, mark))
-        seen[kind] = answer.json()
-        print(f"{kind:5} {answer.status} {answer.reason}: Django saw the interface {seen[kind]['interface']!r}")
+        print(f"{kind} server: Django was handed {'a WSGI environ' if interface == 'wsgi' else 'an ASGI scope'}")
     """),
     md("""
     Side by side: the CGI environment the child process received (Django's `request.META` in
@@ -129,7 +128,7 @@ OVERVIEW = [
     objects by their type (`wsgi.input` is a file-like object, not data).
     """),
     code("""
-    cgi_env, wsgi_environ, asgi_scope = seen["cgi"]["meta"], seen["wsgi"]["meta"], seen["asgi"]["scope"]
+    cgi_env, wsgi_environ, asgi_scope = seen["cgi"], seen["wsgi"], seen["asgi"]
     nb.side_by_side({"CGI environment (RFC 3875)": cgi_env,
                      "WSGI environ (PEP 3333)": wsgi_environ,
                      "ASGI scope (ASGI HTTP spec)": asgi_scope})
@@ -141,15 +140,11 @@ OVERVIEW = [
     above, not typed in.
     """),
     code("""
-    def header_from_scope(scope, name):
-        wanted = repr(name.lower().encode())
-        return next((value for key, value in scope["headers"] if key == wanted), None)
-
     rows = [
         ("method", "REQUEST_METHOD", cgi_env.get("REQUEST_METHOD"), wsgi_environ.get("REQUEST_METHOD"), "method", asgi_scope.get("method")),
         ("path", "PATH_INFO", cgi_env.get("PATH_INFO"), wsgi_environ.get("PATH_INFO"), "path", asgi_scope.get("path")),
         ("query", "QUERY_STRING", cgi_env.get("QUERY_STRING"), wsgi_environ.get("QUERY_STRING"), "query_string", asgi_scope.get("query_string")),
-        ("header X-Course", "HTTP_X_COURSE", cgi_env.get("HTTP_X_COURSE"), wsgi_environ.get("HTTP_X_COURSE"), "headers", header_from_scope(asgi_scope, "x-course")),
+        ("header X-Course", "HTTP_X_COURSE", cgi_env.get("HTTP_X_COURSE"), wsgi_environ.get("HTTP_X_COURSE"), "headers", dict(asgi_scope["headers"]).get(b"x-course")),
         ("protocol", "SERVER_PROTOCOL", cgi_env.get("SERVER_PROTOCOL"), wsgi_environ.get("SERVER_PROTOCOL"), "http_version", asgi_scope.get("http_version")),
         ("client address", "REMOTE_ADDR", cgi_env.get("REMOTE_ADDR"), wsgi_environ.get("REMOTE_ADDR"), "client", asgi_scope.get("client")),
         ("request body", "(stdin)", "-", wsgi_environ.get("wsgi.input"), "receive()", "http.request messages"),
@@ -195,7 +190,7 @@ OVERVIEW = [
     answer_1 = ...
     """),
     code("""
-    nb.check(answer_1, next(k for k in cgi_env if cgi_env[k].startswith("CGI/")),
+    nb.check(answer_1, next(k for k in cgi_env if str(cgi_env[k]).startswith("CGI/")),
              hint="Look for a key that is in the CGI column only.");
     """),
     md("""
@@ -210,8 +205,9 @@ OVERVIEW = [
              hint="PEP 3333 and RFC 3875 §4.1.18: HTTP_ + the name upper-cased, '-' becomes '_'.");
     """),
     md("""
-    **3.** In the ASGI trace, the application *received* one message and *sent* two. Write the
-    three message types in the order they appeared, as a list of strings.
+    **3.** In the ASGI trace, Django *received* the request body in a message and *sent* the
+    response in messages. Write the message types in the order they appeared, as a list of
+    strings (e.g. `["a", "b"]`).
     """),
     code("""
     answer_3 = ...
@@ -595,7 +591,7 @@ WSGI = [
     """),
     code("""
     from servers import wsgi_server
-    nb.show_source(nb.wsgi_call_site(wsgi_server))
+    nb.show_source(wsgi_server.Exchange.run)
     """),
     md("""
     ## gunicorn serves the same site
@@ -607,7 +603,7 @@ WSGI = [
     environs = {}
     for kind in ("wsgi", "gunicorn"):
         with nb.server(kind) as srv:
-            environs[kind] = nb.fetch(srv.url, "/inspect?lang=en").json()["meta"]
+            environs[kind] = nb.inspect_request(srv.url, "/inspect?lang=en")[1]
     toy, gun = environs["wsgi"], environs["gunicorn"]
     print("in both              :", len(set(toy) & set(gun)), "keys")
     print("only in the toy's    :", ", ".join(sorted(set(toy) - set(gun))) or "nothing")
@@ -809,7 +805,7 @@ ASGI = [
     scopes = {}
     for kind in ("asgi", "uvicorn"):
         with nb.server(kind) as srv:
-            scopes[kind] = nb.fetch(srv.url, "/inspect?lang=en").json()["scope"]
+            scopes[kind] = nb.inspect_request(srv.url, "/inspect?lang=en")[1]
     nb.side_by_side({"toy asgi server": scopes["asgi"], "uvicorn": scopes["uvicorn"]})
     """),
     md("""

@@ -21,18 +21,20 @@ and the whole set of notebooks runs in a few minutes.
 
 from __future__ import annotations
 
+import ast
 import html
 import http.client
 import inspect
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from scripts.launch import REPO, ServerProcess, free_port, server_command
+from scripts.launch import HOST, REPO, ServerProcess, free_port, server_command
 
 QUICK = os.environ.get("TOOLKIT_QUICK", "") not in ("", "0")
 
@@ -72,6 +74,19 @@ def server(kind: str, *, app: str | None = None, extra: Sequence[str] = (),
             p for p in (str(Path(pythonpath).resolve()), os.environ.get("PYTHONPATH", "")) if p)
     argv = server_command(kind, port=port, app=app, extra=list(extra))
     return ServerProcess(argv, port=port, env=env, ready_timeout=ready_timeout)
+
+
+def cgi_bin_server(directory: str | os.PathLike, *, prefix: str = "/cgi-bin",
+                   extra: Sequence[str] = ()) -> ServerProcess:
+    """The toy CGI server in its classic cgi-bin form: PREFIX/NAME/rest runs DIRECTORY/NAME.
+
+    (scripts.launch.server_command starts it with one front-controller SCRIPT; this
+    form has a folder instead, so the command is spelled out here.)
+    """
+    port = free_port()
+    argv = [sys.executable, "-m", "servers.cgi_server", "--cgi-dir", str(Path(directory).resolve()),
+            "--prefix", prefix, "--bind", f"{HOST}:{port}", *extra]
+    return ServerProcess(argv, port=port)
 
 
 def output_since(srv: ServerProcess, mark: int, *, settle: float = 0.3, timeout: float = 5.0) -> str:
@@ -134,6 +149,32 @@ def fetch(url: str, path: str = "/", *, method: str = "GET", headers: Mapping[st
     finally:
         connection.close()
     return Response(answer.status, answer.reason, answer.getheaders(), data, time.perf_counter() - started)
+
+
+def revive(value: Any) -> Any:
+    """Undo /inspect's JSON-safe form: "b'...'" strings become bytes again, pairs become tuples.
+
+    So a scope or environ fetched from /inspect shows the same Python values the
+    application was handed (and the --trace view shows).
+    """
+    if isinstance(value, str) and re.fullmatch(r"b'.*'|b\".*\"", value, re.S):
+        return ast.literal_eval(value)
+    if isinstance(value, dict):
+        return {key: revive(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [revive(item) for item in value]
+        flat = all(not isinstance(item, (list, tuple, dict)) for item in items)
+        return tuple(items) if flat and len(items) == 2 else items
+    return value
+
+
+def inspect_request(url: str, path: str = "/inspect", **options: Any) -> tuple[str, dict]:
+    """GET the sample site's /inspect: answer ("wsgi", environ) or ("asgi", scope), as handed to Django."""
+    answer = fetch(url, path, **options)
+    if answer.status != 200:
+        raise RuntimeError(f"{path} answered {answer.status} {answer.reason}: {answer.text[:200]}")
+    data = answer.json()
+    return data["interface"], revive(data["meta"] if data["interface"] == "wsgi" else data["scope"])
 
 
 def server_timing(value: str | Response | None) -> dict[str, float]:

@@ -191,6 +191,8 @@ async def raw(scope, receive, send):
         await lifespan_ok(scope, receive, send)
         return
     endpoint = ROUTES.get(scope["path"])
+    if endpoint is None and scope["path"].startswith("/scope/"):
+        endpoint = scope_json
     if endpoint is None:
         await respond(send, 404, b"not found\n")
     else:

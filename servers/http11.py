@@ -185,6 +185,9 @@ _URI_CHARS = rb"[-A-Za-z0-9._~!$&'()*+,;=:@/?%]"
 _ORIGIN_FORM = re.compile(rb"/" + _URI_CHARS + rb"*")
 _ABSOLUTE_FORM = re.compile(
     rb"(?i:https?)://([^/?#]*)(/" + _URI_CHARS + rb"*|\?" + _URI_CHARS + rb"*|)")
+# What can never appear in a request line: controls (CR only as part of the
+# final CRLF) and bytes above 0x7E.
+_NOT_IN_REQUEST_LINE = re.compile(rb"[^\x20-\x7e\r]")
 # RFC 3986 §2.1:  pct-encoded = "%" HEXDIG HEXDIG
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
@@ -363,15 +366,24 @@ class ServerConnection:
         return True
 
     def _check_incomplete_head(self):
+        """Refuse early what no later byte could make valid, so that a client
+        sending garbage (a TLS handshake, say) gets its answer without a timeout."""
         buffer = self._buffer
         limits = self.limits
-        if _LENIENT_HEAD_END.search(buffer, max(0, self._scanned - 2)):
-            raise _Refused(400, "bare LF in the request head")
+        scanned = self._scanned
         first_line_end = buffer.find(b"\r\n")
         if first_line_end < 0:
-            first_line_end = len(buffer)
-        if first_line_end > limits.max_request_line:
-            raise _Refused(414, "request line too long")
+            if len(buffer) > limits.max_request_line:
+                raise _Refused(414, "request line too long")
+            if _NOT_IN_REQUEST_LINE.search(buffer, scanned):
+                raise _Refused(400, "malformed request line")
+        elif scanned <= first_line_end:
+            # The request line just became complete: judge it now.
+            if first_line_end > limits.max_request_line:
+                raise _Refused(414, "request line too long")
+            self._parse_request_line(bytes(buffer[:first_line_end]))
+        if _LENIENT_HEAD_END.search(buffer, max(0, scanned - 2)):
+            raise _Refused(400, "bare LF in the request head")
         if len(buffer) > limits.max_head_size:
             raise _Refused(431, "request head too large")
         self._scanned = max(0, len(buffer) - 3)
@@ -379,26 +391,28 @@ class ServerConnection:
     def _parse_head(self, head, events):
         limits = self.limits
         lines = head.split(b"\r\n")
+        # The request line is judged first, here as in _check_incomplete_head,
+        # so the verdict does not depend on how the bytes were split into reads.
         request_line = lines[0]
         if len(request_line) > limits.max_request_line:
             raise _Refused(414, "request line too long")
+        method, target, path, query, version = self._parse_request_line(request_line)
         if len(head) > limits.max_head_size:
             raise _Refused(431, "request head too large")
         if len(lines) - 1 > limits.max_headers:
             raise _Refused(431, "too many header fields")
         if len(lines) > 1 and max(map(len, lines[1:])) > limits.max_field_size:
             raise _Refused(431, "header field too large")
-        # RFC 9112 §2.2: "A sender MUST NOT generate a bare CR (a CR character not
-        # immediately followed by LF) within any protocol elements other than the
-        # content. A recipient of such a bare CR MUST consider that element to be
-        # invalid".  After splitting on CRLF, any CR or LF left over is bare.
+        # RFC 9112 §2.2: "A recipient of such a bare CR MUST consider that element
+        # to be invalid or replace each bare CR with SP".  And: "a recipient MAY
+        # recognize a single LF as a line terminator"; we do not, so that no
+        # other parser can see a line end we do not see.  After splitting on
+        # CRLF, any CR or LF left over is bare.
         crlf_count = len(lines) - 1
         if head.count(b"\r") != crlf_count or head.count(b"\n") != crlf_count:
             raise _Refused(400, "bare CR or LF in the request head")
         if _CONTROL_IN_HEAD.search(head):
             raise _Refused(400, "control character in the request head")
-
-        method, target, path, query, version = self._parse_request_line(request_line)
         headers = self._parse_fields(lines)
         events.append(self._head_to_request(method, target, path, query, version,
                                             headers, head))
@@ -410,7 +424,7 @@ class ServerConnection:
         if match is None:
             raise _Refused(400, "malformed request line")
         method, target, major, minor = match.groups()
-        # RFC 9110 §2.5: "A recipient that receives a message with a major version
+        # RFC 9110 §6.2: "A recipient that receives a message with a major version
         # number that it implements and a minor version number higher than what it
         # implements SHOULD process the message as if it were in the highest minor
         # version within that major version".  RFC 9110 §15.6.6: 505 "the server
@@ -456,8 +470,9 @@ class ServerConnection:
             # (Bad Request), any received request message that contains whitespace
             # between a header field name and colon."
             # RFC 9112 §5.2: "A server that receives an obs-fold in a request
-            # message ... MUST either reject the message by sending a 400 (Bad
-            # Request) ... or replace each received obs-fold with one or more SP".
+            # message that is not within a message/http container MUST either
+            # reject the message by sending a 400 (Bad Request) ... or replace
+            # each received obs-fold with one or more SP octets".  We reject.
             if not colon or not _TOKEN.fullmatch(name):
                 raise _Refused(400, _field_line_problem(line))
             # RFC 9112 §5.1: field-line = field-name ":" OWS field-value OWS
@@ -521,10 +536,11 @@ class ServerConnection:
         # RFC 9112 §6.3: "If this is a request message and none of the above are
         # true, then the message body length is zero".
 
-        # RFC 9112 §9.3: "If the received protocol is HTTP/1.1 (or later), the
-        # connection will persist unless the "close" connection option was
-        # received. If the received protocol is HTTP/1.0, the "keep-alive"
-        # connection option is present ... the connection will persist".
+        # RFC 9112 §9.3: "If the "close" connection option is present ..., the
+        # connection will not persist after the current response; else, If the
+        # received protocol is HTTP/1.1 (or later), the connection will persist
+        # ...; else, If the received protocol is HTTP/1.0, the "keep-alive"
+        # connection option is present, ... the connection will persist".
         options = _lowered_list(connection) if connection else ()
         if version == "1.1":
             keep_alive = b"close" not in options

@@ -1,0 +1,425 @@
+"""servers/cgi_server.py over real sockets: a process per request.
+
+Django under CGI costs a few hundred milliseconds per request (a new Python, a
+fresh import of Django), so the sample site gets one request per endpoint; the
+rest uses the small framework-free scripts in tests/cgi_scripts/.
+"""
+
+import concurrent.futures
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from scripts.launch import REPO, ServerProcess, free_port, server_command
+from tests.http11_corpus import INVALID
+
+SCRIPTS = REPO / "tests" / "cgi_scripts"
+TIMING_PHASES = ["spawn", "startup", "import", "app", "child", "total"]
+
+
+def cgi_dir_command(port, directory, *extra):
+    return [sys.executable, "-m", "servers.cgi_server", "--cgi-dir", str(directory),
+            "--prefix", "/cgi-bin", "--bind", f"127.0.0.1:{port}", *extra]
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The Django site through sample_site/cgi-bin/django.py, with Server-Timing."""
+    port = free_port()
+    with ServerProcess(server_command("cgi", port=port, extra=["--server-timing"]), port=port) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def cgi_dir(tmp_path_factory):
+    """tests/cgi_scripts served as a cgi-bin, plus files that must not be reachable.
+
+    A copy, so that the test can add a non-executable script and symbolic links
+    without touching the repository.
+    """
+    root = tmp_path_factory.mktemp("cgi")
+    directory = root / "cgi-bin"
+    shutil.copytree(SCRIPTS, directory)
+    (directory / "not-executable.py").write_text((SCRIPTS / "env.py").read_text())
+    os.chmod(directory / "not-executable.py", 0o644)
+    outside = root / "outside.py"
+    shutil.copy2(SCRIPTS / "env.py", outside)
+    (directory / "escape.py").symlink_to(outside)
+    (directory / "alias.py").symlink_to(directory / "env.py")
+    (directory / "sub").mkdir()
+    shutil.copy2(SCRIPTS / "env.py", directory / "sub" / "env.py")
+    port = free_port()
+    # A variable only the server has must not reach a script; an LC_ one must.
+    env = {"CGI_TEST_SERVER_ONLY": "secret", "LC_CGI_TEST": "passed on"}
+    with ServerProcess(cgi_dir_command(port, directory), port=port, env=env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory):
+    """fast.sh (a shell script, no Python) answering every path."""
+    port = free_port()
+    argv = server_command("cgi", port=port, app=str(SCRIPTS / "fast.sh"))
+    with ServerProcess(argv, port=port) as server:
+        yield server
+
+
+def get(server, path, method="GET", body=None, headers=None, **options):
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {}, **options)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def raw_exchange(port, data, timeout=10):
+    """Send raw bytes, read until the server closes; (status, head text, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), head.decode("latin-1"), body
+
+
+def environment_of(server, path, **options):
+    status, _, body = get(server, path, **options)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def live_members(group):
+    """Processes of a process group that are still running (zombies are dead)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == group and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def children_of(pid):
+    """(pid, state) of every child process of pid."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append((int(entry.name), fields[0]))
+    return children
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        time.sleep(0.02)
+    return predicate()
+
+
+# ── The sample site, one request per endpoint ────────────────────────────
+
+SITE_REQUESTS = [
+    ("/", "GET", None, 200, b"<"),
+    ("/hello", "GET", None, 200, b"Hello, world!\n"),
+    ("/hello-async", "GET", None, 200, b"Hello, world!\n"),
+    ("/products", "GET", None, 200, b"<"),
+    ("/api/products", "GET", None, 200, b'{"count": 50'),
+    ("/io?ms=10", "GET", None, 200, b"slept 10 ms"),
+    ("/io-async?ms=10", "GET", None, 200, b"slept 10 ms"),
+    ("/cpu?n=1000", "GET", None, 200, b"n=1000"),
+    ("/stream?chunks=2&delay_ms=10", "GET", None, 200, b"chunk 1 of 2"),
+    ("/events?count=2&interval_ms=10", "GET", None, 200, b"data: 1"),
+    ("/echo", "POST", b"x" * 1000, 200, b"{"),
+    ("/inspect", "GET", None, 200, b"{"),
+    ("/io?ms=oops", "GET", None, 400, b"ms "),
+]
+
+
+def test_every_site_endpoint_through_django_py(site):
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda case: get(site, case[0], case[1], case[2]), SITE_REQUESTS))
+    for (path, _, _, status, start), (got_status, headers, body) in zip(SITE_REQUESTS, results):
+        assert got_status == status, (path, body, site.output()[-2000:])
+        assert body.startswith(start), (path, body[:200])
+        # The child's X-CGI-Timing report never reaches the client.
+        assert "X-CGI-Timing" not in headers, path
+    echo = json.loads(results[SITE_REQUESTS.index(("/echo", "POST", b"x" * 1000, 200, b"{"))][2])
+    assert echo["body_length"] == 1000
+    assert echo["sha256"] == hashlib.sha256(b"x" * 1000).hexdigest()
+    inspect = json.loads(results[-2][2])
+    assert "PATH_INFO" in json.dumps(inspect) and "/inspect" in json.dumps(inspect)
+
+
+def test_server_timing_names_every_phase(site):
+    status, headers, _ = get(site, "/hello")
+    assert status == 200
+    phases = dict(re.findall(r"([a-z]+);dur=([0-9.]+)", headers["Server-Timing"]))
+    assert list(phases) == TIMING_PHASES
+    durations = {name: float(value) for name, value in phases.items()}
+    # The child's life holds its start-up, its import and its request.
+    assert durations["child"] >= durations["startup"] + durations["import"] + durations["app"]
+    assert durations["total"] >= durations["child"]
+
+
+# ── The environment (RFC 3875 §4.1) ────────────────────────────────────────
+
+def test_environment_has_the_request_and_nothing_of_the_server(cgi_dir):
+    connection = http.client.HTTPConnection(cgi_dir.host, cgi_dir.port, timeout=30)
+    connection.connect()
+    client_port = connection.sock.getsockname()[1]
+    connection.request("GET", "/cgi-bin/env.py/a%20b/caf%E9?x=1&y=%20", headers={
+        "Proxy": "http://evil.example:8080", "Authorization": "Basic c2VjcmV0",
+        "X-Under_Score": "dropped", "Accept": "text/plain", "X-Twice": "1"})
+    response = connection.getresponse()
+    environ = json.loads(response.read())["environ"]
+    connection.close()
+    expected = {
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/cgi-bin/env.py",
+        "PATH_INFO": "/a b/caf\u00e9",         # decoded; the byte 0xE9 arrives as one latin-1 character
+        "QUERY_STRING": "x=1&y=%20",           # as sent
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": str(cgi_dir.port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SERVER_SOFTWARE": "servers.cgi_server/1.0",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": str(client_port),
+        "HTTP_HOST": f"{cgi_dir.host}:{cgi_dir.port}",
+        "HTTP_ACCEPT": "text/plain",
+        "HTTP_X_TWICE": "1",
+        "LC_CGI_TEST": "passed on",
+    }
+    assert {key: environ.get(key) for key in expected} == expected
+    assert "PATH" in environ
+    for absent in ("HTTP_PROXY", "HTTP_AUTHORIZATION", "HTTP_X_UNDER_SCORE", "CONTENT_LENGTH",
+                   "CONTENT_TYPE", "CGI_TEST_SERVER_ONLY", "X_CGI_TIMING"):
+        assert absent not in environ, absent
+    assert "secret" not in json.dumps(environ)
+    # The request's variables come first, in the order every server in this project uses.
+    keys = list(environ)
+    assert keys[:4] == ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING"]
+    assert keys.index("GATEWAY_INTERFACE") > keys.index("HTTP_ACCEPT")
+
+
+def test_environment_of_a_request_with_a_body(cgi_dir):
+    result = environment_of(cgi_dir, "/cgi-bin/env.py", method="POST", body=b"a=1&b=2",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    environ = result["environ"]
+    assert environ["CONTENT_LENGTH"] == "7"
+    assert environ["CONTENT_TYPE"] == "application/x-www-form-urlencoded"
+    assert "HTTP_CONTENT_LENGTH" not in environ and "HTTP_CONTENT_TYPE" not in environ
+    assert result["body_length"] == 7
+
+
+def test_chunked_body_gets_a_content_length(cgi_dir):
+    result = environment_of(cgi_dir, "/cgi-bin/env.py", method="POST",
+                            body=iter([b"hello ", b"world"]), encode_chunked=True)
+    assert result["environ"]["CONTENT_LENGTH"] == "11"
+    assert "HTTP_TRANSFER_ENCODING" in result["environ"]
+    assert result["body_length"] == 11
+
+
+def test_each_request_is_a_new_process_and_keep_alive_works(cgi_dir):
+    connection = http.client.HTTPConnection(cgi_dir.host, cgi_dir.port, timeout=30)
+    pids, client_ends = [], set()
+    for _ in range(3):
+        connection.request("GET", "/cgi-bin/env.py")
+        response = connection.getresponse()
+        pids.append(json.loads(response.read())["pid"])
+        client_ends.add(connection.sock.getsockname())
+    connection.close()
+    assert len(set(pids)) == 3
+    assert len(client_ends) == 1  # one connection for all three
+
+
+# ── The CGI response (RFC 3875 §6) ─────────────────────────────────────────
+
+def test_streamed_body_status_and_extra_headers(cgi_dir):
+    status, headers, body = get(cgi_dir, "/cgi-bin/stream.sh")
+    assert status == 201
+    assert headers["X-Script"] == "stream"
+    assert headers["Transfer-Encoding"] == "chunked"  # the script gave no Content-Length
+    assert body == b"one\ntwo\nthree\n"
+
+
+def test_head_request_has_no_body(cgi_dir):
+    status, headers, body = get(cgi_dir, "/cgi-bin/env.py", method="HEAD")
+    assert status == 200 and body == b""
+    assert int(headers["Content-Length"]) > 0
+
+
+def test_local_redirect_is_followed_once_and_client_redirect_is_302(cgi_dir):
+    environ = environment_of(cgi_dir, "/cgi-bin/redirect.py/local")["environ"]
+    assert environ["SCRIPT_NAME"] == "/cgi-bin/env.py"
+    assert environ["PATH_INFO"] == "/after-redirect"
+    assert environ["QUERY_STRING"] == "from=redirect"
+    status, headers, _ = get(cgi_dir, "/cgi-bin/redirect.py/client")
+    assert status == 302 and headers["Location"] == "http://example.org/elsewhere"
+    status, _, _ = get(cgi_dir, "/cgi-bin/redirect.py/loop")
+    assert status == 502
+
+
+def test_crash_is_502_and_its_stderr_is_logged_with_its_pid(cgi_dir):
+    status, _, body = get(cgi_dir, "/cgi-bin/crash.py")
+    assert status == 502, body
+    assert wait_for(lambda: re.search(r"\[cgi pid \d+\] crash\.py: about to fail", cgi_dir.output()))
+
+
+def test_malformed_header_block_is_502(cgi_dir):
+    status, _, body = get(cgi_dir, "/cgi-bin/malformed.py")
+    assert status == 502, body
+
+
+# ── cgi-bin mode: nothing outside DIR ──────────────────────────────────────
+
+@pytest.mark.parametrize("path, status", [
+    ("/cgi-bin/env.py", 200),
+    ("/cgi-bin/alias.py", 200),                       # a link that stays inside DIR
+    ("/cgi-bin/escape.py", 404),                      # a link that leaves DIR
+    ("/cgi-bin/not-executable.py", 403),
+    ("/cgi-bin/nothing-here.py", 404),
+    ("/cgi-bin/", 404),
+    ("/cgi-bin/..", 404),
+    ("/cgi-bin/../outside.py", 404),
+    ("/cgi-bin/%2e%2e/outside.py", 404),
+    ("/cgi-bin/.%2E/outside.py", 404),
+    ("/cgi-bin/%2E", 404),
+    ("/cgi-bin/..%2foutside.py", 404),
+    ("/cgi-bin/sub%2fenv.py", 404),                   # only files directly in DIR
+    ("/cgi-bin/sub", 404),
+    ("/cgi-bin/%00env.py", 404),
+    ("/elsewhere/env.py", 404),
+])
+def test_paths_in_cgi_dir_mode(cgi_dir, path, status):
+    got, _, body = raw_exchange(cgi_dir.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert got == status, body
+
+
+# ── Request bodies: 20 MB in, with bounded memory ───────────────────────────
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_20_mb_upload_arrives_whole(cgi_dir, chunked):
+    piece = os.urandom(1 << 20)
+    pieces = [piece] * 20
+    expected = hashlib.sha256(b"".join(pieces)).hexdigest()
+    if chunked:
+        status, _, body = get(cgi_dir, "/cgi-bin/hash.py", method="POST", body=iter(pieces), encode_chunked=True)
+    else:
+        status, _, body = get(cgi_dir, "/cgi-bin/hash.py", method="POST", body=b"".join(pieces))
+    assert status == 200
+    assert body.decode().split() == [str(20 << 20), expected]
+
+
+# ── Processes: every child reaped, hung ones killed with their group ────────
+
+def test_no_zombies_after_200_requests(front):
+    def client(count):
+        connection = http.client.HTTPConnection(front.host, front.port, timeout=30)
+        for _ in range(count):
+            connection.request("GET", "/anything")
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (200, b"fast\n")
+        connection.close()
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(client, [50] * 4))
+    # A child is reaped right after its response ends, so wait a moment for the last one.
+    assert wait_for(lambda: children_of(front.pid) == []), children_of(front.pid)
+
+
+def test_invalid_requests_are_refused_and_the_server_keeps_serving(front):
+    for name, raw, expected in INVALID:
+        status, _, body = raw_exchange(front.port, raw)
+        assert status == expected, (name, body)
+    assert get(front, "/still-serving")[0] == 200
+
+
+@pytest.fixture(scope="module")
+def narrow(tmp_path_factory):
+    """One child at a time, no queue, and a short --cgi-timeout."""
+    port = free_port()
+    with ServerProcess(cgi_dir_command(port, SCRIPTS, "--cgi-timeout", "3", "--max-children", "1",
+                                       "--queue", "0"), port=port) as server:
+        yield server
+
+
+def start_hang(server):
+    """Request hang.py; return the socket and the child's and grandchild's pids."""
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    sock.sendall(b"GET /cgi-bin/hang.py HTTP/1.1\r\nHost: x\r\n\r\n")
+    seen = len(server.output())
+    match = wait_for(lambda: re.search(r"\[cgi pid (\d+)\] hang\.py: grandchild (\d+)", server.output()[seen:]),
+                     timeout=10)
+    assert match, server.output()
+    return sock, int(match.group(1)), int(match.group(2))
+
+
+def test_hung_script_is_504_and_its_process_group_is_gone(narrow):
+    sock, pid, grandchild = start_hang(narrow)
+    with sock:
+        # Meanwhile the only child slot is taken and the queue holds nobody: 503.
+        assert get(narrow, "/cgi-bin/env.py")[0] == 503
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 504 "), received
+    assert wait_for(lambda: live_members(pid) == []), live_members(pid)
+    assert pid not in [child for child, _ in children_of(narrow.pid)]
+
+
+def test_client_that_hangs_up_gets_its_child_killed(narrow):
+    sock, pid, grandchild = start_hang(narrow)
+    started = time.monotonic()
+    sock.close()
+    assert wait_for(lambda: live_members(pid) == [], timeout=2), live_members(pid)
+    assert time.monotonic() - started < 2.5  # well before the 3 s --cgi-timeout
+    assert get(narrow, "/cgi-bin/env.py")[0] == 200  # and the slot is free again
+
+
+# ── hello.py and a graceful shutdown ────────────────────────────────────────
+
+def test_hello_py_and_graceful_shutdown_finishes_the_running_request():
+    port = free_port()
+    server = ServerProcess(cgi_dir_command(port, REPO / "sample_site" / "cgi-bin"), port=port)
+    with server:
+        status, headers, body = get(server, "/cgi-bin/hello.py/some/path?q=1")
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        assert b"GATEWAY_INTERFACE" in body and b"/some/path" in body
+        # A Django request through the cgi-bin is in flight when SIGTERM arrives.
+        result = {}
+        client = threading.Thread(target=lambda: result.update(
+            response=get(server, "/cgi-bin/django.py/hello")))
+        client.start()
+        assert wait_for(lambda: children_of(server.pid), timeout=10)
+        server.signal(signal.SIGTERM)
+        client.join(timeout=30)
+        assert server.wait(timeout=30) == 0
+    assert result["response"][0] == 200 and result["response"][2] == b"Hello, world!\n"

@@ -281,4 +281,6 @@ INVALID = [
     ("trailer-obs-fold", _post(_CHUNKED, b"0\r\nX-A: a\r\n b\r\n\r\n"), 400),
     ("trailer-space-before-colon", _post(_CHUNKED, b"0\r\nX-A : a\r\n\r\n"), 400),
     ("trailer-nul-in-value", _post(_CHUNKED, b"0\r\nX-A: a\x00\r\n\r\n"), 400),
+    ("trailer-bare-lf-in-value", _post(_CHUNKED, b"0\r\nX-A: a\nb\r\n\r\n"), 400),
+    ("trailer-bare-cr-in-value", _post(_CHUNKED, b"0\r\nX-A: a\rb\r\n\r\n"), 400),
 ]

@@ -54,6 +54,13 @@ SPOOL_IN_MEMORY = 1024 * 1024
 # dropped up to this size so the connection can serve another request; a larger
 # remainder is not worth the wait, and the connection is closed instead.
 MAX_DRAIN = 64 * 1024
+# How long a refused client may go on sending before its connection is closed.
+LINGER_SECONDS = 2.0
+
+# What a parked connection waits for (Connection.waiting_for).
+NEW_REQUEST = "new request"    # the first byte of a request: a new or kept-alive connection
+REST_OF_HEAD = "rest of head"  # a request head has begun and must end by the deadline
+CLIENT_CLOSE = "client close"  # our side is closed; input is read and dropped until EOF
 
 # ── The command line and the listening socket ───────────────────────────────
 
@@ -275,7 +282,10 @@ class Worker:
             for key, _ in ready(timeout):
                 connection = key.data
                 if connection is not None:
-                    self.hand_to_pool(connection)
+                    if connection.waiting_for is CLIENT_CLOSE:
+                        self.drop_input(connection)
+                    else:
+                        self.hand_to_pool(connection)
                 elif key.fileobj is self.listener:
                     self.accept()
                 else:
@@ -307,7 +317,7 @@ class Worker:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.kernel_timeout)
         connection = Connection(self, sock, client)
         # A new connection must deliver its whole request head within --timeout.
-        self.park(connection, time.monotonic() + self.args.timeout, head_started=False)
+        self.park(connection, time.monotonic() + self.args.timeout, NEW_REQUEST)
 
     def hand_to_pool(self, connection: Connection) -> None:
         """The connection has bytes to read: one pool thread takes it from here."""
@@ -317,17 +327,17 @@ class Worker:
             self.in_flight += 1
         self.pool.submit(connection.serve)
 
-    def park(self, connection: Connection, deadline: float, head_started: bool) -> None:
+    def park(self, connection: Connection, deadline: float, waiting_for: str) -> None:
         """Give a connection back to the selector until it is readable or `deadline`.
 
-        Called by pool threads and, for new connections, by the main thread.
+        Called by pool threads and by the main thread.
         """
         with self.lock:
             if not self.alive:
                 connection.close()
                 return
             connection.deadline = deadline
-            connection.head_started = head_started
+            connection.waiting_for = waiting_for
             connection.parked = True
             heapq.heappush(self.timers, (deadline, next(self.timer_numbers), connection))
             self.selector.register(connection.sock, selectors.EVENT_READ, connection)
@@ -347,19 +357,36 @@ class Worker:
         """
         now = time.monotonic()
         timers = self.timers
+        expired = []
         with self.lock:
             while timers and timers[0][0] <= now:
                 deadline, _, connection = heapq.heappop(timers)
-                if not connection.parked or connection.deadline != deadline:
-                    continue
-                self.selector.unregister(connection.sock)
-                connection.parked = False
-                if connection.head_started:
-                    # RFC 9110 §15.5.9: 408 (Request Timeout) "indicates that the
-                    # server did not receive a complete request message within the
-                    # time that it was prepared to wait".
-                    connection.send_now(connection.parser.error_response(408, "Request Timeout"))
+                if connection.parked and connection.deadline == deadline:
+                    self.selector.unregister(connection.sock)
+                    connection.parked = False
+                    expired.append(connection)
+        for connection in expired:
+            if connection.waiting_for is REST_OF_HEAD:
+                # RFC 9110 §15.5.9: 408 (Request Timeout) "indicates that the
+                # server did not receive a complete request message within the
+                # time that it was prepared to wait".
+                connection.send_now(connection.parser.error_response(408, "Request Timeout"))
+                connection.linger()
+            else:
                 connection.close()
+
+    def drop_input(self, connection: Connection) -> None:
+        """A lingering connection is readable: drop the bytes; close at EOF."""
+        try:
+            if connection.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self.selector.unregister(connection.sock)
+        connection.parked = False
+        connection.close()
 
     # -- shutting down -----------------------------------------------------
 
@@ -407,7 +434,7 @@ class Connection:
     """One TCP connection and its HTTP/1.1 state (servers/http11.py)."""
 
     __slots__ = ("worker", "sock", "client", "server", "parser", "deadline",
-                 "head_started", "parked")
+                 "waiting_for", "parked")
 
     def __init__(self, worker: Worker, sock: socket.socket, client: tuple):
         self.worker = worker
@@ -415,8 +442,8 @@ class Connection:
         self.client = client[:2]
         self.server = sock.getsockname()[:2]
         self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_HEADER)
-        self.deadline = 0.0
-        self.head_started = False
+        self.deadline = 0.0              # when the selector gives up waiting (time.monotonic)
+        self.waiting_for = NEW_REQUEST   # while parked in the selector
         self.parked = False
 
     def serve(self) -> None:
@@ -442,45 +469,66 @@ class Connection:
             if not events:
                 # Part of a request head: wait for more in the selector. The head
                 # must be complete by the deadline set when it began.
-                deadline = self.deadline if self.head_started else time.monotonic() + self.worker.args.timeout
-                self.worker.park(self, deadline, head_started=True)
+                if self.waiting_for is not REST_OF_HEAD:
+                    self.deadline = time.monotonic() + self.worker.args.timeout
+                self.worker.park(self, self.deadline, REST_OF_HEAD)
                 return
             event = events[0]
             if type(event) is http11.Request:
-                if not Exchange(self, event, events).run():
-                    self.close()
+                exchange = Exchange(self, event, events)
+                if not exchange.run():
+                    if exchange.input_left:
+                        self.linger()
+                    else:
+                        self.close()
                     return
                 events = self.parser.next_request()
                 if not events:
                     self.worker.park(self, time.monotonic() + self.worker.args.keepalive,
-                                     head_started=False)
+                                     NEW_REQUEST)
                     return
             elif type(event) is http11.Error:
-                self.send_now(self.parser.error_response(event.status, event.reason))
-                self.close(lingering=True)
+                self.send_all(self.parser.error_response(event.status, event.reason))
+                self.linger()
                 return
             else:  # ConnectionClosed: the client is done with this connection
                 self.close()
                 return
 
+    def send_all(self, data: bytes) -> None:
+        """Send a last response before closing (a pool thread; errors do not matter now)."""
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            pass
+
     def send_now(self, data: bytes) -> None:
-        """Best-effort send that never blocks (an error response before closing)."""
+        """Send a last response without ever blocking (the main thread)."""
         try:
             self.sock.send(data, socket.MSG_DONTWAIT)
         except OSError:
             pass
 
-    def close(self, lingering: bool = False) -> None:
-        if lingering:
-            # Closing a socket with unread request bytes makes the kernel send a
-            # reset, and the client may then lose the error response written just
-            # before. So: end our side, read what has already arrived, then close.
-            try:
-                self.sock.shutdown(socket.SHUT_WR)
-                while self.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT):
-                    pass
-            except OSError:
-                pass
+    def linger(self) -> None:
+        """Close after a response while the client may still be sending its request.
+
+        Closing a socket that has unread input makes the kernel answer with a
+        reset, and a reset can destroy the response that the client has not
+        read yet: it would never see its 400 or 413. RFC 9112 §9.6: "servers
+        typically close a connection in stages. First, the server performs a
+        half-close by closing only the write side of the read/write connection.
+        The server then continues to read from the connection until it receives
+        a corresponding close by the client". Here the selector does the
+        reading, for at most LINGER_SECONDS.
+        """
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close()
+            return
+        self.worker.park(self, time.monotonic() + LINGER_SECONDS, CLIENT_CLOSE)
+
+    def close(self) -> None:
         self.sock.close()
 
 
@@ -499,7 +547,7 @@ class Exchange:
     """
 
     __slots__ = ("connection", "request", "events", "code", "reason", "headers",
-                 "head_sent", "must_close", "body_size", "times", "trace")
+                 "head_sent", "must_close", "input_left", "body_size", "times", "trace")
 
     def __init__(self, connection: Connection, request: http11.Request, events: list):
         self.connection = connection
@@ -510,6 +558,7 @@ class Exchange:
         self.headers = None           # [('Content-Type', 'text/plain')]
         self.head_sent = False
         self.must_close = False       # the response cannot be followed by another one
+        self.input_left = False       # the client may still be sending this request's body
         self.body_size = 0
         self.times = None             # with --access-log / --server-timing / --trace
         self.trace = None             # with --trace
@@ -522,6 +571,7 @@ class Exchange:
             self.times = [time.perf_counter(), 0.0, 0.0]  # head parsed, app called, head sent
         body, content_length = self.request_body()
         if body is None:
+            self.input_left = True
             return False
         environ = common.request_variables(request, client=connection.client,
                                            server=connection.server,
@@ -555,17 +605,19 @@ class Exchange:
                 if close is not None:
                     close()
         except ClientDisconnected:
-            return False
+            self.must_close = True
         except Exception:
-            return self.fail()
+            self.fail()
         finally:
             if request.chunked:
                 body.close()  # the spooled temporary file
         if worker.observed:
             self.observe_end()
-        if type(body) is RequestBody and not body.complete and not body.drain(request):
-            return False
-        return parser.keep_alive and worker.alive and not self.must_close
+        if type(body) is RequestBody and not body.complete:
+            if self.must_close or not body.drain(request):
+                self.input_left = not body.failed
+                return False
+        return not self.must_close and parser.keep_alive and worker.alive
 
     # -- the request body --------------------------------------------------
 
@@ -617,7 +669,7 @@ class Exchange:
                         spool.seek(0)
                         return spool, size
                     else:
-                        connection.send_now(parser.error_response(event.status, event.reason))
+                        connection.send_all(parser.error_response(event.status, event.reason))
                         spool.close()
                         return None, None
                 try:
@@ -753,7 +805,7 @@ class Exchange:
         except OSError as error:
             raise ClientDisconnected(str(error)) from error
 
-    def fail(self) -> bool:
+    def fail(self) -> None:
         """The application (or its response) failed: log it; 500 if nothing was sent yet."""
         request = self.request
         sys.stderr.write(f"wsgi_server: error while serving {request.method} "
@@ -761,14 +813,12 @@ class Exchange:
         sys.stderr.flush()
         if not self.head_sent:
             # No traceback for the client: it may hold secrets; it went to stderr.
-            self.connection.send_now(
+            self.connection.send_all(
                 self.connection.parser.error_response(500, "Internal Server Error"))
-            if self.times is not None:
-                self.code, self.body_size = 500, 0
-                self.observe_end()
+            self.code, self.body_size = 500, 0
         # After the head was sent the status can no longer change: closing the
         # connection is the only way left to tell the client the response failed.
-        return False
+        self.must_close = True
 
     # -- the teaching views: --access-log, --server-timing, --trace ---------
 

@@ -1,0 +1,524 @@
+"""servers/wsgi_server.py over real sockets.
+
+Most tests share one server running tests.wsgi_apps:app, whose applications are
+wrapped in wsgiref.validate.validator: a PEP 3333 violation by the server raises
+AssertionError inside the application (a 500 and a traceback in the log) or
+prints a WSGIWarning, and the module-level check at the end of each server's
+life fails the test when the log shows either. Responses are read with a small
+parser below, so that framing (chunked, Content-Length, close) is checked byte
+for byte rather than smoothed over by a client library.
+"""
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from scripts.launch import ServerProcess, free_port, server_command
+from tests.http11_corpus import INVALID
+
+MB = 1024 * 1024
+APPS_FILE = Path(__file__).with_name("wsgi_apps.py")
+VALIDATOR_COMPLAINTS = ("AssertionError", "WSGIWarning", "garbage collected without being closed")
+
+
+def start(app="tests.wsgi_apps:app", extra=()):
+    port = free_port()
+    return ServerProcess(server_command("wsgi", port=port, app=app, extra=list(extra)), port=port)
+
+
+def assert_validator_silent(srv):
+    output = srv.output()
+    for complaint in VALIDATOR_COMPLAINTS:
+        assert complaint not in output, output
+
+
+@pytest.fixture(scope="module")
+def server():
+    with start(extra=["--threads", "4", "--timeout", "2", "--keepalive", "3",
+                      "--max-body", str(25 * MB)]) as srv:
+        yield srv
+    assert_validator_silent(srv)
+    assert srv.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def site():
+    with start(app="tests.wsgi_apps:validated_site", extra=["--max-body", str(25 * MB)]) as srv:
+        yield srv
+    assert_validator_silent(srv)
+    assert srv.returncode == 0
+
+
+def connect(srv, timeout=10.0) -> socket.socket:
+    return socket.create_connection((srv.host, srv.port), timeout=timeout)
+
+
+def read_response(stream, head_request=False):
+    """(status, headers {lower name: value}, body) of one response from a binary file."""
+    status_line = stream.readline()
+    if not status_line:
+        raise ConnectionError("connection closed before a response")
+    status = int(status_line.split()[1])
+    headers = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers.setdefault(name.strip().lower(), value.strip())
+    if head_request or status in (204, 304):
+        return status, headers, b""
+    if headers.get("transfer-encoding") == "chunked":
+        body = bytearray()
+        while (size := int(stream.readline().split(b";")[0], 16)) > 0:
+            body += stream.read(size)
+            assert stream.read(2) == b"\r\n"
+        assert stream.readline() == b"\r\n"
+        return status, headers, bytes(body)
+    if "content-length" in headers:
+        return status, headers, stream.read(int(headers["content-length"]))
+    return status, headers, stream.read()
+
+
+def exchange(srv, raw: bytes, head_request=False):
+    with connect(srv) as sock:
+        sock.sendall(raw)
+        return read_response(sock.makefile("rb"), head_request)
+
+
+def get(path: str, *extra_headers: str, method="GET", version="1.1") -> bytes:
+    lines = [f"{method} {path} HTTP/{version}", "Host: localhost", *extra_headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def chunked(pieces) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def closed_by_server(sock) -> bool:
+    """True when the server closed the connection (EOF or reset) after any response."""
+    try:
+        while data := sock.recv(65536):
+            if not data:
+                break
+        return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+# ── the environ and the small applications, under the validator ──────────────
+
+def test_environ_keys_in_order_with_cgi_variables_first(server):
+    status, _, body = exchange(server, get("/environ?a=1&b=%20", "X-Custom: one",
+                                           "X-Custom: two", "X_Sneaky: no"))
+    assert status == 200
+    environ = dict(pairs := json.loads(body))
+    keys = [key for key, _ in pairs]
+    assert keys[:4] == ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING"]
+    assert keys.index("REMOTE_PORT") < keys.index("HTTP_HOST") < keys.index("wsgi.url_scheme")
+    assert environ["QUERY_STRING"] == "a=1&b=%20"
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert environ["HTTP_X_CUSTOM"] == "one, two"
+    assert "HTTP_X_SNEAKY" not in environ
+    assert environ["wsgi.version"] == "(1, 0)"
+    assert environ["wsgi.multithread"] == "True" and environ["wsgi.multiprocess"] == "False"
+    assert environ["wsgi.url_scheme"] == "http"
+
+
+def test_path_info_is_percent_decoded_latin1(server):
+    status, _, body = exchange(server, get("/raw/environ/caf%C3%A9"))
+    assert status == 404  # the router sees the decoded path; the app does not exist
+    status, _, body = exchange(server, get("/environ%2F"))
+    assert status == 404
+
+
+def test_list_response_gets_content_length(server):
+    assert exchange(server, get("/hello"))[2] == b"Hello, world!\n"
+    # Unwrapped: the validator hands the server an iterator, not the list itself.
+    status, headers, body = exchange(server, get("/raw/hello"))
+    assert (status, body) == (200, b"Hello, world!\n")
+    assert headers["content-length"] == "14"
+    assert "transfer-encoding" not in headers
+
+
+def test_generator_is_chunked_on_http11_and_close_delimited_on_http10(server):
+    status, headers, body = exchange(server, get("/generator"))
+    assert (status, body) == (200, b"one\ntwo\nthree\n")
+    assert headers["transfer-encoding"] == "chunked"
+    status, headers, body = exchange(server, get("/generator", version="1.0"))
+    assert (status, body) == (200, b"one\ntwo\nthree\n")
+    assert "transfer-encoding" not in headers and headers["connection"] == "close"
+
+
+def test_write_callable_then_iterable(server):
+    status, _, body = exchange(server, get("/writer"))
+    assert (status, body) == (200, b"written\nagain\nreturned\n")
+
+
+@pytest.mark.parametrize("path, status, length", [("/empty", 204, None),
+                                                  ("/empty-generator", 200, "0")])
+def test_empty_responses(server, path, status, length):
+    got_status, headers, body = exchange(server, get(path))
+    assert (got_status, body) == (status, b"")
+    assert headers.get("content-length") == length
+
+
+def test_exc_info_before_the_body_replaces_the_status(server):
+    status, _, body = exchange(server, get("/exc-info"))
+    assert (status, body) == (503, b"handled: sorry\n")
+
+
+@pytest.mark.parametrize("path", ["/raises", "/bad-header", "/bad-status"])
+def test_failure_before_the_body_is_500_without_traceback(server, path):
+    status, headers, body = exchange(server, get(path))
+    assert status == 500
+    assert body == b"Internal Server Error\n"
+    assert "x-bad" not in headers and "set-cookie" not in headers
+    wait_for(lambda: f"serving GET {path}" in server.output(), what="the traceback in the log")
+
+
+@pytest.mark.parametrize("path", ["/raises-in-body", "/exc-info-too-late"])
+def test_failure_after_the_head_closes_the_connection(server, path):
+    with connect(server) as sock:
+        sock.sendall(get(path))
+        stream = sock.makefile("rb")
+        assert stream.readline().startswith(b"HTTP/1.1 200")
+        rest = stream.read()  # returns only when the server closes the connection
+    assert b"never sent" not in rest and not rest.endswith(b"0\r\n\r\n")
+
+
+@pytest.mark.parametrize("path", ["/file", "/raw/file"])
+def test_file_wrapper(server, path):
+    status, headers, body = exchange(server, get(path))
+    assert (status, body) == (200, APPS_FILE.read_bytes())
+    if path == "/raw/file":  # not wrapped by the validator: sent with os.sendfile
+        assert headers["content-length"] == str(len(body))
+
+
+@pytest.mark.parametrize("mode", ["read", "readline", "readlines", "iterate"])
+def test_wsgi_input_read_modes(server, mode):
+    payload = b"".join(b"line %d %s\n" % (n, os.urandom(n % 50).hex().encode()) for n in range(3000))
+    response = requests.post(f"{server.url}/echo?mode={mode}", data=payload, timeout=10)
+    assert response.json() == {"length": len(payload), "content_length": str(len(payload)),
+                               "sha256": hashlib.sha256(payload).hexdigest()}
+
+
+def test_chunked_body_is_spooled_and_gets_content_length(server):
+    pieces = [os.urandom(1000) for _ in range(50)]
+    raw = get("/echo", "Transfer-Encoding: chunked", method="POST") + chunked(pieces)
+    status, _, body = exchange(server, raw)
+    payload = b"".join(pieces)
+    assert status == 200
+    assert json.loads(body) == {"length": len(payload), "content_length": str(len(payload)),
+                                "sha256": hashlib.sha256(payload).hexdigest()}
+
+
+def test_body_over_max_body_is_413(server):
+    status, _, _ = exchange(server, get("/echo", f"Content-Length: {26 * MB}", method="POST"))
+    assert status == 413
+    raw = get("/echo", "Transfer-Encoding: chunked", method="POST")
+    with connect(server) as sock:
+        sock.sendall(raw)
+        piece = chunked([b"x" * MB])[:-5]
+        try:
+            for _ in range(30):
+                sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert read_response(sock.makefile("rb"))[0] == 413
+
+
+def test_expect_100_continue_is_sent_on_first_read(server):
+    payload = b"p" * 5000
+    with connect(server) as sock:
+        sock.sendall(get("/echo", f"Content-Length: {len(payload)}", "Expect: 100-continue",
+                         method="POST"))
+        stream = sock.makefile("rb")
+        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert stream.readline() == b"\r\n"
+        sock.sendall(payload)
+        status, _, body = read_response(stream)
+    assert status == 200 and json.loads(body)["length"] == len(payload)
+
+
+def test_no_100_continue_when_the_app_does_not_read_and_connection_closes(server):
+    with connect(server) as sock:
+        sock.sendall(get("/hello", "Content-Length: 100000", "Expect: 100-continue",
+                         method="POST"))
+        stream = sock.makefile("rb")
+        status, headers, body = read_response(stream)
+        assert (status, body) == (200, b"Hello, world!\n")
+        assert closed_by_server(sock)
+
+
+def test_keep_alive_and_pipelining(server):
+    with connect(server) as sock:
+        sock.sendall(get("/hello") + get("/generator") + get("/raw/hello", method="HEAD")
+                     + get("/environ"))
+        stream = sock.makefile("rb")
+        assert read_response(stream)[2] == b"Hello, world!\n"
+        assert read_response(stream)[2] == b"one\ntwo\nthree\n"
+        status, headers, _ = read_response(stream, head_request=True)
+        assert status == 200 and headers["content-length"] == "14"
+        ports = {dict(json.loads(read_response(stream)[2]))["REMOTE_PORT"]}
+        for _ in range(3):  # one by one, on the same connection
+            sock.sendall(get("/environ"))
+            ports.add(dict(json.loads(read_response(stream)[2]))["REMOTE_PORT"])
+    assert ports == {str(sock.getsockname()[1])}
+
+
+def test_unread_small_body_is_drained_and_the_connection_kept(server):
+    with connect(server) as sock:
+        sock.sendall(get("/hello", "Content-Length: 10", method="POST") + b"0123456789"
+                     + get("/hello"))
+        stream = sock.makefile("rb")
+        assert read_response(stream)[0] == 200
+        assert read_response(stream)[0] == 200
+
+
+def test_idle_keep_alive_connection_closes_after_keepalive(server):
+    with connect(server) as sock:
+        sock.sendall(get("/hello"))
+        stream = sock.makefile("rb")
+        read_response(stream)
+        started = time.monotonic()
+        assert stream.read() == b""  # the server closes the idle connection (--keepalive 3)
+        assert 2 < time.monotonic() - started < 6
+
+
+def test_client_disconnect_mid_response_calls_close(server):
+    with connect(server) as sock:
+        sock.sendall(get("/raw/slow-stream?gone-early"))
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    wait_for(lambda: "closed gone-early" in server.output(), what="close() after the disconnect")
+    assert exchange(server, get("/hello"))[0] == 200
+
+
+def test_many_idle_connections_do_not_hold_threads(server):
+    idle = [connect(server) for _ in range(200)]
+    try:
+        for sock in idle[:100]:  # half of them kept alive after one request
+            sock.sendall(get("/hello"))
+            read_response(sock.makefile("rb"))
+        assert exchange(server, get("/hello"))[2] == b"Hello, world!\n"
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+@pytest.mark.parametrize("name, raw, expected", INVALID, ids=[name for name, _, _ in INVALID])
+def test_invalid_request_gets_its_status_and_server_keeps_serving(server, name, raw, expected):
+    with connect(server) as sock:
+        sock.sendall(raw)
+        status, headers, _ = read_response(sock.makefile("rb"))
+    assert status == expected
+    assert headers["connection"] == "close"
+    assert exchange(server, get("/hello"))[0] == 200
+
+
+def test_slow_clients_do_not_delay_others_and_time_out(server):
+    """50 clients send their head one byte a second; --timeout is 2 s on this server."""
+    slow = [connect(server) for _ in range(50)]
+    stop = threading.Event()
+
+    def dribble():
+        for byte in b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n":
+            for sock in slow:
+                try:
+                    sock.send(bytes([byte]))
+                except OSError:
+                    pass
+            if stop.wait(1.0):
+                return
+
+    thread = threading.Thread(target=dribble, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        for _ in range(3):
+            started = time.monotonic()
+            assert exchange(server, get("/hello"))[0] == 200
+            assert time.monotonic() - started < 1.0
+            time.sleep(0.3)
+        answers = []
+        for sock in slow:
+            sock.settimeout(5)
+            answers.append(sock.makefile("rb").read())
+        assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers[:3]
+    finally:
+        stop.set()
+        for sock in slow:
+            sock.close()
+
+
+def test_trace_server_timing_and_access_log():
+    with start(extra=["--trace", "--server-timing", "--access-log"]) as srv:
+        status, headers, _ = exchange(srv, get("/hello?x=1"))
+        assert status == 200
+        assert headers["server-timing"].startswith("app;dur=")
+        assert ", total;dur=" in headers["server-timing"]
+        wait_for(lambda: '"GET /hello?x=1 HTTP/1.1" 200 14' in srv.output(), what="access log")
+    output = srv.output()
+    for block in ("── wsgi #1 ── request head", "── wsgi #1 ── WSGI environ",
+                  "── wsgi #1 ── response", "── wsgi #1 ── timing"):
+        assert block in output
+    assert "wsgi.input" in output and "Server-Timing: app;dur=" in output
+    assert_validator_silent(srv)
+
+
+# ── the sample site ─────────────────────────────────────────────────────────
+
+@pytest.mark.parametrize("path, status, expected", [
+    ("/", 200, b"/hello-async"),
+    ("/hello", 200, b"Hello, world!\n"),
+    ("/hello-async", 200, b"Hello, world!\n"),
+    ("/products", 200, b"</html>"),
+    ("/api/products", 200, b'"count": 50'),
+    ("/io?ms=10", 200, b"slept 10 ms"),
+    ("/io-async?ms=10", 200, b"slept 10 ms"),
+    ("/cpu?n=1000", 200, b"n=1000"),
+    ("/stream?chunks=3&delay_ms=0", 200, b"chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n"),
+    ("/events?count=3&interval_ms=0", 200, b"data: 1\n\ndata: 2\n\ndata: 3\n\n"),
+    ("/io?ms=oops", 400, b""),
+    ("/no-such-page", 404, b""),
+])
+def test_sample_site_endpoint(site, path, status, expected):
+    got_status, _, body = exchange(site, get(path))
+    assert got_status == status
+    assert expected in body
+
+
+def test_sample_site_head(site):
+    with connect(site) as sock:
+        sock.sendall(get("/hello", method="HEAD") + get("/hello"))
+        stream = sock.makefile("rb")
+        status, headers, _ = read_response(stream, head_request=True)
+        # Django sets no Content-Length (the site has no CommonMiddleware), so
+        # the GET is chunked and the HEAD says nothing of the length.
+        assert status == 200 and headers["content-type"].startswith("text/plain")
+        assert read_response(stream)[2] == b"Hello, world!\n"
+
+
+def test_sample_site_echo_and_inspect(site):
+    payload = os.urandom(200_000)
+    response = requests.post(site.url + "/echo", data=payload, timeout=10,
+                             headers={"Content-Type": "application/octet-stream"})
+    assert response.json() == {"method": "POST", "content_type": "application/octet-stream",
+                               "body_length": len(payload),
+                               "sha256": hashlib.sha256(payload).hexdigest()}
+    inspected = requests.get(site.url + "/inspect?x=1", timeout=10).json()
+    assert inspected["interface"] == "wsgi"
+
+
+def test_sample_site_20_mb_chunked_upload_has_the_right_hash(site):
+    digest = hashlib.sha256()
+
+    def pieces():
+        for _ in range(20):
+            piece = os.urandom(MB)
+            digest.update(piece)
+            yield piece
+
+    response = requests.post(site.url + "/echo", data=pieces(), timeout=60,
+                             headers={"Content-Type": "application/octet-stream"})
+    assert response.status_code == 200
+    assert response.json()["body_length"] == 20 * MB
+    assert response.json()["sha256"] == digest.hexdigest()
+
+
+def test_sample_site_expect_100_continue(site):
+    payload = b"q" * 3000
+    with connect(site) as sock:
+        sock.sendall(get("/echo", f"Content-Length: {len(payload)}", "Expect: 100-continue",
+                         "Content-Type: text/plain", method="POST"))
+        stream = sock.makefile("rb")
+        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert stream.readline() == b"\r\n"
+        sock.sendall(payload)
+        status, _, body = read_response(stream)
+    assert status == 200
+    assert json.loads(body)["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+# ── shutting down, starting up, pre-fork ───────────────────────────────────
+
+def test_graceful_shutdown_finishes_20_requests_in_flight():
+    with start(app="tests.wsgi_apps:validated_site", extra=["--threads", "20"]) as srv:
+        assert exchange(srv, get("/hello"))[0] == 200  # Django is set up
+        with ThreadPoolExecutor(20) as pool:
+            futures = [pool.submit(exchange, srv, get("/io?ms=1000")) for _ in range(20)]
+            time.sleep(0.4)
+            srv.signal(signal.SIGTERM)
+            statuses = [future.result(timeout=10)[0] for future in futures]
+        assert srv.wait(timeout=10) == 0
+        with pytest.raises(OSError):
+            connect(srv, timeout=1)
+    assert statuses == [200] * 20
+    assert_validator_silent(srv)
+
+
+def test_graceful_timeout_and_second_interrupt():
+    with start(extra=["--graceful-timeout", "30"]) as srv:
+        sock = connect(srv)
+        sock.sendall(get("/sleep?s=20"))
+        time.sleep(0.3)
+        srv.signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert srv.process.poll() is None  # still waiting for the sleeping request
+        srv.signal(signal.SIGINT)
+        assert srv.wait(timeout=5) != 0
+        sock.close()
+
+
+def test_startup_errors_are_one_line_and_non_zero():
+    port = free_port()
+    with ServerProcess(server_command("wsgi", port=port, app="tests.wsgi_apps:hello"), port=port):
+        taken = ServerProcess(server_command("wsgi", port=port, app="tests.wsgi_apps:hello"), port=port)
+        taken.process = __import__("subprocess").Popen(taken.argv, stderr=-1, stdout=-1)
+        out, err = taken.process.communicate(timeout=30)
+        assert taken.process.returncode == 1
+        assert b"already in use" in err and err.count(b"\n") == 1
+    port = free_port()
+    failing = ServerProcess(server_command("wsgi", port=port, app="tests.no_such_module:app"), port=port)
+    failing.process = __import__("subprocess").Popen(failing.argv, stderr=-1, stdout=-1)
+    out, err = failing.process.communicate(timeout=30)
+    assert failing.process.returncode == 1 and b"no such module" in err
+
+
+def test_prefork_serves_and_survives_a_killed_worker():
+    with start(extra=["--workers", "2", "--threads", "2"]) as srv:
+        assert "(wsgi, 2 workers x 2 threads)" in srv.output()
+        seen = set()
+        wait_for(lambda: seen.add(exchange(srv, get("/pid"))[2]) or len(seen) == 2,
+                 what="both workers answering")
+        workers = {int(pid) for pid in seen}
+        assert srv.pid not in workers
+        victim = workers.pop()
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: "starting a new one" in srv.output(), what="the restart")
+        fresh = set()
+        wait_for(lambda: fresh.add(int(exchange(srv, get("/pid"))[2])) or len(fresh - workers) >= 1,
+                 what="the new worker answering")
+        assert victim not in fresh
+        env = dict(json.loads(exchange(srv, get("/environ"))[2]))
+        assert env["wsgi.multiprocess"] == "True"
+    assert srv.returncode == 0
+    assert_validator_silent(srv)

@@ -183,19 +183,23 @@ _REQUEST_LINE = re.compile(
 # ":", "@", pct-encoded) plus "/" and "?": no "#", no quotes, no "<>\^`{|}".
 _URI_CHARS = rb"[-A-Za-z0-9._~!$&'()*+,;=:@/?%]"
 _ORIGIN_FORM = re.compile(rb"/" + _URI_CHARS + rb"*")
-_ABSOLUTE_FORM = re.compile(
-    rb"(?i:https?)://([^/?#]*)(/" + _URI_CHARS + rb"*|\?" + _URI_CHARS + rb"*|)")
-# What can never appear in a request line: controls (CR only as part of the
-# final CRLF) and bytes above 0x7E.
-_NOT_IN_REQUEST_LINE = re.compile(rb"[^\x20-\x7e\r]")
-# RFC 3986 §2.1:  pct-encoded = "%" HEXDIG HEXDIG
-_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-
 # RFC 9110 §7.2:  Host = uri-host [ ":" port ]
 #   uri-host = IP-literal / IPv4address / reg-name   (RFC 3986 §3.2.2)
 #   reg-name = *( unreserved / pct-encoded / sub-delims );  port = *DIGIT
-_HOST = re.compile(
-    rb"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+# The same shape is the authority of an http(s) URI, where RFC 9110 §4.2.4 says
+# "A sender MUST NOT generate the userinfo subcomponent (and its "@" delimiter)".
+_HOST_PORT = rb"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~!$&'()*+,;=%]*)(?::[0-9]*)?"
+_HOST = re.compile(_HOST_PORT)
+# RFC 9110 §4.2.1:  http-URI = "http" "://" authority path-abempty [ "?" query ]
+_ABSOLUTE_FORM = re.compile(
+    rb"(?i:https?)://" + _HOST_PORT
+    + rb"(/" + _URI_CHARS + rb"*|\?" + _URI_CHARS + rb"*|)")
+# What can never appear in a request line: controls and bytes above 0x7E.  (A CR
+# may begin the CRLF that ends the line; a bare one is caught once the line is
+# complete.)
+_NOT_IN_REQUEST_LINE = re.compile(rb"[^\x20-\x7e\r]")
+# RFC 3986 §2.1:  pct-encoded = "%" HEXDIG HEXDIG
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 # RFC 9110 §5.5:  field-value = *field-content, built of VCHAR, obs-text
 # (%x80-FF), SP and HTAB.  "Field values containing CR, LF, or NUL characters are
@@ -458,7 +462,7 @@ class ServerConnection:
             match = _ABSOLUTE_FORM.fullmatch(target)
             if match is None:
                 raise _Refused(400, "invalid request target")
-            path, _, query = match.group(2).partition(b"?")
+            path, _, query = match.group(1).partition(b"?")
             path = path or b"/"
         if b"%" in target and _BAD_PERCENT.search(target):
             raise _Refused(400, "invalid percent-encoding in the request target")

@@ -187,6 +187,7 @@ INVALID = [
     ("asterisk-for-get", _get(request_line=b"GET * HTTP/1.1"), 400),
     ("relative-target", _get(request_line=b"GET a/b HTTP/1.1"), 400),
     ("authority-form-for-get", _get(request_line=b"GET example.com:80 HTTP/1.1"), 400),
+    ("userinfo-in-absolute-form", _get(request_line=b"GET http://user@example.com/ HTTP/1.1"), 400),
     ("ftp-absolute-form", _get(request_line=b"GET ftp://example.com/ HTTP/1.1"), 400),
     ("connect-not-supported", _get(request_line=b"CONNECT example.com:443 HTTP/1.1"), 501),
     ("control-character-in-target", _get(request_line=b"GET /\x01 HTTP/1.1"), 400),

@@ -24,7 +24,7 @@ has read the whole body cannot deadlock against us, a client that hangs up is
 noticed at once (its child is killed), and --cgi-timeout is one deadline. The
 threads only wait; the work is done by the children, one process each.
 
-Where the time goes (--server-timing) is measured in _server_timing below.
+Where the time goes (--server-timing) is measured in Exchange.phases below.
 
 Left out on purpose: NPH scripts (RFC 3875 §5), the command line of an "indexed"
 query (§4.4), PATH_TRANSLATED, AUTH_TYPE and REMOTE_USER (no authentication
@@ -35,7 +35,6 @@ target of a local redirect (§6.3.2 allows that: "may not be available").
 from __future__ import annotations
 
 import argparse
-import errno
 import itertools
 import os
 import re
@@ -68,8 +67,7 @@ SPOOL_IN_MEMORY = 1024 * 1024
 # The child's environment is built from nothing: the request's meta-variables
 # plus only these of our own. Anything else in the server's environment (cloud
 # credentials, tokens, a developer's shell settings) must not reach a script that
-# any client can run, and the request must not be able to override it. These few
-# are what a script needs to start at all: where programs are (PATH), the
+# any client can run. These few are what a script needs to start at all: where programs are (PATH), the
 # character set and time zone (LANG, LC_*, TZ), our virtualenv and import path
 # (VIRTUAL_ENV, PYTHONPATH) and the sample site's own settings.
 ENVIRONMENT_ALLOWLIST = (b"PATH", b"LANG", b"TZ", b"PYTHONPATH", b"VIRTUAL_ENV",
@@ -203,17 +201,24 @@ class CGIServer:
             connections = list(self.connections)
         for connection in connections:
             connection.close_if_idle()
-        deadline = time.monotonic() + self.args.graceful_timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if not self.connections:
-                    break
-            time.sleep(0.05)
+        if self._wait_for_connections(self.args.graceful_timeout):
+            return
         with self.lock:
             children = list(self.children)
         for child in children:
             log(f"[cgi pid {child.pid}] still running at shutdown: killed")
             child.kill()
+        # Their connection threads reap them (and answer 504 if they still can).
+        self._wait_for_connections(5.0)
+
+    def _wait_for_connections(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with self.lock:
+                if not self.connections:
+                    return True
+            time.sleep(0.05)
+        return False
 
     def forget(self, connection: Connection) -> None:
         with self.lock:
@@ -321,8 +326,9 @@ class CgiDirectory:
         name = unquote_to_bytes(raw_name)
         if name in (b"", b".", b"..") or b"/" in name or b"\0" in name:
             raise Refused(404, "not found")
-        real = os.path.realpath(os.path.join(self.directory.encode(), name))
-        if os.path.dirname(real) != self.directory.encode() or not os.path.isfile(real):
+        directory = os.fsencode(self.directory)
+        real = os.path.realpath(os.path.join(directory, name))
+        if os.path.dirname(real) != directory or not os.path.isfile(real):
             raise Refused(404, "not found")
         if not os.access(real, os.X_OK):
             raise Refused(403, "the script is not executable")
@@ -367,7 +373,10 @@ class Connection:
         """At shutdown: a connection waiting for its next request is closed now."""
         with self.server.lock:
             if self.idle:
-                self.sock.shutdown(socket.SHUT_RDWR)
+                try:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:  # the client closed it first
+                    pass
 
     # -- reading --------------------------------------------------------------
 
@@ -598,7 +607,10 @@ class Exchange:
         streaming_body = stdin is subprocess.PIPE
         if streaming_body:
             self.connection._send(self.conn.send_continue())
-        child = Child(self.server, route, environment, stdin)
+        try:
+            child = Child(self.server, route, environment, stdin)
+        except OSError as exc:  # no #! line, a missing interpreter, no more processes
+            raise BadGateway(f"cannot start {route.argv[-1]}: {exc.strerror}") from None
         answer = CGIAnswer(self, child)
         try:
             self._relay(child, answer, events if streaming_body else None)

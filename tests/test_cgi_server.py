@@ -57,6 +57,8 @@ def cgi_dir(tmp_path_factory):
     shutil.copy2(SCRIPTS / "env.py", outside)
     (directory / "escape.py").symlink_to(outside)
     (directory / "alias.py").symlink_to(directory / "env.py")
+    (directory / "no-interpreter.cgi").write_text("neither a #! line nor a program\n")
+    os.chmod(directory / "no-interpreter.cgi", 0o755)
     (directory / "sub").mkdir()
     shutil.copy2(SCRIPTS / "env.py", directory / "sub" / "env.py")
     port = free_port()
@@ -305,6 +307,7 @@ def test_malformed_header_block_is_502(cgi_dir):
     ("/cgi-bin/alias.py", 200),                       # a link that stays inside DIR
     ("/cgi-bin/escape.py", 404),                      # a link that leaves DIR
     ("/cgi-bin/not-executable.py", 403),
+    ("/cgi-bin/no-interpreter.cgi", 502),             # exec() fails: the gateway's fault
     ("/cgi-bin/nothing-here.py", 404),
     ("/cgi-bin/", 404),
     ("/cgi-bin/..", 404),

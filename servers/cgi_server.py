@@ -614,17 +614,17 @@ class Exchange:
         answer = CGIAnswer(self, child)
         try:
             self._relay(child, answer, events if streaming_body else None)
-        except (Hangup, BadGateway):
+        except GatewayTimeout:
             child.kill()
-            raise
-        except TimeoutError:
-            child.kill()
-            child.reap()
             log(f"[cgi pid {child.pid}] killed with its process group after --cgi-timeout "
                 f"{self.args.cgi_timeout:g} s")
             if answer.head_sent:
                 raise Hangup("timed out in the middle of the response") from None
-            raise GatewayTimeout from None
+            raise
+        except BaseException:
+            # The client is gone, or the answer is not CGI: the child's work is wasted.
+            child.kill()
+            raise
         finally:
             child.reap(child.spawn_started + self.args.cgi_timeout)
         if answer.head is None:
@@ -660,7 +660,7 @@ class Exchange:
                 _watch(selector, sock, selectors.EVENT_READ, watch_client, "client")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError
+                    raise GatewayTimeout
                 for key, _ in selector.select(remaining):
                     if key.data == "stdout":
                         data = os.read(key.fd, READ_SIZE)
@@ -673,7 +673,7 @@ class Exchange:
                     elif key.data == "client":
                         if body is not None and not body.done:
                             body.receive(self._receive_body(sock))
-                        elif not sock.recv(1, socket.MSG_PEEK):
+                        elif not self._peek(sock):
                             raise Hangup("the client closed the connection")
                         else:
                             # The next pipelined request; it waits in the kernel
@@ -685,6 +685,14 @@ class Exchange:
             selector.close()
             if body is not None:
                 body.close()
+
+    @staticmethod
+    def _peek(sock: socket.socket) -> bytes:
+        """A look at what the client sent, leaving it in the kernel; b'' if it hung up."""
+        try:
+            return sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return b""
 
     def _receive_body(self, sock: socket.socket) -> list:
         try:
@@ -853,6 +861,7 @@ class Child:
                                         start_new_session=True)
         self.spawned = time.monotonic()
         self.ended = self.spawned
+        self.killed = False
         self.pid = self.process.pid
         self.stderr_line = b""
         with server.lock:
@@ -865,6 +874,7 @@ class Child:
         group id, cannot have been given to another process.
         """
         if self.process.returncode is None:
+            self.killed = True
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -876,7 +886,8 @@ class Child:
             try:
                 self.process.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log(f"[cgi pid {self.pid}] still running after its output ended: killed")
+                if not self.killed:
+                    log(f"[cgi pid {self.pid}] still running after its output ended: killed")
                 self.kill()
                 self.process.wait()
             self.ended = time.monotonic()

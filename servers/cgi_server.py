@@ -63,6 +63,8 @@ STDIN_WINDOW = 256 * 1024
 MAX_CGI_HEAD = 65536
 # With --server-timing the response is held until the child ends; this much in memory.
 SPOOL_IN_MEMORY = 1024 * 1024
+# How long a closing connection keeps reading what the client still sends.
+LINGER_SECONDS = 2.0
 
 # The child's environment is built from nothing: the request's meta-variables
 # plus only these of our own. Anything else in the server's environment (cloud
@@ -366,8 +368,26 @@ class Connection:
         except (Hangup, OSError):
             pass
         finally:
+            self._lingering_close()
             self.server.forget(self)
-            self.sock.close()
+
+    def _lingering_close(self) -> None:
+        """RFC 9112 §9.6: "servers typically close a connection in stages. First,
+        the server performs a half-close ... then continues to read from the
+        connection until it receives a corresponding close by the client".
+        Closing at once would answer a client still sending (a body the script
+        never read) with a TCP reset, which can destroy our response before the
+        client has read it."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while (remaining := deadline - time.monotonic()) > 0:
+                self.sock.settimeout(remaining)
+                if not self.sock.recv(READ_SIZE):
+                    break
+        except OSError:
+            pass
+        self.sock.close()
 
     def close_if_idle(self) -> None:
         """At shutdown: a connection waiting for its next request is closed now."""

@@ -358,6 +358,19 @@ def test_no_zombies_after_200_requests(front):
     assert wait_for(lambda: children_of(front.pid) == []), children_of(front.pid)
 
 
+def test_a_script_that_ignores_a_large_body_does_not_deadlock(front):
+    status, _, body = get(front, "/upload", method="POST", body=b"x" * (4 << 20))
+    assert (status, body) == (200, b"fast\n")
+
+
+def test_pipelined_requests_are_answered_in_order(front):
+    request = b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, head, body = raw_exchange(front.port, request + last)
+    assert status == 200
+    assert body.count(b"HTTP/1.1 200 OK") == 1 and body.count(b"fast\n") == 2
+
+
 def test_invalid_requests_are_refused_and_the_server_keeps_serving(front):
     for name, raw, expected in INVALID:
         status, _, body = raw_exchange(front.port, raw)
@@ -370,7 +383,8 @@ def narrow(tmp_path_factory):
     """One child at a time, no queue, and a short --cgi-timeout."""
     port = free_port()
     with ServerProcess(cgi_dir_command(port, SCRIPTS, "--cgi-timeout", "3", "--max-children", "1",
-                                       "--queue", "0"), port=port) as server:
+                                       "--queue", "0", "--trace", "--server-timing", "--access-log",
+                                       "--max-body", "1000"), port=port) as server:
         yield server
 
 
@@ -396,6 +410,43 @@ def test_hung_script_is_504_and_its_process_group_is_gone(narrow):
     assert received.startswith(b"HTTP/1.1 504 "), received
     assert wait_for(lambda: live_members(pid) == []), live_members(pid)
     assert pid not in [child for child, _ in children_of(narrow.pid)]
+
+
+def test_expect_100_continue_then_the_body_streams_to_the_child(narrow):
+    with socket.create_connection((narrow.host, narrow.port), timeout=10) as sock:
+        sock.sendall(b"POST /cgi-bin/hash.py HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                     b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"hello")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert received.endswith(hashlib.sha256(b"hello").hexdigest().encode() + b"\n")
+
+
+def test_body_over_max_body_is_413_and_no_child_starts(narrow):
+    seen = len(narrow.output())
+    status, _, _ = raw_exchange(narrow.port, b"POST /cgi-bin/env.py HTTP/1.1\r\nHost: x\r\n"
+                                             b"Content-Length: 1001\r\n\r\n")
+    assert status == 413
+    assert "CGI environment" not in narrow.output()[seen:]
+
+
+def test_trace_shows_environment_and_header_block_and_timing_has_no_child_report(narrow):
+    seen = len(narrow.output())
+    status, headers, body = get(narrow, "/cgi-bin/env.py/traced")
+    assert status == 200
+    # env.py is no cgi_app script: it reports nothing, so only the runner's own phases.
+    assert re.findall(r"([a-z]+);dur=", headers["Server-Timing"]) == ["spawn", "child", "total"]
+    assert json.loads(body)["environ"]["X_CGI_TIMING"] == "1"
+    trace = wait_for(lambda: "── cgi #" in narrow.output()[seen:] and "timing" in narrow.output()[seen:]
+                     and narrow.output()[seen:])
+    for block in ("request head", "CGI environment", "CGI header block from pid", "response", "timing"):
+        assert block in trace, block
+    assert re.search(r"PATH_INFO +'/traced'", trace)
+    assert "Content-Type: application/json" in trace
+    assert re.search(r'"GET /cgi-bin/env.py/traced HTTP/1.1" 200', trace)
 
 
 def test_client_that_hangs_up_gets_its_child_killed(narrow):

@@ -1094,6 +1094,11 @@ class CGIAnswer:
         """The child has ended: complete the response (the held one, with Server-Timing)."""
         exchange = self.exchange
         head = self.head
+        status = self.child.process.returncode
+        if self.head_sent and status != 0 and head.content_length is None:
+            # Without a Content-Length only the final chunk (or the close) says the
+            # body is complete; a script that failed halfway must not get one.
+            raise Hangup(f"the script exited with status {status} in the middle of its response")
         phases = exchange.phases(self.child, head.timing)
         if self.held is not None:
             size = self.held.tell()

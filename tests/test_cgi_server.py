@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from scripts.launch import REPO, ServerProcess, free_port, server_command
+from servers.cgi_server import BadGateway, parse_cgi_head
 from tests.http11_corpus import INVALID
 
 SCRIPTS = REPO / "tests" / "cgi_scripts"
@@ -143,6 +144,41 @@ def wait_for(predicate, timeout=5.0):
             return result
         time.sleep(0.02)
     return predicate()
+
+
+# ── The CGI header block, without a process (RFC 3875 §6.2-§6.3) ───────────
+
+def test_parse_cgi_head_document_and_redirects():
+    head = parse_cgi_head(b"Content-Type: text/plain\nStatus: 404 Nope\r\nX-A:  b \nConnection: close\n"
+                          b"Content-Length: 3\nX-CGI-Timing: started=1.5; app=0.25\nX-CGI-Other: 1\nEmpty:")
+    assert (head.status, head.reason, head.content_length) == (404, "Nope", 3)
+    assert head.headers == [("Content-Type", "text/plain"), ("X-A", "b")]
+    assert head.timing == {"started": 1.5, "app": 0.25}
+    local = parse_cgi_head(b"Location: /elsewhere?x=1")
+    assert local.local_redirect and local.location == "/elsewhere?x=1"
+    # A local path with other fields is passed to the client, 302 by default.
+    passed_on = parse_cgi_head(b"Location: /elsewhere\nContent-Type: text/html")
+    assert not passed_on.local_redirect and passed_on.status == 302
+    client = parse_cgi_head(b"Location: https://example.org/")
+    assert (client.status, client.local_redirect) == (302, False)
+    assert parse_cgi_head(b"Status: 204 No Content").status == 204
+
+
+@pytest.mark.parametrize("block", [
+    b"no colon here",
+    b"Content-Type : text/plain",              # space before the colon
+    b"Content-Type: text/plain\n continued",  # no continuation lines in CGI
+    b"Content-Type: a\nContent-Type: b",       # a CGI field twice
+    b"Status: 20 OK\nContent-Type: text/plain",
+    b"Status: 102 Processing",
+    b"X-Only: an extension field",             # at least one CGI field
+    b"Location: relative/path",
+    b"Content-Type: text/plain\nContent-Length: -1",
+    b"Content-Type: text/plain\x00",
+])
+def test_parse_cgi_head_refuses_malformed_blocks(block):
+    with pytest.raises(BadGateway):
+        parse_cgi_head(block)
 
 
 # ── The sample site, one request per endpoint ────────────────────────────
@@ -298,6 +334,11 @@ def test_crash_is_502_and_its_stderr_is_logged_with_its_pid(cgi_dir):
 def test_malformed_header_block_is_502(cgi_dir):
     status, _, body = get(cgi_dir, "/cgi-bin/malformed.py")
     assert status == 502, body
+
+
+def test_script_failing_midway_does_not_get_a_complete_response(cgi_dir):
+    with pytest.raises(http.client.IncompleteRead):
+        get(cgi_dir, "/cgi-bin/dies-midway.sh")
 
 
 # ── cgi-bin mode: nothing outside DIR ──────────────────────────────────────

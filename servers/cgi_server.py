@@ -815,9 +815,10 @@ class StdinFeeder:
     """The request body on its way from the client to the child's stdin.
 
     Non-blocking: we write what the pipe takes and keep at most STDIN_WINDOW
-    bytes waiting. A child that exits or closes stdin without reading the whole
-    body is not an error (CGI scripts may ignore a body); the rest is read from
-    the client and dropped, so the connection stays usable.
+    bytes waiting. A child that closes stdin without reading the whole body is
+    not an error (CGI scripts may ignore a body): while it runs, the rest is read
+    from the client and dropped. If it ends first, the body was not read to its
+    end and the connection closes after the response (http11's keep_alive).
     """
 
     def __init__(self, pipe, events: list):

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from scripts import loadgen
-from scripts.launch import DEFAULT_APPS, REPO, ServerProcess, free_port, server_command
+from scripts.launch import DEFAULT_APPS, REPO, ServerProcess, ServerStartError, free_port, server_command
 
 # --- what can be measured -----------------------------------------------------------------
 
@@ -60,6 +60,9 @@ BARE_APPS = {"wsgi": "scripts.hello_apps:wsgi_app", "asgi": "scripts.hello_apps:
 # A process per request does not survive hundreds of concurrent clients on 2 cores;
 # the CGI runner is measured at low concurrency only.
 CGI_MAX_CONCURRENCY = 8
+# What the CGI runner passes on from its own environment (servers/cgi_server.py).
+CGI_INHERITED = ("PATH", "LANG", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE", "DJANGO_DEBUG",
+                 "DJANGO_SECRET_KEY", "SAMPLE_SITE_DB")
 STREAM_PATH = "/events?count=30&interval_ms=1000"
 
 
@@ -87,12 +90,15 @@ ENDPOINTS = {
 }
 CGI_ENDPOINTS = ("hello", "products", "api", "cpu", "upload")
 
-FULL = {"endpoints": list(ENDPOINTS), "duration": 3.0, "repeats": 3, "warmup": 1.0}
+# cgi_duration: a CGI request takes a few hundred milliseconds (Django is imported each time),
+# so its cells run longer to count enough of them. hold_timeout: how long a stream may take to open.
+FULL = {"endpoints": list(ENDPOINTS), "duration": 3.0, "repeats": 3, "warmup": 1.0,
+        "cgi_duration": 5.0, "hold_timeout": 3.0}
 # --quick: the same kinds of figure, fewer cells and shorter ones (about two minutes on 2 cores).
 QUICK = {
     "endpoints": {"bare": (32,), "hello": (32,), "io-async": (8, 64, 256), "events": (16, 64)},
     "cgi": {"hello": (2,)},
-    "duration": 0.75, "repeats": 3, "warmup": 0.25,
+    "duration": 0.5, "repeats": 3, "warmup": 0.25, "cgi_duration": 2.0, "hold_timeout": 1.0,
 }
 
 CSV_COLUMNS = [
@@ -118,14 +124,22 @@ def split_cpus():
 
 
 def group_pids(pgid):
-    """Every process of a server: launch.py starts each in its own process group."""
-    pids = []
+    """Every process of a server: launch.py starts each in its own process group, and
+    whatever that group started (a CGI child leads a session of its own) is counted too."""
+    parents, members = {}, set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = _stat_fields(entry)
-            if stat and int(stat[2]) == pgid:
-                pids.append(int(entry))
-    return pids
+            if stat:
+                parents[int(entry)] = int(stat[1])
+                if int(stat[2]) == pgid:
+                    members.add(int(entry))
+    found = set(members)
+    while True:
+        children = {pid for pid, parent in parents.items() if parent in found} - found
+        if not children:
+            return sorted(found)
+        found |= children
 
 
 def _stat_fields(pid):
@@ -293,8 +307,10 @@ def cgi_timing_fields(result):
 def cgi_environment(path, port):
     """The CGI variables the runner would pass for a plain GET of `path` (RFC 3875 §4.1)."""
     script_path, _, query = path.partition("?")
+    inherited = {name: value for name, value in os.environ.items()
+                 if name in CGI_INHERITED or name.startswith("LC_")}
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **inherited,
         "REQUEST_METHOD": "GET",
         "SCRIPT_NAME": "",
         "PATH_INFO": script_path,
@@ -308,6 +324,8 @@ def cgi_environment(path, port):
         "HTTP_USER_AGENT": "loadgen",
         "GATEWAY_INTERFACE": "CGI/1.1",
         "SERVER_SOFTWARE": "spawn-floor",
+        # The runner asks the child for its timings when --server-timing is on, as it is here.
+        "X_CGI_TIMING": "1",
     }
 
 
@@ -429,6 +447,8 @@ def plan(args):
         cgi_cells = {name: levels for name, levels in cgi_cells.items() if levels}
     timing = {key: getattr(args, key) if getattr(args, key) is not None else profile[key]
               for key in ("duration", "repeats", "warmup")}
+    timing["cgi_duration"] = max(timing["duration"], profile["cgi_duration"])
+    timing["hold_timeout"] = profile["hold_timeout"]
     return endpoints, cgi_cells, timing
 
 
@@ -503,7 +523,11 @@ def start_servers(stack, kinds, app, cpus, meta, progress):
         progress.set_description(f"starting {kind}")
         server = Server(kind, app, cpus)
         stack.callback(server.stop)
-        running[kind] = server.start()
+        try:
+            running[kind] = server.start()
+        except ServerStartError as error:
+            print(f"skipping {kind}: it did not start: {str(error).strip().splitlines()[-1]}", flush=True)
+            continue
         meta["commands"][f"{kind} ({app})"] = server.argv
         meta["pinning"]["observed"][f"{kind} ({app})"] = server.pinned_to()
     return running
@@ -511,12 +535,15 @@ def start_servers(stack, kinds, app, cpus, meta, progress):
 
 def measure_cell(running, kinds, name, endpoint, level, timing, progress, with_floor, server_cpus):
     """All servers of one (endpoint, concurrency) cell: warm up each, then measure in turns."""
+    kinds = [kind for kind in kinds if kind in running]
+    with_floor = with_floor and "cgi" in kinds
     rows = []
     settle_path = "/" if endpoint.app == "bare" else "/hello"
     if endpoint.streams:
         for kind in kinds:
             progress.set_description(f"{kind} {name} x{level}")
-            rows.append(measure_streams(running[kind], name, endpoint, level, hold_timeout=max(2.0, level / 50)))
+            rows.append(measure_streams(running[kind], name, endpoint, level,
+                                        hold_timeout=timing["hold_timeout"] + level / 100))
             running[kind].settle(settle_path)
             progress.update()
         return rows
@@ -529,11 +556,12 @@ def measure_cell(running, kinds, name, endpoint, level, timing, progress, with_f
     for repeat in range(timing["repeats"]):
         if with_floor:
             progress.set_description(f"cgi spawn floor {name} x{level}")
-            rows.append(measure_cgi_floor(name, endpoint, level, repeat, timing["duration"], server_cpus))
+            rows.append(measure_cgi_floor(name, endpoint, level, repeat, timing["cgi_duration"], server_cpus))
             progress.update()
         for kind in kinds:
             progress.set_description(f"{kind} {name} x{level} #{repeat + 1}")
-            rows.append(measure_load(running[kind], name, endpoint, level, repeat, timing["duration"]))
+            duration = timing["cgi_duration"] if kind == "cgi" else timing["duration"]
+            rows.append(measure_load(running[kind], name, endpoint, level, repeat, duration))
             running[kind].settle(settle_path)
             progress.update()
     return rows
@@ -638,7 +666,8 @@ def run_goals(args):
     server_cpus, loader_cpus = split_cpus()
     if loader_cpus:
         os.sched_setaffinity(0, loader_cpus)
-    timing = {"duration": duration, "repeats": repeats, "warmup": warmup}
+    timing = {"duration": duration, "repeats": repeats, "warmup": warmup,
+              "cgi_duration": max(duration, FULL["cgi_duration"]), "hold_timeout": FULL["hold_timeout"]}
     meta = metadata({"goals": args.goals, **timing}, {}, server_cpus, loader_cpus)
     rows, results = [], []
     for group in which:
@@ -676,8 +705,8 @@ def goal_cgi(timing, server_cpus, rows, meta):
         server = start_servers(stack, ["cgi"], "site", server_cpus, meta, _NoProgress())["cgi"]
         loadgen.run(server.url + endpoint.path, connections=2, duration=timing["warmup"])
         for repeat in range(timing["repeats"]):
-            cell.append(measure_cgi_floor("hello", endpoint, 2, repeat, timing["duration"], server_cpus))
-            cell.append(measure_load(server, "hello", endpoint, 2, repeat, timing["duration"]))
+            cell.append(measure_cgi_floor("hello", endpoint, 2, repeat, timing["cgi_duration"], server_cpus))
+            cell.append(measure_load(server, "hello", endpoint, 2, repeat, timing["cgi_duration"]))
     rows += cell
     overheads = [r["overhead_ms"] for r in cell if r["server"] == "cgi" and r["overhead_ms"] is not None]
     toy_rps = statistics.median(r["rps"] for r in cell if r["server"] == "cgi")

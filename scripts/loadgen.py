@@ -106,7 +106,8 @@ class ResponseParser:
     def feed(self, data):
         """Consume bytes; call on_response(status, size, server_timing) for each complete response."""
         self._buffer += data
-        while self._buffer and self._state():
+        # Each state returns True when it moved on, False when it needs more bytes.
+        while self._state():
             pass
 
     def feed_eof(self):
@@ -151,8 +152,12 @@ class ResponseParser:
             return True
         content_length = _header(head, b"content-length")
         if content_length is not None:
+            # RFC 9110 §8.6: a list of identical values may be taken as that one value.
+            values = {value.strip() for value in content_length.split(b",")}
             try:
-                self._remaining = int(content_length)
+                if len(values) != 1:
+                    raise ValueError
+                self._remaining = int(values.pop())
             except ValueError:
                 raise ProtocolError(f"bad Content-Length: {content_length!r}") from None
             self._state = self._read_fixed_body

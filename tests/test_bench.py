@@ -1,0 +1,170 @@
+"""scripts.bench and scripts.plots: a tiny matrix end to end, the result files, the figures,
+and no server left behind when a run is interrupted."""
+
+import argparse
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from scripts import bench, plots
+from scripts.launch import REPO
+
+TINY = ["--servers", "gunicorn,uvicorn", "--endpoints", "hello", "--concurrency", "2",
+        "--duration", "1", "--repeats", "1", "--warmup", "0.2"]
+
+
+def descendants(pid):
+    """{pid: command line} of every process below pid (from /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = bench._stat_fields(entry)
+            if fields:
+                parents[int(entry)] = int(fields[1])
+    found = {pid}
+    while True:
+        more = {child for child, parent in parents.items() if parent in found} - found
+        if not more:
+            break
+        found |= more
+    found.discard(pid)
+    return {child: command_line(child) for child in found}
+
+
+def command_line(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return file.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def alive(pid, command):
+    """Still running as the same program (a reused pid runs something else; a zombie is dead)."""
+    fields = bench._stat_fields(pid)
+    return fields is not None and fields[0] != b"Z" and command_line(pid) == command
+
+
+@pytest.mark.slow
+def test_tiny_matrix_writes_csv_json_and_figures(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "scripts.bench", *TINY, "--out", str(tmp_path),
+                                "--name", "tiny"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+    with open(tmp_path / "tiny.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert sorted(row["server"] for row in rows) == ["gunicorn", "uvicorn"]
+    for row in rows:
+        assert (row["endpoint"], row["concurrency"], row["repeat"]) == ("hello", "2", "0")
+        assert int(row["requests"]) > 0 and float(row["rps"]) > 0
+        assert float(row["rss_mb"]) > 1 and float(row["cpu_s"]) > 0
+        assert row["non_2xx"] == row["reset"] == row["refused"] == "0"
+
+    results = json.loads((tmp_path / "tiny.json").read_text())
+    meta = results["metadata"]
+    for key in ("date", "git_commit", "cpu_model", "cores", "python", "packages", "pinning", "commands"):
+        assert meta[key] is not None, key
+    assert meta["packages"]["django"] and meta["packages"]["uvicorn"]
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert meta["pinning"]["loader_cpus"] and meta["pinning"]["server_cpus"]
+        assert not set(meta["pinning"]["loader_cpus"]) & set(meta["pinning"]["server_cpus"])
+        observed = meta["pinning"]["observed"]
+        assert len(observed) == 2 and all(cpus == meta["pinning"]["server_cpus"] for cpus in observed.values())
+    assert len(results["rows"]) == 2
+    assert "hello" in completed.stdout and "uvicorn" in completed.stdout
+
+    paths = plots.save_all(plots.load(tmp_path / "tiny.json"))
+    pngs = [path for path in paths if path.suffix == ".png"]
+    assert {path.name for path in pngs} == {"tiny-throughput.png", "tiny-latency.png"}
+    for path in pngs:
+        assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert all(path.stat().st_size > 1000 for path in paths)
+    # The CSV loads into the same figures (without metadata).
+    assert plots.available(plots.load(tmp_path / "tiny.csv")) == ["throughput", "latency"]
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_leaves_no_server_behind(tmp_path):
+    run = subprocess.Popen([sys.executable, "-m", "scripts.bench", "--servers", "gunicorn-gthread,uvicorn",
+                            "--endpoints", "hello", "--concurrency", "4", "--duration", "30", "--repeats", "2",
+                            "--warmup", "0", "--out", str(tmp_path)],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        # Wait until both servers run (gunicorn-gthread with its worker) and load is on.
+        deadline = time.monotonic() + 40
+        seen = {}
+        while time.monotonic() < deadline:
+            seen.update({pid: cmd for pid, cmd in descendants(run.pid).items() if cmd})
+            servers = [cmd for cmd in seen.values() if "gunicorn" in cmd or "uvicorn" in cmd]
+            if len(servers) >= 3:
+                break
+            time.sleep(0.2)
+        assert len(servers) >= 3, seen
+        time.sleep(1.5)
+        seen.update({pid: cmd for pid, cmd in descendants(run.pid).items() if cmd})
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 130, output.decode(errors="replace")
+    assert b"interrupted" in output
+    time.sleep(0.2)
+    left = {pid: cmd for pid, cmd in seen.items() if alive(pid, cmd)}
+    assert left == {}
+
+
+def test_summary_table_gives_medians_spread_and_toy_ratios():
+    rows = []
+    for repeat, (toy, reference) in enumerate([(90, 100), (100, 100), (110, 100)]):
+        for server, rps in (("wsgi", toy), ("gunicorn-gthread", reference)):
+            rows.append({"server": server, "endpoint": "hello", "concurrency": 32, "repeat": repeat, "rps": rps})
+    lines = bench.summarize(rows)
+    header, _, line = lines
+    assert header.split() == ["endpoint", "conc", "wsgi", "gunicorn-gthread", "wsgi/gunicorn-gthread"]
+    assert line.split() == ["hello", "32", "100", "±20%", "100", "±0%", "1.00"]
+
+
+def test_group_processes_include_children(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time;"
+                              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'],"
+                              " start_new_session=True); time.sleep(30)"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while len(bench.group_pids(child.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = bench.group_pids(child.pid)
+        assert child.pid in pids and len(pids) == 2
+        assert bench.rss_bytes(child.pid) > 2 * 1024 * 1024
+        assert bench.cpu_seconds(child.pid) >= 0
+    finally:
+        for pid in bench.group_pids(child.pid):
+            os.kill(pid, signal.SIGKILL)
+        child.wait()
+
+
+def test_a_missing_server_module_is_skipped(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "server_available",
+                        lambda kind: "servers/asgi_server.py does not exist yet" if kind == "asgi" else None)
+    args = argparse.Namespace(servers="asgi,uvicorn")
+    assert bench.chosen_servers(args) == ["uvicorn"]
+    assert "skipping asgi: servers/asgi_server.py does not exist yet" in capsys.readouterr().out
+
+
+def test_quick_plan_and_options():
+    parse = argparse.Namespace
+    endpoints, cgi_cells, timing = bench.plan(parse(quick=True, endpoints=None, concurrency=None,
+                                                    duration=None, repeats=None, warmup=None))
+    assert "io-async" in endpoints and cgi_cells == {"hello": (2,)} and timing["repeats"] == 3
+    endpoints, cgi_cells, timing = bench.plan(parse(quick=False, endpoints="hello,io", concurrency="1,64",
+                                                    duration=2.0, repeats=1, warmup=0.0))
+    assert endpoints == {"hello": (1, 64), "io": (1, 64)}
+    assert cgi_cells == {"hello": (1,)}
+    assert (timing["duration"], timing["repeats"], timing["warmup"]) == (2.0, 1, 0.0)

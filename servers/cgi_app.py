@@ -47,6 +47,9 @@ def run(application, *, started: float | None = None, imported: float | None = N
     """
     environ = read_environ()
     output = sys.stdout.buffer
+    # Standard output is the response now: a stray print() in a view would land in
+    # the middle of it, so text printed from here on goes to the log instead.
+    sys.stdout = sys.stderr
     timed = environ.get(TIMING_VARIABLE) == "1"
     response = Response(output, buffer_body=timed)
     app_started = time.monotonic()

@@ -22,6 +22,7 @@ and the whole set of notebooks runs in a few minutes.
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import html
 import http.client
 import inspect
@@ -248,13 +249,23 @@ def show_trace(blocks: Sequence[TraceBlock]) -> None:
 
 # --- load ----------------------------------------------------------------------
 
-def measure(url: str, path: str, *, connections: int, duration: float, **options: Any):
+def measure(url: str, path: str, *, connections: int, duration: float, warm: bool = True, **options: Any):
     """Closed-loop load from scripts.loadgen: `connections` keep-alive clients for `duration` s.
 
     Answers a scripts.loadgen.Result (.rps, .requests, .percentile(50) in seconds, .errors, ...).
+    With `warm`, one request goes first and is waited for: it warms up a fresh
+    server (Django loads some things on the first request), and on a server still
+    busy with requests a previous measurement abandoned at its end, it waits in
+    line behind them, so they are not counted against this measurement.
     """
     from scripts import loadgen
-    return loadgen.run(url + path, connections=connections, duration=duration, **options)
+    if warm:
+        fetch(url, path)
+    # A notebook kernel already runs an event loop in its main thread, and
+    # loadgen.run starts its own: give it a thread of its own to run in.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(loadgen.run, url + path, connections=connections, duration=duration,
+                           **options).result()
 
 
 def progress(items: Iterable[Any], *, desc: str):
@@ -263,12 +274,75 @@ def progress(items: Iterable[Any], *, desc: str):
     return tqdm(list(items), desc=desc)
 
 
+def cpu_seconds(srv: ServerProcess) -> float:
+    """CPU time (user + system) used so far by the server's processes (scripts.bench reads /proc)."""
+    from scripts import bench
+    return bench.cpu_seconds(srv.pid)
+
+
 def sweep(points: Iterable[Any], run: Callable[[Any], Any], *, desc: str) -> list[tuple[Any, Any]]:
     """Run `run(point)` for each point with a progress bar; answer [(point, result), ...]."""
     results = []
     for point in progress(points, desc=desc):
         results.append((point, run(point)))
     return results
+
+
+# --- the benchmark harness ------------------------------------------------------
+
+def run_bench(arguments: Sequence[str], *, out: str | os.PathLike, name: str) -> dict:
+    """Run `python -m scripts.bench ARGUMENTS --out OUT --name NAME`, showing its progress live.
+
+    Answers the results file it wrote, loaded with scripts.plots.load. The harness
+    runs in its own process (it pins itself to a core, which the notebook's kernel
+    should not be); if the cell is interrupted or fails, the harness gets SIGINT and
+    stops its servers, and if the kernel dies, the harness gets SIGTERM (launch.py's
+    parent-death signal).
+    """
+    import signal
+    import subprocess
+
+    from scripts import launch, plots
+    argv = [sys.executable, "-m", "scripts.bench", *arguments, "--out", str(out), "--name", name]
+    print("$", " ".join(["python", *argv[1:]]).replace(str(REPO) + "/", ""), flush=True)
+    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               preexec_fn=lambda: launch._prepare_child(None))
+    try:
+        while chunk := process.stdout.read1(4096):
+            sys.stdout.write(chunk.decode("utf-8", "replace"))
+            sys.stdout.flush()
+        status = process.wait()
+    except BaseException:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+    if status != 0:
+        raise RuntimeError(f"scripts.bench exited with status {status}")
+    return plots.load(Path(out) / f"{name}.json")
+
+
+def merge_results(first: dict, *others: dict) -> dict:
+    """One results dict from several runs of this notebook (rows together, the first's metadata)."""
+    merged = dict(first)
+    merged["rows"] = [row for results in (first, *others) for row in results["rows"]]
+    return merged
+
+
+def median_of(results: dict, field: str, **where: Any) -> float:
+    """The median of `field` over the rows matching `where` (server=..., endpoint=..., concurrency=...).
+
+    NaN when no row matches or none has the field, so a computed sentence shows "nan"
+    rather than a number the run did not measure.
+    """
+    import math
+    import statistics
+    values = [row[field] for row in results["rows"]
+              if all(row.get(key) == value for key, value in where.items()) and row.get(field) is not None]
+    return statistics.median(values) if values else math.nan
 
 
 # --- showing data ----------------------------------------------------------------
@@ -357,6 +431,13 @@ def check(answer: Any, expected: Any, *, tolerance: float | None = None, hint: s
         normal = (lambda v: v.strip().lower()) if isinstance(expected, str) and isinstance(answer, str) else (lambda v: v)
         right = normal(answer) == normal(expected)
         result = Check(right, f"Right: {answer!r}." if right else f"Not yet: {answer!r} is not it. {hint}")
+    print(("✅ " if result.right else "❌ ") + result.message.strip())
+    return result
+
+
+def check_that(condition: bool, *, right: str, hint: str) -> Check:
+    """An exercise check that is a condition on measured values, not one expected answer."""
+    result = Check(bool(condition), right if condition else f"Not yet: {hint}")
     print(("✅ " if result.right else "❌ ") + result.message.strip())
     return result
 

@@ -139,6 +139,16 @@ def read_response_head_only(stream):
     return status, headers, b""
 
 
+def test_the_apps_content_length_goes_out_once(server):
+    with connect(server) as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    head = response.split(b"\r\n\r\n")[0].lower()
+    assert head.count(b"\r\ncontent-length:") == 1, head   # RFC 9110 §8.6: one value
+
+
 def test_keepalive_timeout_closes_idle_connection(server):
     with connect(server) as sock:
         sock.sendall(get("/hello"))

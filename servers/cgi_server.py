@@ -84,15 +84,6 @@ ENVIRONMENT_ALLOWED_PREFIX = b"LC_"
 HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade"))
 
-_log_lock = threading.Lock()
-
-
-def log(message: str) -> None:
-    with _log_lock:
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
-
-
 # ── Start-up: the command line, the listening socket, the accept loop ──────
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -208,7 +199,7 @@ class CGIServer:
         with self.lock:
             children = list(self.children)
         for child in children:
-            log(f"[cgi pid {child.pid}] still running at shutdown: killed")
+            common.log(f"[cgi pid {child.pid}] still running at shutdown: killed")
             child.kill()
         # Their connection threads reap them (and answer 504 if they still can).
         self._wait_for_connections(5.0)
@@ -579,7 +570,7 @@ class Exchange:
                 if self._run_child(route, variables, subprocess.DEVNULL, []) is not None:
                     return self.refuse(502, "the script answered with a second local redirect")
         except BadGateway as exc:
-            log(f"cgi: 502 for {request.method} {request.target.decode('latin-1')}: {exc}")
+            common.log(f"cgi: 502 for {request.method} {request.target.decode('latin-1')}: {exc}")
             return self.refuse(502, str(exc))
         except GatewayTimeout:
             return self.refuse(504, "the CGI script did not answer in time")
@@ -636,7 +627,7 @@ class Exchange:
             self._relay(child, answer, events if streaming_body else None)
         except GatewayTimeout:
             child.kill()
-            log(f"[cgi pid {child.pid}] killed with its process group after --cgi-timeout "
+            common.log(f"[cgi pid {child.pid}] killed with its process group after --cgi-timeout "
                 f"{self.args.cgi_timeout:g} s")
             if answer.head_sent:
                 raise Hangup("timed out in the middle of the response") from None
@@ -908,7 +899,7 @@ class Child:
                 self.process.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 if not self.killed:
-                    log(f"[cgi pid {self.pid}] still running after its output ended: killed")
+                    common.log(f"[cgi pid {self.pid}] still running after its output ended: killed")
                 self.kill()
                 self.process.wait()
             self.ended = time.monotonic()
@@ -932,7 +923,7 @@ class Child:
         if not data and lines == [b""]:
             return False
         for line in lines:
-            log(f"[cgi pid {self.pid}] {line.decode('utf-8', 'replace').rstrip()}")
+            common.log(f"[cgi pid {self.pid}] {line.decode('utf-8', 'replace').rstrip()}")
         return bool(data)
 
 

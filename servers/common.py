@@ -270,6 +270,11 @@ def _write_stderr(text: str) -> None:
         sys.stderr.flush()
 
 
+def log(message: str) -> None:
+    """One line to the server log (stderr), never interleaved with a trace block."""
+    _write_stderr(message + "\n")
+
+
 def access_line(client: tuple, method: str, target: str, version: str,
                 status: int, size: int, seconds: float) -> None:
     """One access-log line: 127.0.0.1:51234 "GET /hello HTTP/1.1" 200 14 1.2ms"""

@@ -33,5 +33,27 @@ $(DB): $(STAMP) $(wildcard sample_site/*/migrations/*.py sample_site/*/managemen
 test: setup ## run the whole test suite (unit, real-socket, end-to-end)
 	$(PY) -m pytest
 
+# The demos serve sample_site in the foreground with the teaching views on; Ctrl-C stops them.
+demo-cgi: setup ## the site through the toy CGI runner: a new Python process per request
+	@echo "Open http://$(HOST):$(PORT)/ -- every request starts a new Python process that imports"
+	@echo "Django from scratch (a few hundred ms each): that start-up cost is the lesson of CGI."
+	$(PY) -m servers.cgi_server sample_site/cgi-bin/django.py --bind $(HOST):$(PORT) --trace --server-timing
+
+demo-wsgi: setup ## the site through the toy WSGI server (threads), tracing each request
+	@echo "Open http://$(HOST):$(PORT)/ -- each request's environ is printed below."
+	$(PY) -m servers.wsgi_server sample_site.wsgi:application --bind $(HOST):$(PORT) --trace --server-timing
+
+demo-asgi: setup ## the site through the toy ASGI server (asyncio), tracing scope and messages
+	@echo "Open http://$(HOST):$(PORT)/ -- each request's scope and messages are printed below."
+	$(PY) -m servers.asgi_server sample_site.asgi:application --bind $(HOST):$(PORT) --trace --server-timing
+
+demo-gunicorn: setup ## the same site under gunicorn (the command from Django's docs)
+	@echo "Open http://$(HOST):$(PORT)/"
+	$(VENV)/bin/gunicorn sample_site.wsgi --bind $(HOST):$(PORT)
+
+demo-uvicorn: setup ## the same site under uvicorn
+	@echo "Open http://$(HOST):$(PORT)/"
+	$(PY) -m uvicorn sample_site.asgi:application --host $(HOST) --port $(PORT)
+
 clean: ## remove .venv, the database and benchmark results
 	rm -rf $(VENV) var results/*.csv results/*.json results/*.png results/*.svg

@@ -339,8 +339,16 @@ class Worker:
             connection.deadline = deadline
             connection.waiting_for = waiting_for
             connection.parked = True
-            heapq.heappush(self.timers, (deadline, next(self.timer_numbers), connection))
+            # A kept-alive connection is parked again after every request, each
+            # time with a slightly later deadline; its timer then stays as it
+            # is and is moved on when it goes off (expire_timers).
+            if connection.timer is None or deadline < connection.timer:
+                self.set_timer(connection, deadline)
             self.selector.register(connection.sock, selectors.EVENT_READ, connection)
+
+    def set_timer(self, connection: Connection, when: float) -> None:
+        connection.timer = when
+        heapq.heappush(self.timers, (when, next(self.timer_numbers), connection))
 
     def done(self) -> None:
         """A pool thread has finished with its connection (parked or closed)."""
@@ -352,19 +360,27 @@ class Worker:
     def expire_timers(self) -> None:
         """Close the parked connections whose deadline has passed.
 
-        A timer is only a reminder: the connection may have been handed out and
-        parked again since, with a later deadline, which then has its own timer.
+        A timer is only a reminder to look at the connection: it may be in a
+        pool thread now (its next park sets a new timer), or parked again with
+        a later deadline (the timer moves there).
         """
         now = time.monotonic()
         timers = self.timers
         expired = []
         with self.lock:
             while timers and timers[0][0] <= now:
-                deadline, _, connection = heapq.heappop(timers)
-                if connection.parked and connection.deadline == deadline:
-                    self.selector.unregister(connection.sock)
-                    connection.parked = False
-                    expired.append(connection)
+                when, _, connection = heapq.heappop(timers)
+                if when != connection.timer:
+                    continue  # replaced by an earlier timer, which has gone off already
+                connection.timer = None
+                if not connection.parked:
+                    continue
+                if connection.deadline > now:
+                    self.set_timer(connection, connection.deadline)
+                    continue
+                self.selector.unregister(connection.sock)
+                connection.parked = False
+                expired.append(connection)
         for connection in expired:
             if connection.waiting_for is REST_OF_HEAD:
                 # RFC 9110 §15.5.9: 408 (Request Timeout) "indicates that the
@@ -434,7 +450,7 @@ class Connection:
     """One TCP connection and its HTTP/1.1 state (servers/http11.py)."""
 
     __slots__ = ("worker", "sock", "client", "server", "parser", "deadline",
-                 "waiting_for", "parked")
+                 "waiting_for", "parked", "timer")
 
     def __init__(self, worker: Worker, sock: socket.socket, client: tuple):
         self.worker = worker
@@ -445,6 +461,7 @@ class Connection:
         self.deadline = 0.0              # when the selector gives up waiting (time.monotonic)
         self.waiting_for = NEW_REQUEST   # while parked in the selector
         self.parked = False
+        self.timer = None                # when its entry in Worker.timers goes off
 
     def serve(self) -> None:
         """Run in a pool thread when the connection is readable."""

@@ -15,14 +15,17 @@ exits 1 if any failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -43,20 +46,35 @@ def kernel_python(notebook: nbformat.NotebookNode) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def notebook_client(notebook: nbformat.NotebookNode, **options):
+    """An nbclient NotebookClient for `notebook`, run from the repository root.
+
+    The "python3" kernel is ipykernel under the interpreter running this (the
+    virtualenv's). It talks to us over Unix sockets in a private folder rather
+    than TCP ports on the machine.
+    """
+    with tempfile.TemporaryDirectory(prefix="kernel-") as sockets:
+        config = Config()
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(sockets, "kernel")
+        yield NotebookClient(notebook, kernel_name="python3", config=config,
+                             resources={"metadata": {"path": str(REPO)}}, **options)
+
+
 def run_notebook(path: Path, *, quick: bool = True, cell_timeout: int = 300) -> float:
     """Execute one notebook; answer the seconds it took. Raises NotebookFailed."""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=cell_timeout,
-                            resources={"metadata": {"path": str(REPO)}})
     started = time.monotonic()
-    try:
-        # Quick mode reaches the notebook through the kernel's environment.
-        client.execute(env={**os.environ, "TOOLKIT_QUICK": "1" if quick else "0"})
-    except CellExecutionError as error:
-        raise NotebookFailed(f"{path.name}: a cell failed:\n{error}") from None
-    finally:
-        EXECUTED.mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook, EXECUTED / path.name)
+    with notebook_client(notebook, timeout=cell_timeout) as client:
+        try:
+            # Quick mode reaches the notebook through the kernel's environment.
+            client.execute(env={**os.environ, "TOOLKIT_QUICK": "1" if quick else "0"})
+        except CellExecutionError as error:
+            raise NotebookFailed(f"{path.name}: a cell failed:\n{error}") from None
+        finally:
+            EXECUTED.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, EXECUTED / path.name)
     seconds = time.monotonic() - started
     python = kernel_python(notebook)
     if python is not None and Path(python).absolute() != Path(sys.executable).absolute():

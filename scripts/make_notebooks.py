@@ -123,12 +123,13 @@ OVERVIEW = [
         print(f"{kind} server: Django was handed {'a WSGI environ' if interface == 'wsgi' else 'an ASGI scope'}")
     """),
     md("""
-    Side by side: the CGI environment the child process received (Django's `request.META` in
-    the CGI child), the WSGI `environ`, and the ASGI `scope`. Bytes are shown as `b'...'`,
-    objects by their type (`wsgi.input` is a file-like object, not data).
+    Side by side: the environment the CGI server handed the child process (from its trace), the
+    WSGI `environ` and the ASGI `scope` as Django received them (from `/inspect`). Bytes are
+    shown as `b'...'`, objects by their type (`wsgi.input` is a file-like object, not data).
     """),
     code("""
-    cgi_env, wsgi_environ, asgi_scope = seen["cgi"], seen["wsgi"], seen["asgi"]
+    cgi_env = next(block for block in traces["cgi"] if "environment" in block.title.lower()).mapping()
+    wsgi_environ, asgi_scope = seen["wsgi"], seen["asgi"]
     nb.side_by_side({"CGI environment (RFC 3875)": cgi_env,
                      "WSGI environ (PEP 3333)": wsgi_environ,
                      "ASGI scope (ASGI HTTP spec)": asgi_scope})
@@ -152,10 +153,15 @@ OVERVIEW = [
     nb.table(rows, ["fact", "CGI / WSGI name", "CGI value", "WSGI value", "ASGI key", "ASGI value"])
     """),
     md("""
-    What only one of them has. CGI names the gateway and the server software; WSGI adds the
+    What only one of them has. CGI names the gateway and the server software, and passes on the
+    few variables of the server's own environment a program needs to start (`PATH`, the locale);
+    with `--trace` on, `X_CGI_TIMING` asks the child to report its timings. WSGI adds the
     `wsgi.*` keys (the body stream, the error stream, whether the app may be called from several
     threads or processes); ASGI keeps headers as a list of byte pairs, exactly as they came,
     and has no body in the scope at all: the body arrives through `receive()`.
+
+    Inside the CGI child, `servers/cgi_app.py` turns that environment into a WSGI `environ` for
+    Django, which is why `/inspect` says "wsgi" there too: look at `wsgi.run_once` below.
     """),
     code("""
     only_cgi = [key for key in cgi_env if key not in wsgi_environ]
@@ -163,6 +169,8 @@ OVERVIEW = [
     print("only in the CGI environment:", ", ".join(only_cgi) or "nothing")
     print("only in the WSGI environ   :", ", ".join(only_wsgi) or "nothing")
     print("ASGI scope keys            :", ", ".join(asgi_scope))
+    print("Django in the CGI child    : wsgi.run_once =", seen["cgi"]["wsgi.run_once"],
+          "| under the WSGI server: wsgi.run_once =", wsgi_environ["wsgi.run_once"])
     """),
     md("""
     ### The servers' own view: `--trace`
@@ -205,9 +213,9 @@ OVERVIEW = [
              hint="PEP 3333 and RFC 3875 §4.1.18: HTTP_ + the name upper-cased, '-' becomes '_'.");
     """),
     md("""
-    **3.** In the ASGI trace, Django *received* the request body in a message and *sent* the
-    response in messages. Write the message types in the order they appeared, as a list of
-    strings (e.g. `["a", "b"]`).
+    **3.** In the ASGI trace, Django *received* messages from the server (`receive() -> app`) and
+    *sent* messages to it (`app -> send()`). Write the message types in the order the trace
+    shows them, as a list of strings (e.g. `["a", "b"]`).
     """),
     code("""
     answer_3 = ...
@@ -640,7 +648,7 @@ WSGI = [
     def run(point):
         config, work = point
         with nb.server("wsgi", extra=CONFIGS[config]) as srv:
-            return nb.measure(srv.url, WORK[work], connections=16, duration=SECONDS, warmup=0.3)
+            return nb.measure(srv.url, WORK[work], connections=16, duration=SECONDS)
 
     measured = dict(nb.sweep([(c, w) for c in CONFIGS for w in WORK], run, desc="threads vs workers"))
     nb.table([(c, w, r.rps, r.percentile(50) * 1000) for (c, w), r in measured.items()],
@@ -1023,7 +1031,7 @@ BENCH = [
 
     BENCH_DIR = nb.workdir("bench")
     SERVERS = ["wsgi", "gunicorn-gthread", "asgi", "uvicorn"] + nb.pick(["gunicorn", "uvicorn-fast"], [])
-    TIMING = ["--duration", str(nb.pick(3, 0.5)), "--repeats", str(nb.pick(3, 1)), "--warmup", str(nb.pick(1, 0.2))]
+    TIMING = ["--duration", str(nb.pick(3, 0.75)), "--repeats", str(nb.pick(3, 1)), "--warmup", str(nb.pick(1, 0.2))]
     PAGE_LEVEL = nb.pick(32, 8)
     WAIT_LEVELS = nb.pick([1, 8, 64, 256, 512], [8, 64])
     STREAMS = nb.pick([16, 64, 256], [16])

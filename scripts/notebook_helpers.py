@@ -209,10 +209,21 @@ class TraceBlock:
     def text(self) -> str:
         return "\n".join(self.lines)
 
-    def mapping(self) -> dict[str, str]:
-        """A mapping block (environ, scope, CGI env) as {key: value as shown}."""
-        pairs = (re.match(r"(\S+)\s+(.*)", line) for line in self.lines)
-        return {m[1]: m[2] for m in pairs if m}
+    def mapping(self) -> dict[str, Any]:
+        """A mapping block (environ, scope, CGI env) as {key: value}.
+
+        Values the trace shows as Python literals ('GET', b'/x', (1, 0)) come back as
+        those values; the others (<RequestBody>, a file object) stay as shown.
+        """
+        mapping = {}
+        for line in self.lines:
+            pair = re.match(r"(\S+)\s+(.*)", line)
+            if pair:
+                try:
+                    mapping[pair[1]] = ast.literal_eval(pair[2])
+                except (ValueError, SyntaxError):
+                    mapping[pair[1]] = pair[2]
+        return mapping
 
     def message_type(self) -> str | None:
         """The `type` of an ASGI message block ('http.request', ...), if it is one."""

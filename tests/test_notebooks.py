@@ -12,7 +12,6 @@ import time
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from scripts import check_notebooks
 from scripts.launch import REPO
@@ -62,9 +61,8 @@ def group_alive(pgid: int) -> bool:
 def execute(cells, *, allow_errors=True):
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(textwrap.dedent(source)) for source in cells]
-    client = NotebookClient(notebook, kernel_name="python3", timeout=60, allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(REPO)}})
-    client.execute()
+    with check_notebooks.notebook_client(notebook, timeout=60, allow_errors=allow_errors) as client:
+        client.execute()
     return notebook
 
 

@@ -57,10 +57,11 @@ MAX_DRAIN = 64 * 1024
 # How long a refused client may go on sending before its connection is closed.
 LINGER_SECONDS = 2.0
 
-# What a parked connection waits for (Connection.waiting_for).
-NEW_REQUEST = "new request"    # the first byte of a request: a new or kept-alive connection
-REST_OF_HEAD = "rest of head"  # a request head has begun and must end by the deadline
-CLIENT_CLOSE = "client close"  # our side is closed; input is read and dropped until EOF
+# What a parked connection waits for (Connection.waiting_for), and until when.
+FIRST_REQUEST = "first request"  # a new connection: its first head is due --timeout after accept
+NEXT_REQUEST = "next request"    # kept alive: a next request may begin within --keepalive
+REST_OF_HEAD = "rest of head"    # a head has begun: it is due --timeout after its first byte
+CLIENT_CLOSE = "client close"    # our side is closed; input is read and dropped until EOF
 
 # ── The command line and the listening socket ───────────────────────────────
 
@@ -69,7 +70,10 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m servers.wsgi_server",
         description="Serve a WSGI application (PEP 3333) with a pool of threads, "
-                    "optionally in several pre-forked processes.")
+                    "optionally in several pre-forked processes.",
+        epilog="SIGTERM or Ctrl-C stops the server gracefully: it stops accepting, closes "
+               "idle connections and lets running requests finish (up to "
+               "--graceful-timeout). A second Ctrl-C exits at once.")
     parser.add_argument(
         "app", metavar="MODULE:ATTR",
         help="the application, e.g. sample_site.wsgi:application (MODULE alone means "
@@ -112,9 +116,9 @@ def main(argv=None) -> None:
 class Arbiter:
     """The parent process of --workers N: it serves nothing itself.
 
-    Each worker is a fork of this process and inherits the listening socket, so
-    the kernel hands each new connection to one of the workers blocked in
-    accept(). The parent waits for signals: a worker that dies is replaced;
+    Each worker is a fork of this process and inherits the listening socket;
+    the workers all watch it, and a new connection goes to the one whose
+    accept() comes first. The parent waits for signals: a worker that dies is replaced;
     SIGTERM or SIGINT is passed on to the workers as SIGTERM (a graceful
     shutdown), and the parent exits when the last worker has exited. A second
     SIGINT kills the workers at once.
@@ -125,9 +129,10 @@ class Arbiter:
         self.workers: dict[int, float] = {}  # pid -> when it was started
         self.stopping = False
         self.interrupts = 0
+        self.wake_reader, self.wake_writer = socket.socketpair()
 
     def run(self) -> int:
-        wake_reader, wake_writer = socket.socketpair()
+        wake_reader, wake_writer = self.wake_reader, self.wake_writer
         wake_reader.setblocking(False)
         wake_writer.setblocking(False)
         # A signal handler runs between two bytecodes of the main thread;
@@ -160,6 +165,8 @@ class Arbiter:
         status = 1
         try:
             signal.set_wakeup_fd(-1)
+            self.wake_reader.close()
+            self.wake_writer.close()
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             status = Worker(self.app, self.listener, self.args, parent=os.getppid()).run()
@@ -201,14 +208,19 @@ class Arbiter:
         if signum == signal.SIGINT:
             self.interrupts += 1
         if self.interrupts >= 2:
-            for pid in self.workers:
-                os.kill(pid, signal.SIGKILL)
+            self.signal_workers(signal.SIGKILL)
             os._exit(1)
         if not self.stopping:
             self.stopping = True
             self.listener.close()
+        self.signal_workers(signal.SIGTERM)
+
+    def signal_workers(self, signum: int) -> None:
         for pid in self.workers:
-            os.kill(pid, signal.SIGTERM)
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass  # exited already; reap() collects it
 
 
 # ── A worker: one selector, a pool of threads ───────────────────────────────
@@ -316,8 +328,7 @@ class Worker:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self.kernel_timeout)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.kernel_timeout)
         connection = Connection(self, sock, client)
-        # A new connection must deliver its whole request head within --timeout.
-        self.park(connection, time.monotonic() + self.args.timeout, NEW_REQUEST)
+        self.park(connection, time.monotonic() + self.args.timeout, FIRST_REQUEST)
 
     def hand_to_pool(self, connection: Connection) -> None:
         """The connection has bytes to read: one pool thread takes it from here."""
@@ -459,7 +470,7 @@ class Connection:
         self.server = sock.getsockname()[:2]
         self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_HEADER)
         self.deadline = 0.0              # when the selector gives up waiting (time.monotonic)
-        self.waiting_for = NEW_REQUEST   # while parked in the selector
+        self.waiting_for = FIRST_REQUEST  # while parked in the selector
         self.parked = False
         self.timer = None                # when its entry in Worker.timers goes off
 
@@ -484,9 +495,9 @@ class Connection:
         events = self.parser.receive(data)
         while True:
             if not events:
-                # Part of a request head: wait for more in the selector. The head
-                # must be complete by the deadline set when it began.
-                if self.waiting_for is not REST_OF_HEAD:
+                # Part of a request head: wait for more in the selector, until
+                # the deadline of this head (a new connection's stays as it was).
+                if self.waiting_for is NEXT_REQUEST:
                     self.deadline = time.monotonic() + self.worker.args.timeout
                 self.worker.park(self, self.deadline, REST_OF_HEAD)
                 return
@@ -502,7 +513,7 @@ class Connection:
                 events = self.parser.next_request()
                 if not events:
                     self.worker.park(self, time.monotonic() + self.worker.args.keepalive,
-                                     NEW_REQUEST)
+                                     NEXT_REQUEST)
                     return
             elif type(event) is http11.Error:
                 self.send_all(self.parser.error_response(event.status, event.reason))
@@ -809,6 +820,9 @@ class Exchange:
         if not self.code:
             raise AssertionError("the application produced a body before calling start_response()")
         headers = self.headers
+        if not self.connection.worker.alive:
+            # Shutting down: this connection closes after the response; say so.
+            headers = headers + [("Connection", "close")]
         if self.times is not None:
             headers = self.observe_head(headers)
         head = self.connection.parser.start_response(

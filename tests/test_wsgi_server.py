@@ -334,6 +334,24 @@ def test_invalid_request_gets_its_status_and_server_keeps_serving(server, name, 
     assert exchange(server, get("/hello"))[0] == 200
 
 
+def test_silent_connection_is_closed_after_timeout_without_a_response(server):
+    with connect(server) as sock:
+        started = time.monotonic()
+        assert sock.recv(100) == b""
+        assert 1.5 < time.monotonic() - started < 5  # --timeout 2
+
+
+def test_partial_head_on_kept_alive_connection_gets_408(server):
+    with connect(server) as sock:
+        sock.sendall(get("/hello"))
+        stream = sock.makefile("rb")
+        assert read_response(stream)[0] == 200
+        sock.sendall(b"GET /hel")
+        started = time.monotonic()
+        assert read_response(stream)[0] == 408
+        assert time.monotonic() - started > 1.5  # --timeout 2 from the head's first byte
+
+
 def test_slow_clients_do_not_delay_others_and_time_out(server):
     """50 clients send their head one byte a second; --timeout is 2 s on this server."""
     slow = [connect(server) for _ in range(50)]
@@ -469,11 +487,13 @@ def test_graceful_shutdown_finishes_20_requests_in_flight():
             futures = [pool.submit(exchange, srv, get("/io?ms=1000")) for _ in range(20)]
             time.sleep(0.4)
             srv.signal(signal.SIGTERM)
-            statuses = [future.result(timeout=10)[0] for future in futures]
+            responses = [future.result(timeout=10) for future in futures]
         assert srv.wait(timeout=10) == 0
         with pytest.raises(OSError):
             connect(srv, timeout=1)
-    assert statuses == [200] * 20
+    assert [status for status, _, _ in responses] == [200] * 20
+    # They were answered during the shutdown, so each says the connection closes.
+    assert all(headers["connection"] == "close" for _, headers, _ in responses)
     assert_validator_silent(srv)
 
 

@@ -30,6 +30,7 @@ import argparse
 import heapq
 import itertools
 import os
+import queue
 import select
 import selectors
 import signal
@@ -41,7 +42,6 @@ import tempfile
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 from servers import common, http11
@@ -260,14 +260,17 @@ class Worker:
         # connection while the main thread waits in select(), and the kernel
         # reports its readiness to that waiting call.
         self.selector = selectors.DefaultSelector()
-        self.pool = ThreadPoolExecutor(args.threads, thread_name_prefix="wsgi")
+        # The pool: --threads threads that take readable connections from a
+        # queue. (concurrent.futures.ThreadPoolExecutor would do the same, with
+        # a Future per request that nobody waits for.)
+        self.ready_connections: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        self.threads = [threading.Thread(target=self.pool_thread, name=f"wsgi-{number}", daemon=True)
+                        for number in range(1, args.threads + 1)]
         # The lock guards what the pool threads and the main thread share: the
-        # timers, the parking of connections, the count of requests in flight.
+        # timers and the parking of connections.
         self.lock = threading.Lock()
-        self.all_done = threading.Condition(self.lock)
         self.timers: list[tuple[float, int, Connection]] = []  # a heap of deadlines
         self.timer_numbers = itertools.count()
-        self.in_flight = 0
         self.alive = True
         self.stop_requested = False
         self.interrupts = 0
@@ -282,6 +285,8 @@ class Worker:
         signal.signal(signal.SIGTERM, self.on_stop_signal)
         if self.parent is None:
             signal.signal(signal.SIGINT, self.on_stop_signal)
+        for thread in self.threads:
+            thread.start()
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(wake_reader, selectors.EVENT_READ)
@@ -331,12 +336,15 @@ class Worker:
         self.park(connection, time.monotonic() + self.args.timeout, FIRST_REQUEST)
 
     def hand_to_pool(self, connection: Connection) -> None:
-        """The connection has bytes to read: one pool thread takes it from here."""
+        """The connection has bytes to read: the next free pool thread takes it."""
         self.selector.unregister(connection.sock)
         connection.parked = False
-        with self.lock:
-            self.in_flight += 1
-        self.pool.submit(connection.serve)
+        self.ready_connections.put(connection)
+
+    def pool_thread(self) -> None:
+        """The loop of each pool thread, until shutdown() puts a None in the queue."""
+        while (connection := self.ready_connections.get()) is not None:
+            connection.serve()
 
     def park(self, connection: Connection, deadline: float, waiting_for: str) -> None:
         """Give a connection back to the selector until it is readable or `deadline`.
@@ -360,13 +368,6 @@ class Worker:
     def set_timer(self, connection: Connection, when: float) -> None:
         connection.timer = when
         heapq.heappush(self.timers, (when, next(self.timer_numbers), connection))
-
-    def done(self) -> None:
-        """A pool thread has finished with its connection (parked or closed)."""
-        with self.lock:
-            self.in_flight -= 1
-            if not self.in_flight and not self.alive:
-                self.all_done.notify_all()
 
     def expire_timers(self) -> None:
         """Close the parked connections whose deadline has passed.
@@ -430,23 +431,29 @@ class Worker:
         self.selector.unregister(self.listener)
         self.listener.close()
         with self.lock:
+            # From now on a pool thread closes a connection instead of parking it.
             self.alive = False
             for key in list(self.selector.get_map().values()):
                 if key.data is not None:
                     key.data.parked = False
                     key.data.close()
-            deadline = time.monotonic() + self.args.graceful_timeout
-            while self.in_flight and self.all_done.wait(deadline - time.monotonic()):
-                pass
-            left = self.in_flight
-        if left:
-            print(f"wsgi_server: {left} request(s) still running after "
+        # Connections already in the queue are served first; then each thread
+        # takes a None and ends.
+        for _ in self.threads:
+            self.ready_connections.put(None)
+        deadline = time.monotonic() + self.args.graceful_timeout
+        for thread in self.threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+        busy = sum(thread.is_alive() for thread in self.threads)
+        if busy:
+            print(f"wsgi_server: {busy} request(s) still running after "
                   f"--graceful-timeout {self.args.graceful_timeout:g} s; exiting anyway",
                   file=sys.stderr, flush=True)
             sys.stdout.flush()
-            # The pool's threads are still busy and would be waited for at exit.
+            # A thread in the middle of the application cannot be stopped from
+            # outside; leave without the interpreter's clean-up, which would run
+            # at the same time as that thread.
             os._exit(0)
-        self.pool.shutdown()
         return 0
 
 
@@ -481,8 +488,6 @@ class Connection:
         except Exception:
             traceback.print_exc()
             self.close()
-        finally:
-            self.worker.done()
 
     def serve_requests(self) -> None:
         # The selector said the socket is readable, so this recv returns at once.

@@ -510,6 +510,20 @@ def test_graceful_timeout_and_second_interrupt():
         sock.close()
 
 
+def test_graceful_timeout_ends_a_request_that_runs_too_long():
+    with start(extra=["--graceful-timeout", "1"]) as srv:
+        sock = connect(srv)
+        sock.sendall(get("/sleep?s=20"))
+        time.sleep(0.3)
+        started = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        assert srv.wait(timeout=10) == 0
+        assert 0.8 < time.monotonic() - started < 5
+        assert "1 request(s) still running after --graceful-timeout 1 s" in srv.output()
+        assert sock.recv(100) == b""
+        sock.close()
+
+
 def test_startup_errors_are_one_line_and_non_zero():
     port = free_port()
     with ServerProcess(server_command("wsgi", port=port, app="tests.wsgi_apps:hello"), port=port):

@@ -158,6 +158,16 @@ def test_list_response_gets_content_length(server):
     assert "transfer-encoding" not in headers
 
 
+@pytest.mark.parametrize("path", ["/sized", "/raw/sized"])
+def test_content_length_of_the_application_is_sent_once(server, path):
+    with connect(server) as sock:
+        sock.sendall(get(path, "Connection: close"))
+        raw = sock.makefile("rb").read()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert body == b"Hello, world!\n"
+    assert head.lower().count(b"\r\ncontent-length: ") == 1, head
+
+
 def test_generator_is_chunked_on_http11_and_close_delimited_on_http10(server):
     status, headers, body = exchange(server, get("/generator"))
     assert (status, body) == (200, b"one\ntwo\nthree\n")

@@ -26,6 +26,12 @@ def hello(environ, start_response):
     return [BODY]
 
 
+def sized(environ, start_response):
+    """The application gives its own Content-Length."""
+    start_response("200 OK", TEXT + [("Content-Length", str(len(BODY)))])
+    return [BODY]
+
+
 def generator(environ, start_response):
     """Pieces from a generator, empty ones among them: chunked on HTTP/1.1."""
     start_response("200 OK", TEXT)
@@ -168,7 +174,7 @@ def sleep(environ, start_response):
 
 
 ROUTES = {
-    "/hello": hello, "/generator": generator, "/writer": writer, "/empty": empty,
+    "/hello": hello, "/sized": sized, "/generator": generator, "/writer": writer, "/empty": empty,
     "/empty-generator": empty_generator, "/exc-info": exc_info,
     "/exc-info-too-late": exc_info_too_late, "/raises": raises,
     "/raises-in-body": raises_in_body, "/file": file_response, "/echo": echo,

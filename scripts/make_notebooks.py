@@ -279,7 +279,8 @@ CGI = [
     md("""
     The toy CGI server maps `/cgi-bin/NAME/rest/of/path` to the script `NAME` in a folder
     (`--cgi-dir`), the classic cgi-bin layout. We send three requests: two GETs and a POST with
-    a small body. Look at the process id in the first line of each answer.
+    a small body (the first GET also carries a `Proxy:` header; more on that below). Look at the
+    process id in the first line of each answer.
     """),
     code("""
     def parse_env_page(text):
@@ -288,7 +289,8 @@ CGI = [
 
     with nb.cgi_bin_server(CGI_BIN) as srv:
         pages = [
-            nb.fetch(srv.url, "/cgi-bin/env.py/some/path?x=1&y=2", headers={"X-Course": "web-servers"}),
+            nb.fetch(srv.url, "/cgi-bin/env.py/some/path?x=1&y=2",
+                     headers={"X-Course": "web-servers", "Proxy": "http://attacker.example:3128"}),
             nb.fetch(srv.url, "/cgi-bin/env.py"),
             nb.fetch(srv.url, "/cgi-bin/env.py/upload", method="POST", body=b"name=Ada",
                      headers={"Content-Type": "application/x-www-form-urlencoded"}),
@@ -323,6 +325,7 @@ CGI = [
         print(f"  {name} = {value}")
     print("Anything else the program got:", ", ".join(others) or "nothing")
     print("The server's own HOME or USER reached the program:", any(k in env for k in ("HOME", "USER")))
+    print("We sent a 'Proxy:' header; HTTP_PROXY reached the program:", "HTTP_PROXY" in env)
     """),
     md("""
     A few things to notice, all in the output above:

@@ -101,10 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         host, port = common.parse_bind(args.bind)
         app = common.load_app(args.app)
         loop_factory, loop_name = choose_loop(args.loop)
-        listener = common.open_listener(host, port)
     except common.StartupError as exc:
         common.fail(str(exc))
-    server = Server(app, args, listener, loop_name)
+    server = Server(app, args, (host, port), loop_name)
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         failure = runner.run(server.serve())
     if failure:
@@ -127,10 +126,10 @@ def choose_loop(name: str):
 # ── 2. The server: lifespan, accepting connections, shutting down ────────────
 
 class Server:
-    def __init__(self, app, args: argparse.Namespace, listener, loop_name: str):
+    def __init__(self, app, args: argparse.Namespace, address: tuple[str, int], loop_name: str):
         self.app = app
         self.args = args
-        self.listener = listener
+        self.address = address
         self.loop_name = loop_name
         self.limits = common.limits_from_args(args)
         # Lifespan spec: "the server will ensure that a shallow copy of the namespace
@@ -149,8 +148,14 @@ class Server:
         lifespan = Lifespan(self.app, self.args.lifespan, self.state)
         failure = await lifespan.startup()
         if failure is not None:
-            self.listener.close()
             return failure
+        # Lifespan spec: startup comes "before it has started to" receive
+        # connections, so the port opens only now.
+        try:
+            listener = common.open_listener(*self.address)
+        except common.StartupError as exc:
+            await lifespan.shutdown(self.args.graceful_timeout)
+            return str(exc)
 
         stop, stop_now = asyncio.Event(), asyncio.Event()
 
@@ -160,8 +165,8 @@ class Server:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal)
 
-        listening = await loop.create_server(lambda: HttpConnection(self), sock=self.listener)
-        host, port = self.listener.getsockname()[:2]
+        listening = await loop.create_server(lambda: HttpConnection(self), sock=listener)
+        host, port = listener.getsockname()[:2]
         limit = self.args.limit_concurrency
         common.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
                                     + (f", at most {limit} connections" if limit else ""))

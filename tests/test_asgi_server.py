@@ -224,6 +224,10 @@ def test_body_over_max_body_is_413(server):
     status, headers, _ = exchange(server, b"POST /sha256 HTTP/1.1\r\nHost: localhost\r\n"
                                           b"Content-Length: %d\r\n\r\n" % (26 * MB))
     assert status == 413 and headers["connection"] == "close"
+    # Chunked: the application is already running when the body grows too large.
+    status, headers, _ = exchange(server, b"POST /sha256 HTTP/1.1\r\nHost: localhost\r\n"
+                                          b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % (26 * MB))
+    assert status == 413 and headers["connection"] == "close"
 
 
 def rss_kib(pid: int) -> int:
@@ -343,6 +347,7 @@ def test_limit_concurrency_answers_503_beyond_n_connections():
 def test_lifespan_on_runs_startup_and_shutdown_and_shares_state():
     with start(extra=["--lifespan", "on"]) as srv:
         assert "lifespan: startup" in srv.output()
+        assert "(asgi, asyncio event loop, lifespan on)" in srv.output()   # plain asyncio by default
         assert requests.get(srv.url + "/state", timeout=5).text == "[('greeting', 'hello from startup')]"
     assert srv.returncode == 0
     assert "lifespan: shutdown" in srv.output()
@@ -496,3 +501,12 @@ def test_sample_site_events_first_event_arrives_before_the_second_is_due(django_
         assert stream.read(size) == b"data: 1\n\n"
         # The second event cannot exist before its 3 s interval has passed.
         assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.parametrize("loop, announced", [("auto", "uvloop event loop"), ("uvloop", "uvloop event loop")])
+def test_loop_choice_is_announced_and_serves(loop, announced):
+    pytest.importorskip("uvloop")
+    with start(extra=["--loop", loop]) as srv:
+        assert exchange(srv, get("/hello"))[2] == b"Hello, world!\n"
+        wait_for(lambda: "Listening on" in srv.output(), what="the announce line")
+        assert announced in srv.output()

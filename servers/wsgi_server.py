@@ -833,6 +833,8 @@ class Exchange:
         head = self.connection.parser.start_response(
             self.code, headers, content_length=content_length, reason=self.reason)
         self.head_sent = True
+        if self.trace is not None:
+            self.trace_response(head)
         return head
 
     def send(self, data: bytes) -> None:
@@ -849,9 +851,11 @@ class Exchange:
         sys.stderr.flush()
         if not self.head_sent:
             # No traceback for the client: it may hold secrets; it went to stderr.
-            self.connection.send_all(
-                self.connection.parser.error_response(500, "Internal Server Error"))
+            response = self.connection.parser.error_response(500, "Internal Server Error")
+            self.connection.send_all(response)
             self.code, self.body_size = 500, 0
+            if self.trace is not None:
+                self.trace_response(response.partition(b"\r\n\r\n")[0] + b"\r\n\r\n")
         # After the head was sent the status can no longer change: closing the
         # connection is the only way left to tell the client the response failed.
         self.must_close = True
@@ -874,9 +878,13 @@ class Exchange:
             # total: from the parsed request head (building the environ included).
             phases = [("app", now - times[1]), ("total", now - times[0])]
             headers = headers + [("Server-Timing", common.server_timing(phases))]
-        if self.trace is not None:
-            self.trace.response(self.code, headers)
         return headers
+
+    def trace_response(self, head: bytes) -> None:
+        """The header section as it went on the wire, with what http11 added
+        (Date, Server, the framing: Content-Length or Transfer-Encoding)."""
+        lines = head.decode("latin-1").split("\r\n")[1:-2]
+        self.trace.response(self.code, [line.split(": ", 1) for line in lines])
 
     def observe_end(self) -> None:
         now = time.perf_counter()

@@ -322,6 +322,17 @@ def test_client_disconnect_mid_response_calls_close(server):
     assert exchange(server, get("/hello"))[0] == 200
 
 
+def test_client_that_stops_reading_is_dropped_after_timeout(server):
+    with connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(get("/raw/big-stream?never-read"))
+        # The server's sends block once the socket buffers are full; --timeout
+        # (2 s) later the send fails, the thread is free and close() runs.
+        wait_for(lambda: "closed never-read" in server.output(), timeout=15,
+                 what="close() after the send timed out")
+    assert exchange(server, get("/hello"))[0] == 200
+
+
 def test_1000_idle_connections_do_not_hold_the_4_threads(server):
     idle = [connect(server) for _ in range(1000)]
     try:
@@ -411,6 +422,7 @@ def test_trace_server_timing_and_access_log():
                   "── wsgi #1 ── response", "── wsgi #1 ── timing"):
         assert block in output
     assert "wsgi.input" in output and "Server-Timing: app;dur=" in output
+    assert "Server: wsgi_server" in output  # the head as sent, with what the server added
     assert_validator_silent(srv)
 
 

@@ -141,15 +141,15 @@ def environ_json(environ, start_response):
 
 
 class Stream:
-    """A slow stream whose close() reports itself on stderr (the tests read the log)."""
+    """A stream whose close() reports itself on stderr (the tests read the log)."""
 
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, name, pieces=200, size=0, pause=0.01):
+        self.name, self.pieces, self.size, self.pause = name, pieces, size, pause
 
     def __iter__(self):
-        for number in range(200):
-            yield b"piece %d\n" % number
-            time.sleep(0.01)
+        for number in range(self.pieces):
+            yield (b"piece %d\n" % number).ljust(self.size, b".")
+            time.sleep(self.pause)
 
     def close(self):
         print(f"closed {self.name}", file=sys.stderr, flush=True)
@@ -166,6 +166,12 @@ def pid(environ, start_response):
     return [b"%d" % os.getpid()]
 
 
+def big_stream(environ, start_response):
+    """100 MB in 1 MB pieces, for a client that does not read."""
+    start_response("200 OK", TEXT)
+    return Stream(environ["QUERY_STRING"], pieces=100, size=1024 * 1024, pause=0)
+
+
 def sleep(environ, start_response):
     seconds = float(parse_qs(environ["QUERY_STRING"]).get("s", ["1"])[0])
     time.sleep(seconds)
@@ -178,7 +184,7 @@ ROUTES = {
     "/empty-generator": empty_generator, "/exc-info": exc_info,
     "/exc-info-too-late": exc_info_too_late, "/raises": raises,
     "/raises-in-body": raises_in_body, "/file": file_response, "/echo": echo,
-    "/environ": environ_json, "/slow-stream": slow_stream, "/sleep": sleep, "/pid": pid,
+    "/environ": environ_json, "/slow-stream": slow_stream, "/big-stream": big_stream, "/sleep": sleep, "/pid": pid,
 }
 # These break PEP 3333 on purpose; the validator would stop them before the server does.
 UNCHECKED_ROUTES = {"/bad-header": bad_header, "/bad-status": bad_status}

@@ -15,12 +15,15 @@ socket, so N processes run Python at once and the GIL limits each one alone.
 
 The file reads in the order a request travels: the command line and the
 listening socket; the parent of pre-forked workers; a worker's selector loop
-(accept, hand out, take back, time out, shut down); one connection (read, parse);
-the environ and wsgi.input; calling the application and writing its response.
+(accept, hand out, take back, time out, shut down); one connection (read,
+parse); one request (the environ, the application, its response, the teaching
+views); last, what the environ hands the application as wsgi.input and
+wsgi.file_wrapper.
 
 What it leaves out, on purpose: TLS (wsgi.url_scheme is always "http"), HTTP/2
 and protocol upgrades (WebSocket), reloading code, changing the number of
-workers while running, and the logging configuration of a real server (the
+workers while running, a deadline for a whole request body (each read of it
+waits at most --timeout), and the logging configuration of a real server (the
 access log and --trace go to stderr).
 """
 

@@ -142,11 +142,12 @@ def test_environ_keys_in_order_with_cgi_variables_first(server):
     assert environ["wsgi.url_scheme"] == "http"
 
 
-def test_path_info_is_percent_decoded_latin1(server):
-    status, _, body = exchange(server, get("/raw/environ/caf%C3%A9"))
-    assert status == 404  # the router sees the decoded path; the app does not exist
-    status, _, body = exchange(server, get("/environ%2F"))
-    assert status == 404
+def test_path_info_is_percent_decoded_bytes_as_latin1(server):
+    status, _, body = exchange(server, get("/environ/caf%C3%A9%2Fx?q=%C3%A9"))
+    environ = dict(json.loads(body))
+    assert status == 200
+    assert environ["PATH_INFO"] == "/environ/caf\u00c3\u00a9/x"  # each byte one character
+    assert environ["QUERY_STRING"] == "q=%C3%A9"  # the query string stays as sent
 
 
 def test_list_response_gets_content_length(server):

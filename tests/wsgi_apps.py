@@ -191,7 +191,8 @@ UNCHECKED_ROUTES = {"/bad-header": bad_header, "/bad-status": bad_status}
 
 
 def router(environ, start_response):
-    app = ROUTES.get(environ["PATH_INFO"])
+    path = environ["PATH_INFO"]
+    app = ROUTES.get("/environ" if path.startswith("/environ/") else path)
     if app is None:
         start_response("404 Not Found", TEXT)
         return [b"no such app\n"]

@@ -326,16 +326,23 @@ class Worker:
         except (BlockingIOError, InterruptedError):
             return  # another worker process took this connection
         except OSError as error:
-            # EMFILE and friends: log, and let the next select() try again.
+            # EMFILE (out of file descriptors) and the like: the connection
+            # waits in the listen queue. Pause briefly rather than spin on a
+            # listening socket that stays readable.
             print(f"wsgi_server: accept failed: {error}", file=sys.stderr, flush=True)
+            time.sleep(0.1)
             return
-        sock.setblocking(True)
-        # The response goes out in one send as soon as it is ready; Nagle's
-        # algorithm would hold a small second write back until an ACK arrives.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self.kernel_timeout)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.kernel_timeout)
-        connection = Connection(self, sock, client)
+        try:
+            sock.setblocking(True)
+            # The response goes out in one send as soon as it is ready; Nagle's
+            # algorithm would hold a small second write back until an ACK arrives.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self.kernel_timeout)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.kernel_timeout)
+            connection = Connection(self, sock, client)
+        except OSError:
+            sock.close()  # the client is gone already
+            return
         self.park(connection, time.monotonic() + self.args.timeout, FIRST_REQUEST)
 
     def hand_to_pool(self, connection: Connection) -> None:

@@ -658,7 +658,6 @@ WSGI = [
              ["server", "work", "requests/s", "median latency ms"])
     """),
     code("""
-    import numpy as np
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, work in zip(axes, WORK):
         rps = [measured[(c, work)].rps for c in CONFIGS]

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.launch import ServerProcess, free_port, server_command
+from scripts.launch import REPO, ServerProcess, free_port, server_command
 from tests.http11_corpus import INVALID
 
 MB = 1024 * 1024
@@ -549,17 +550,14 @@ def test_graceful_timeout_ends_a_request_that_runs_too_long():
 
 def test_startup_errors_are_one_line_and_non_zero():
     port = free_port()
-    with ServerProcess(server_command("wsgi", port=port, app="tests.wsgi_apps:hello"), port=port):
-        taken = ServerProcess(server_command("wsgi", port=port, app="tests.wsgi_apps:hello"), port=port)
-        taken.process = __import__("subprocess").Popen(taken.argv, stderr=-1, stdout=-1)
-        out, err = taken.process.communicate(timeout=30)
-        assert taken.process.returncode == 1
-        assert b"already in use" in err and err.count(b"\n") == 1
-    port = free_port()
-    failing = ServerProcess(server_command("wsgi", port=port, app="tests.no_such_module:app"), port=port)
-    failing.process = __import__("subprocess").Popen(failing.argv, stderr=-1, stdout=-1)
-    out, err = failing.process.communicate(timeout=30)
-    assert failing.process.returncode == 1 and b"no such module" in err
+    with start(app="tests.wsgi_apps:hello") as srv:
+        taken = subprocess.run(server_command("wsgi", port=srv.port, app="tests.wsgi_apps:hello"),
+                               capture_output=True, timeout=30, cwd=REPO)
+    assert taken.returncode == 1
+    assert b"already in use" in taken.stderr and taken.stderr.count(b"\n") == 1
+    missing = subprocess.run(server_command("wsgi", port=port, app="tests.no_such_module:app"),
+                             capture_output=True, timeout=30, cwd=REPO)
+    assert missing.returncode == 1 and b"no such module" in missing.stderr
 
 
 def test_prefork_serves_and_survives_a_killed_worker():

@@ -420,6 +420,18 @@ def test_graceful_timeout_disconnects_a_stream_that_runs_too_long():
     assert "events: generated 1000" not in srv.output()
 
 
+def test_graceful_timeout_does_not_wait_for_a_sync_view_in_its_thread():
+    with start(app="tests.asgi_apps:django", extra=["--graceful-timeout", "1"]) as srv:
+        results: dict = {}
+        thread = stream_in_thread(srv, get("/io?ms=9000"), results, "io")
+        time.sleep(0.5)
+        srv.signal(signal.SIGTERM)
+        # Long before the view's 9 s sleep ends: threads are not waited for.
+        assert srv.wait(timeout=6) == 0
+        thread.join(timeout=15)
+    assert isinstance(results["io"], ConnectionError)
+
+
 def test_events_first_event_arrives_before_the_second_is_generated(server):
     earlier = len(server.output())
     with connect(server) as sock:

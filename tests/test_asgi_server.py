@@ -435,12 +435,12 @@ def test_graceful_timeout_does_not_wait_for_a_sync_view_in_its_thread():
 def test_events_first_event_arrives_before_the_second_is_generated(server):
     earlier = len(server.output())
     with connect(server) as sock:
-        sock.sendall(get("/events?count=2&interval=1"))
+        sock.sendall(get("/events?count=2&interval=2"))
         stream = sock.makefile("rb")
         read_response_head_only(stream)
         size = int(stream.readline(), 16)
         assert stream.read(size) == b"data: 1\n\n"
-        assert "events: generated 1" in server.output()[earlier:]
+        wait_for(lambda: "events: generated 1" in server.output()[earlier:], what="the app's print")
         assert "events: generated 2" not in server.output()[earlier:]
 
 

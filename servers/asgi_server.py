@@ -53,8 +53,6 @@ READ_PAUSE_BYTES = 64 * 1024    # stop reading the socket while this much body w
 WRITE_HIGH_WATER = 64 * 1024    # send() waits while the transport holds more than this unsent
 ABORT_GRACE_SECONDS = 0.5       # past the graceful bound: to react to http.disconnect, then to cancellation
 
-DISCONNECT = {"type": "http.disconnect"}
-
 
 class ClientDisconnected(OSError):
     """ASGI HTTP spec 2.4: "If send() is called on a closed connection the server
@@ -559,8 +557,8 @@ class RequestCycle:
             self.end_with_error()
         else:
             if not self.response_complete and not self.disconnected:
-                what = "started" if self.response_started else "sent"
-                self.log(f"the application returned before its response was {what} completely")
+                self.log("the application returned before its response was complete"
+                         if self.response_started else "the application returned without a response")
                 self.end_with_error()
 
     def end_with_error(self) -> None:
@@ -595,7 +593,7 @@ class RequestCycle:
                 self.message_event.clear()
                 await self.message_event.wait()
             if self.disconnected:
-                return DISCONNECT
+                return {"type": "http.disconnect"}
             chunks = self.chunks
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             chunks.clear()
@@ -611,7 +609,7 @@ class RequestCycle:
         if not self.disconnected and not self.response_complete:
             self.message_event.clear()
             await self.message_event.wait()
-        return DISCONNECT
+        return {"type": "http.disconnect"}
 
     # -- send(): http.response.start, then http.response.body ... -------------
 

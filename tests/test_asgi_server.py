@@ -301,7 +301,7 @@ def raw_server():
     ("/error-before-start", "ValueError: boom before the response"),
     ("/body-first", "the first message must be 'http.response.start', got 'http.response.body'"),
     ("/str-headers", "response headers are [name, value] byte strings"),
-    ("/no-response", "returned before its response was sent completely"),
+    ("/no-response", "the application returned without a response"),
 ])
 def test_app_failure_before_the_response_is_500(raw_server, path, logged):
     status, headers, _ = exchange(raw_server, get(path))

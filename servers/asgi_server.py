@@ -635,7 +635,7 @@ class RequestCycle:
                                f"'http.response.body' may be sent, got {kind!r}")
         body = message.get("body", b"")
         more_body = message.get("more_body", False)
-        if type(body) is not bytes and not isinstance(body, (bytes, bytearray)):
+        if not isinstance(body, (bytes, bytearray)):
             raise TypeError(f"ASGI HTTP spec: http.response.body 'body' must be a byte "
                             f"string, got {type(body).__name__}")
         if type(more_body) is not bool:
@@ -671,7 +671,10 @@ class RequestCycle:
             raise ValueError(f"ASGI HTTP spec: http.response.start needs a final status "
                              f"(200-599), got {status}")
         for pair in headers:
-            name, value = pair
+            try:
+                name, value = pair
+            except (TypeError, ValueError):
+                name = value = None
             if type(name) is not bytes or type(value) is not bytes:
                 raise TypeError(f"ASGI HTTP spec: response headers are [name, value] byte "
                                 f"strings, got {pair!r:.80}")

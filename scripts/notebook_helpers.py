@@ -3,16 +3,21 @@
 Every notebook starts with the same setup cell, then uses these helpers so that
 its own cells stay about the lesson:
 
-- `server(kind, ...)`: a `scripts.launch.ServerProcess` on a free port, used in a
-  `with` block, so the server stops when the block ends, when the cell fails, and
-  (through launch.py's atexit handler and PR_SET_PDEATHSIG) when the kernel ends;
-- `fetch(...)`: one HTTP request with the standard library, answering status,
-  headers, body and the client-side time;
+- `server(kind, ...)`, `cgi_bin_server(dir)`: a `scripts.launch.ServerProcess` on a
+  free port, used in a `with` block, so the server stops when the block ends, when
+  the cell fails, and (through launch.py's atexit handler and PR_SET_PDEATHSIG)
+  when the kernel ends;
+- `fetch(...)`, `inspect_request(...)`: one HTTP request with the standard library;
+  the sample site's /inspect turned back into the environ or scope Django was handed;
 - `server_timing(...)`, `trace_blocks(...)`, `output_since(...)`: read what a
   server reported about a request (the Server-Timing header, the --trace view);
-- `measure(...)` and `sweep(...)`: load from scripts.loadgen, with a progress bar;
-- `table(...)`, `side_by_side(...)`, `show_source(...)`: show data captured live;
-- `check(...)`: the exercises' check cells.
+- `measure(...)`, `sweep(...)`, `progress(...)`, `cpu_seconds(...)`: load from
+  scripts.loadgen with a progress bar, and the CPU time a server used;
+- `run_bench(...)`, `merge_results(...)`, `median_of(...)`: the benchmark harness
+  run from a notebook, and figures taken from its results;
+- `table(...)`, `side_by_side(...)`, `show_source(...)`, `draw_models()`: show
+  data captured live;
+- `check(...)`, `check_that(...)`: the exercises' check cells.
 
 Quick mode: with TOOLKIT_QUICK=1 in the environment (what `make notebooks-check`
 sets), `pick(full, quick)` returns the quick value, so each measurement is shorter
@@ -59,8 +64,7 @@ def workdir(name: str) -> Path:
 # --- servers -----------------------------------------------------------------
 
 def server(kind: str, *, app: str | None = None, extra: Sequence[str] = (),
-           env: Mapping[str, str] | None = None, pythonpath: str | os.PathLike | None = None,
-           ready_timeout: float = 60.0) -> ServerProcess:
+           pythonpath: str | os.PathLike | None = None) -> ServerProcess:
     """A server of `kind` (see scripts.launch.KINDS) on a free port, not yet started.
 
     Use it as `with server("wsgi") as srv: ...`: the block starts it, waits until
@@ -69,12 +73,12 @@ def server(kind: str, *, app: str | None = None, extra: Sequence[str] = (),
     the server's import path, so `app="module:attr"` can name a module there.
     """
     port = free_port()
-    env = dict(env or {})
+    env = {}
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(pythonpath).resolve()), os.environ.get("PYTHONPATH", "")) if p)
     argv = server_command(kind, port=port, app=app, extra=list(extra))
-    return ServerProcess(argv, port=port, env=env, ready_timeout=ready_timeout)
+    return ServerProcess(argv, port=port, env=env)
 
 
 def cgi_bin_server(directory: str | os.PathLike, *, prefix: str = "/cgi-bin",
@@ -178,21 +182,13 @@ def inspect_request(url: str, path: str = "/inspect", **options: Any) -> tuple[s
     return data["interface"], revive(data["meta"] if data["interface"] == "wsgi" else data["scope"])
 
 
-def server_timing(value: str | Response | None) -> dict[str, float]:
-    """Parse a Server-Timing header into {phase: milliseconds}, in the server's order.
+def server_timing(response: Response) -> dict[str, float]:
+    """The response's Server-Timing header as {phase: milliseconds}, in the server's order.
 
-    `app;dur=1.234, total;dur=2.000` -> {"app": 1.234, "total": 2.0}
-    (W3C Server Timing: a list of metrics, each a name and optional params; dur is in ms.)
+    `app;dur=1.234, total;dur=2.000` -> {"app": 1.234, "total": 2.0} (scripts.loadgen's parser).
     """
-    if isinstance(value, Response):
-        value = value.header("Server-Timing")
-    phases: dict[str, float] = {}
-    for metric in (value or "").split(","):
-        name, _, params = metric.strip().partition(";")
-        duration = re.search(r"(?:^|;)\s*dur=([0-9.]+)", params)
-        if name and duration:
-            phases[name.strip()] = float(duration[1])
-    return phases
+    from scripts import loadgen
+    return loadgen.parse_server_timing(response.header("Server-Timing", "").encode("latin-1"))
 
 
 # --- the --trace teaching view -------------------------------------------------

@@ -745,9 +745,9 @@ class ServerConnection:
             if lowered == b"content-length":
                 if not value.isdigit() or not value.isascii() or length_header not in (None, value):
                     raise LocalProtocolError(f"invalid Content-Length {value!r}")
-                if length_header is not None:
-                    continue
+                # Written once, below, after the framing is decided.
                 length_header = value
+                continue
             elif lowered == b"transfer-encoding":
                 # Framing is this module's job: the body is framed below.
                 continue

@@ -493,3 +493,10 @@ def test_mutated_requests_agree_with_h11(raw, rng):
     theirs = h11_summary(raw)
     if ours is not None and theirs is not None:
         assert ours == theirs
+
+
+def test_an_applications_content_length_is_written_once():
+    conn = http11.ServerConnection()
+    conn.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = conn.start_response(200, [("Content-Length", "5"), ("Content-Length", "5")], content_length=5)
+    assert head.lower().count(b"content-length:") == 1

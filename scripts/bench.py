@@ -23,6 +23,7 @@ A server kind whose module has not been written yet is skipped with a message.
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import csv
 import dataclasses
@@ -63,7 +64,9 @@ CGI_MAX_CONCURRENCY = 8
 # What the CGI runner passes on from its own environment (servers/cgi_server.py).
 CGI_INHERITED = ("PATH", "LANG", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE", "DJANGO_DEBUG",
                  "DJANGO_SECRET_KEY", "SAMPLE_SITE_DB")
-STREAM_PATH = "/events?count=30&interval_ms=1000"
+# Long enough to outlast a measurement; frequent enough that a server notices a closed
+# stream within 0.2 s (it learns only when its next write fails).
+STREAM_PATH = "/events?count=100&interval_ms=200"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Endpoint:
     method: str = "GET"
     body_size: int = 0
     streams: bool = False        # hold long-lived streams instead of a request loop
+    sleeps: bool = False         # the view waits (I/O) rather than computes
     concurrency: tuple = (32,)   # the full matrix's levels
 
 
@@ -82,8 +86,8 @@ ENDPOINTS = {
     "hello-async": Endpoint("/hello-async", concurrency=(1, 32)),
     "products":    Endpoint("/products", concurrency=(1, 32)),
     "api":         Endpoint("/api/products", concurrency=(32,)),
-    "io":          Endpoint("/io?ms=50", concurrency=(1, 8, 64, 256, 512)),
-    "io-async":    Endpoint("/io-async?ms=50", concurrency=(1, 8, 64, 256, 512)),
+    "io":          Endpoint("/io?ms=50", sleeps=True, concurrency=(1, 8, 64, 256, 512)),
+    "io-async":    Endpoint("/io-async?ms=50", sleeps=True, concurrency=(1, 8, 64, 256, 512)),
     "cpu":         Endpoint("/cpu?n=20000", concurrency=(1, 8)),
     "upload":      Endpoint("/echo", method="POST", body_size=1_000_000, concurrency=(4,)),
     "events":      Endpoint(STREAM_PATH, streams=True, concurrency=(16, 64, 256)),
@@ -96,9 +100,10 @@ FULL = {"endpoints": list(ENDPOINTS), "duration": 3.0, "repeats": 3, "warmup": 1
         "cgi_duration": 5.0, "hold_timeout": 3.0}
 # --quick: the same kinds of figure, fewer cells and shorter ones (about two minutes on 2 cores).
 QUICK = {
-    "endpoints": {"bare": (32,), "hello": (32,), "io-async": (8, 64, 256), "events": (16, 64)},
+    "endpoints": {"bare": (32,), "hello": (32,), "io-async": (4, 32, 128), "events": (16, 64)},
     "cgi": {"hello": (2,)},
     "duration": 0.5, "repeats": 3, "warmup": 0.25, "cgi_duration": 2.0, "hold_timeout": 1.0,
+    "sync_cap": 8,
 }
 
 CSV_COLUMNS = [
@@ -106,8 +111,21 @@ CSV_COLUMNS = [
     "duration_s", "requests", "rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms", "bytes",
     "refused", "reset", "timeout", "protocol", "non_2xx", "unfinished",
     "rss_mb", "cpu_s", "cpu_ms_per_request", "held", "failed", "rss_idle_mb", "kb_per_connection",
-    "overhead_ms", "server_timing_ms",
+    "overhead_ms", "server_timing_ms", "settle_s",
 ]
+
+
+# Wall-clock seconds spent in each activity of a run, reported in the metadata.
+TIME_SPENT = collections.Counter()
+
+
+@contextlib.contextmanager
+def spending(activity):
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        TIME_SPENT[activity] += time.monotonic() - started
 
 
 # --- CPU sets, memory and CPU time from /proc ------------------------------------------------
@@ -224,11 +242,16 @@ class Server:
 
     def settle(self, path, timeout=60.0):
         """Wait until the server answers again: requests abandoned at the end of a
-        measurement may still be queued or running in it (a sleeping view, say)."""
-        loadgen.run(self.url + path, connections=1, requests=1, timeout=timeout)
+        measurement may still be queued or running in it (a sleeping view, say).
+        Returns the seconds that took."""
+        started = time.monotonic()
+        with spending("settling"):
+            loadgen.run(self.url + path, connections=1, requests=1, timeout=timeout)
+        return round(time.monotonic() - started, 3)
 
     def stop(self):
-        self.process.stop(timeout=10)
+        with spending("stopping servers"):
+            self.process.stop(timeout=10)
 
 
 # --- measurements ----------------------------------------------------------------------------
@@ -449,6 +472,7 @@ def plan(args):
               for key in ("duration", "repeats", "warmup")}
     timing["cgi_duration"] = max(timing["duration"], profile["cgi_duration"])
     timing["hold_timeout"] = profile["hold_timeout"]
+    timing["sync_cap"] = profile.get("sync_cap") if args.quick and not args.concurrency else None
     return endpoints, cgi_cells, timing
 
 
@@ -467,8 +491,14 @@ def chosen_servers(args):
     return available
 
 
-def matrix_cells(app, endpoints, cgi_cells, servers):
-    """[(endpoint, concurrency, [server kinds])] for the servers of one application."""
+def matrix_cells(app, endpoints, cgi_cells, servers, sync_cap=None):
+    """[(endpoint, concurrency, [server kinds])] for the servers of one application.
+
+    sync_cap: above this concurrency gunicorn's sync worker is left out of the sleeping
+    endpoints. It serves one request at a time, so its throughput there is 1/sleep at any
+    concurrency, and the requests still queued when a measurement ends take it
+    concurrency x sleep to work through (13 s at 256 connections).
+    """
     cells = []
     for name in dict.fromkeys([*endpoints, *cgi_cells]):
         if ENDPOINTS[name].app != app:
@@ -476,7 +506,8 @@ def matrix_cells(app, endpoints, cgi_cells, servers):
         load_levels = endpoints.get(name, ())
         cgi_levels = cgi_cells.get(name, ()) if "cgi" in servers and app == "site" else ()
         for level in sorted(set(load_levels) | set(cgi_levels)):
-            kinds = [kind for kind in servers if kind != "cgi" and level in load_levels]
+            kinds = [kind for kind in servers if kind != "cgi" and level in load_levels
+                     and not (kind == "gunicorn" and ENDPOINTS[name].sleeps and sync_cap and level > sync_cap)]
             if level in cgi_levels:
                 kinds.append("cgi")
             cells.append((name, level, kinds))
@@ -494,7 +525,11 @@ def run_matrix(args):
     options = {"quick": args.quick, "endpoints": {k: list(v) for k, v in endpoints.items()},
                "cgi": {k: list(v) for k, v in cgi_cells.items()}, **timing}
     meta = metadata(options, {}, server_cpus, loader_cpus)
-    groups = [(app, matrix_cells(app, endpoints, cgi_cells, servers)) for app in ("bare", "site")]
+    sync_cap = timing.get("sync_cap")
+    if sync_cap and "gunicorn" in servers and any(ENDPOINTS[name].sleeps for name in endpoints):
+        print(f"gunicorn (sync) is measured on the sleeping endpoints up to {sync_cap} connections only "
+              f"(one request at a time: 20 req/s at any concurrency)", flush=True)
+    groups = [(app, matrix_cells(app, endpoints, cgi_cells, servers, sync_cap)) for app in ("bare", "site")]
     runs = 0
     for app, cells in groups:
         for name, level, kinds in cells:
@@ -524,7 +559,8 @@ def start_servers(stack, kinds, app, cpus, meta, progress):
         server = Server(kind, app, cpus)
         stack.callback(server.stop)
         try:
-            running[kind] = server.start()
+            with spending("starting servers"):
+                running[kind] = server.start()
         except ServerStartError as error:
             print(f"skipping {kind}: it did not start: {str(error).strip().splitlines()[-1]}", flush=True)
             continue
@@ -542,27 +578,31 @@ def measure_cell(running, kinds, name, endpoint, level, timing, progress, with_f
     if endpoint.streams:
         for kind in kinds:
             progress.set_description(f"{kind} {name} x{level}")
-            rows.append(measure_streams(running[kind], name, endpoint, level,
-                                        hold_timeout=timing["hold_timeout"] + level / 100))
-            running[kind].settle(settle_path)
+            with spending("holding streams"):
+                rows.append(measure_streams(running[kind], name, endpoint, level,
+                                            hold_timeout=timing["hold_timeout"] + level / 100))
+            rows[-1]["settle_s"] = running[kind].settle(settle_path)
             progress.update()
         return rows
     for kind in kinds:
         progress.set_description(f"warm-up {kind} {name} x{level}")
         if timing["warmup"]:
-            loadgen.run(running[kind].url + endpoint.path, connections=level, duration=timing["warmup"],
-                        method=endpoint.method, body=b"x" * endpoint.body_size)
+            with spending("warming up"):
+                loadgen.run(running[kind].url + endpoint.path, connections=level, duration=timing["warmup"],
+                            method=endpoint.method, body=b"x" * endpoint.body_size)
             running[kind].settle(settle_path)
     for repeat in range(timing["repeats"]):
         if with_floor:
             progress.set_description(f"cgi spawn floor {name} x{level}")
-            rows.append(measure_cgi_floor(name, endpoint, level, repeat, timing["cgi_duration"], server_cpus))
+            with spending("measuring"):
+                rows.append(measure_cgi_floor(name, endpoint, level, repeat, timing["cgi_duration"], server_cpus))
             progress.update()
         for kind in kinds:
             progress.set_description(f"{kind} {name} x{level} #{repeat + 1}")
             duration = timing["cgi_duration"] if kind == "cgi" else timing["duration"]
-            rows.append(measure_load(running[kind], name, endpoint, level, repeat, duration))
-            running[kind].settle(settle_path)
+            with spending("measuring"):
+                rows.append(measure_load(running[kind], name, endpoint, level, repeat, duration))
+            rows[-1]["settle_s"] = running[kind].settle(settle_path)
             progress.update()
     return rows
 
@@ -764,9 +804,11 @@ def main(argv=None):
         print("interrupted; every server was stopped", file=sys.stderr)
         return 130
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
+    meta["time_spent_s"] = {activity: round(seconds, 1) for activity, seconds in TIME_SPENT.most_common()}
     csv_path, json_path = write_results(rows, meta, Path(args.out), name, summary_lines)
     print("\n".join(summary_lines))
-    print(f"\n{len(rows)} rows in {meta['elapsed_s']:.0f} s -> {csv_path} and {json_path}")
+    spent = ", ".join(f"{activity} {seconds:.0f} s" for activity, seconds in meta["time_spent_s"].items())
+    print(f"\n{len(rows)} rows in {meta['elapsed_s']:.0f} s ({spent}) -> {csv_path} and {json_path}")
     if goal_lines is not None:
         print("goals: " + "; ".join(goal_lines) if goal_lines else "goals: nothing measured")
     return 0

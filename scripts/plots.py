@@ -175,11 +175,11 @@ def memory(results, ax=None):
         xs = [0] + [p[0] for p in points]
         ys = [points[0][2]] + [p[1] for p in points]
         ax.plot(xs, ys, marker="o", label=server, color=COLOURS.get(server))
-        for held, rss, _, requested in points:
-            if held < requested:
-                ax.annotate(f"{held}/{requested}", (held, rss), fontsize=7, textcoords="offset points",
-                            xytext=(4, 4))
-    ax.set_xlabel("open streams held (annotated: held/requested where the server refused or queued some)")
+        held, rss, _, requested = max(points, key=lambda point: point[3])
+        if held < requested:
+            ax.annotate(f"{server}: {held} of {requested} opened", (held, rss), fontsize=7,
+                        textcoords="offset points", xytext=(6, -3))
+    ax.set_xlabel("open streams held (where a server could not open them all: how many it did)")
     ax.set_ylabel("RSS (MB)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
@@ -206,6 +206,10 @@ def cgi_phases(results, ax=None):
         bottom = 0.0
         segments = [(name, statistics.median(row["server_timing_ms"].get(name, 0.0) for row in cell_rows))
                     for name in phase_names]
+        children = [row["server_timing_ms"]["child"] for row in cell_rows if "child" in row["server_timing_ms"]]
+        if children:
+            rest = statistics.median(children) - sum(ms for _, ms in segments)
+            segments.append(("rest of the child (output, exit)", max(0.0, rest)))
         overheads = [row["overhead_ms"] for row in cell_rows if row.get("overhead_ms") is not None]
         if overheads:
             segments.append(("runner overhead", statistics.median(overheads)))
@@ -224,7 +228,8 @@ def cgi_phases(results, ax=None):
     ax.set_ylabel("milliseconds per request (median)")
     ax.grid(True, axis="y", alpha=0.3)
     if cells:
-        ax.legend(fontsize=8)
+        ax.set_xlim(-1, 2 * len(cells) + 2.5)
+        ax.legend(fontsize=8, loc="upper right")
     else:
         ax.text(0.5, 0.5, "no CGI rows with Server-Timing in this file", ha="center", transform=ax.transAxes)
     _title(ax, "CGI: time per request by phase", results)

@@ -110,6 +110,14 @@ async def wait_disconnect(scope, receive, send):
     print(f"wait-disconnect: got {message['type']}", flush=True)
 
 
+async def receive_after_response(scope, receive, send):
+    """Every receive() after the response is complete gives http.disconnect."""
+    await read_body(receive)
+    await respond(send, 200, b"done\n")
+    kinds = [(await receive())["type"] for _ in range(2)]
+    print(f"receive-after-response: {kinds}", flush=True)
+
+
 async def sleep(scope, receive, send):
     seconds = float(query(scope).get("s", "0.5"))
     await asyncio.sleep(seconds)
@@ -180,7 +188,8 @@ async def no_response(scope, receive, send):
 ROUTES = {
     "/hello": hello, "/scope": scope_json, "/sha256": sha256, "/echo-stream": echo_stream,
     "/big": big, "/wait-disconnect": wait_disconnect, "/sleep": sleep, "/events": events,
-    "/state": state, "/error-before-start": error_before_start,
+    "/state": state, "/receive-after-response": receive_after_response,
+    "/error-before-start": error_before_start,
     "/error-after-start": error_after_start, "/body-first": body_first, "/str-body": str_body,
     "/str-headers": str_headers, "/send-after-end": send_after_end, "/no-response": no_response,
 }

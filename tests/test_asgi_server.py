@@ -115,6 +115,17 @@ def test_keep_alive_and_pipelining(server):
         assert answers[0][2] == answers[2][2] == b"Hello, world!\n"
         sock.sendall(get("/hello"))                   # the same connection, later
         assert read_response(stream)[2] == b"Hello, world!\n"
+        # A pipelined request with a body, then one without.
+        sock.sendall(b"POST /sha256 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc"
+                     + get("/hello"))
+        assert json.loads(read_response(stream)[2])["sha256"] == hashlib.sha256(b"abc").hexdigest()
+        assert read_response(stream)[2] == b"Hello, world!\n"
+
+
+def test_receive_after_the_response_gives_http_disconnect(server):
+    assert exchange(server, get("/receive-after-response"))[2] == b"done\n"
+    wait_for(lambda: "receive-after-response: ['http.disconnect', 'http.disconnect']" in server.output(),
+             what="the app's two receive() calls")
 
 
 def test_head_has_no_body_and_http10_closes(server):

@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn clean
+.PHONY: help setup test notebooks notebooks-check demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,8 +30,14 @@ $(DB): $(STAMP) $(wildcard sample_site/*/migrations/*.py sample_site/*/managemen
 	$(PY) sample_site/manage.py seed_products
 	touch $@
 
-test: setup ## run the whole test suite (unit, real-socket, end-to-end)
+test: setup ## run the whole test suite (unit, real-socket, end-to-end, every notebook in quick mode)
 	$(PY) -m pytest
+
+notebooks: setup ## start Jupyter Lab on the notebooks/ folder (it prints the URL to open)
+	cd notebooks && ../$(PY) -m jupyter lab --no-browser --ServerApp.ip=$(HOST)
+
+notebooks-check: setup ## run every notebook headless in quick mode; fails on any error
+	$(PY) -m scripts.check_notebooks
 
 # The demos serve sample_site in the foreground with the teaching views on; Ctrl-C stops them.
 demo-cgi: setup ## the site through the toy CGI runner: a new Python process per request

@@ -81,7 +81,7 @@ def server_command(kind: str, *, port: int, app: str | None = None,
     return argv + list(extra)
 
 
-def _prepare_child(cpus: set[int] | None) -> None:
+def prepare_child(cpus: set[int] | None) -> None:
     """Runs in the child between fork and exec."""
     if cpus:
         os.sched_setaffinity(0, cpus)
@@ -145,7 +145,7 @@ class ServerProcess:
             # Its own process group: stop() signals the server with its workers
             # and CGI children, and a Ctrl-C in a terminal does not reach it twice.
             start_new_session=True,
-            preexec_fn=lambda: _prepare_child(cpus),
+            preexec_fn=lambda: prepare_child(cpus),
         )
         _running.add(self)
         self._reader = threading.Thread(target=self._read_output, daemon=True)

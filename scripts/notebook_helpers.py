@@ -313,7 +313,7 @@ def run_bench(arguments: Sequence[str], *, out: str | os.PathLike, name: str) ->
     argv = [sys.executable, "-m", "scripts.bench", *arguments, "--out", str(out), "--name", name]
     print("$", " ".join(["python", *argv[1:]]).replace(str(REPO) + "/", ""), flush=True)
     process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               preexec_fn=lambda: launch._prepare_child(None))
+                               preexec_fn=lambda: launch.prepare_child(None))
     try:
         while chunk := process.stdout.read1(4096):
             sys.stdout.write(chunk.decode("utf-8", "replace"))

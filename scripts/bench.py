@@ -34,6 +34,7 @@ import json
 import math
 import os
 import platform
+import resource
 import signal
 import statistics
 import subprocess
@@ -381,7 +382,12 @@ def measure_cgi_floor(endpoint_name, endpoint, concurrency, repeat, duration, cp
         await asyncio.gather(*(loop(latencies, statuses, deadline) for _ in range(concurrency)))
         return latencies, statuses
 
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     latencies, statuses = asyncio.run(run_all())
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Only the floor's own children are reaped meanwhile: the servers are still running.
+    cpu_used = (children_after.ru_utime + children_after.ru_stime
+                - children_before.ru_utime - children_before.ru_stime)
     latencies.sort()
     row = base_row("cgi-floor", "site", endpoint_name, endpoint, concurrency, repeat)
     row["family"] = "cgi"
@@ -392,6 +398,8 @@ def measure_cgi_floor(endpoint_name, endpoint, concurrency, repeat, duration, cp
         "p99_ms": _percentile_ms(latencies, 99), "max_ms": _percentile_ms(latencies, 100),
         "mean_ms": round(1000 * statistics.fmean(latencies), 3) if latencies else None,
         "non_2xx": sum(1 for status in statuses if status != 200),
+        "cpu_s": round(cpu_used, 3),
+        "cpu_ms_per_request": round(1000 * cpu_used / len(latencies), 3) if latencies else None,
     })
     return row
 
@@ -633,28 +641,21 @@ def median_and_spread(values):
 
 
 def summarize(rows):
-    """The end-of-run table: median req/s (spread) per server and cell, with the toy ratios."""
+    """The end-of-run tables: per server and cell, the median req/s (and the spread of the
+    repeats), then the median server CPU time per request; each with the toy servers' ratios
+    against their references (higher is better for the toy in both)."""
     cells = {}
     for row in rows:
         if row.get("held") is not None:
             continue
         cells.setdefault((row["endpoint"], row["concurrency"]), {}).setdefault(row["server"], []).append(row)
-    servers = [name for name in [*SERVERS, "cgi-floor"] if any(name in c for c in cells.values())]
-    toys = [toy for toy in TOY_SERVERS if toy in servers]
-    header = ["endpoint", "conc", *servers, *(f"{toy}/{SERVERS[toy]['reference']}" for toy in toys)]
-    table = []
-    for (endpoint, level), by_server in cells.items():
-        medians = {name: median_and_spread([r["rps"] for r in runs]) for name, runs in by_server.items()}
-        line = [endpoint, str(level)]
-        for name in servers:
-            middle, spread = medians.get(name, (None, None))
-            line.append(f"{middle:,.0f} ±{100 * spread:.0f}%" if middle is not None else "-")
-        for toy in toys:
-            reference = SERVERS[toy]["reference"]
-            toy_rps, ref_rps = medians.get(toy, (None,))[0], medians.get(reference, (None,))[0]
-            line.append(f"{toy_rps / ref_rps:.2f}" if toy_rps and ref_rps else "-")
-        table.append(line)
-    lines = format_table(header, table) if table else []
+    lines = []
+    if cells:
+        lines += ["requests per second (median ±spread of the repeats); ratio = toy / reference:"]
+        lines += cell_table(cells, "rps", lambda toy, reference: toy / reference, spread=True)
+        lines += ["", "server CPU ms per request (median; steadier than req/s when other work shares the "
+                      "machine); ratio = reference / toy:"]
+        lines += cell_table(cells, "cpu_ms_per_request", lambda toy, reference: reference / toy, spread=False)
     streams = [row for row in rows if row.get("held") is not None]
     if streams:
         lines += ["", "long-lived streams held (of requested), and memory per open connection:"]
@@ -673,6 +674,31 @@ def summarize(rows):
                   "cgi Server-Timing phases (median ms): "
                   + ", ".join(f"{phase} {statistics.median(v):.1f}" for phase, v in phases.items())]
     return lines
+
+
+def cell_table(cells, field, ratio, spread):
+    servers = [name for name in [*SERVERS, "cgi-floor"]
+               if any(run.get(field) is not None for by_server in cells.values() for run in by_server.get(name, ()))]
+    toys = [toy for toy in TOY_SERVERS if toy in servers and SERVERS[toy]["reference"] in servers]
+    header = ["endpoint", "conc", *servers, *(f"{toy}/{SERVERS[toy]['reference']}" for toy in toys)]
+    table = []
+    for (endpoint, level), by_server in cells.items():
+        medians = {name: median_and_spread([run.get(field) for run in runs]) for name, runs in by_server.items()}
+        line = [endpoint, str(level)]
+        for name in servers:
+            middle, spread_of = medians.get(name, (None, None))
+            if middle is None:
+                line.append("-")
+            elif spread:
+                line.append(f"{middle:,.0f} ±{100 * spread_of:.0f}%")
+            else:
+                line.append(f"{middle:,.3g}")
+        for toy in toys:
+            toy_value = medians.get(toy, (None,))[0]
+            reference_value = medians.get(SERVERS[toy]["reference"], (None,))[0]
+            line.append(f"{ratio(toy_value, reference_value):.2f}" if toy_value and reference_value else "-")
+        table.append(line)
+    return format_table(header, table)
 
 
 def format_table(header, rows):
@@ -725,12 +751,15 @@ def run_goals(args):
                 cell = measure_cell(running, [reference, toy], endpoint_name, endpoint, level, timing,
                                     _NoProgress(), with_floor=False, server_cpus=server_cpus)
             rows += cell
-            toy_rps = statistics.median(r["rps"] for r in cell if r["server"] == toy)
-            ref_rps = statistics.median(r["rps"] for r in cell if r["server"] == reference)
+            toy_rps, ref_rps = (statistics.median(r["rps"] for r in cell if r["server"] == kind)
+                                for kind in (toy, reference))
+            toy_cpu, ref_cpu = (statistics.median(r["cpu_ms_per_request"] or math.nan for r in cell
+                                                  if r["server"] == kind) for kind in (toy, reference))
             ratio = toy_rps / ref_rps if ref_rps else math.nan
-            print(f"{label}: {toy} {toy_rps:,.0f} req/s, {reference} {ref_rps:,.0f} req/s, ratio {ratio:.2f}",
+            print(f"{label}: {toy} {toy_rps:,.0f} req/s, {reference} {ref_rps:,.0f} req/s, ratio {ratio:.2f}; "
+                  f"CPU per request {toy_cpu:.3f} ms vs {ref_cpu:.3f} ms, ratio {ref_cpu / toy_cpu:.2f}",
                   flush=True)
-            results.append(f"{label} {ratio:.2f}")
+            results.append(f"{label} {ratio:.2f} (CPU/request {ref_cpu / toy_cpu:.2f})")
     return rows, meta, results
 
 

@@ -126,10 +126,14 @@ def test_summary_table_gives_medians_spread_and_toy_ratios():
     for repeat, (toy, reference) in enumerate([(90, 100), (100, 100), (110, 100)]):
         for server, rps in (("wsgi", toy), ("gunicorn-gthread", reference)):
             rows.append({"server": server, "endpoint": "hello", "concurrency": 32, "repeat": repeat, "rps": rps})
+    for row in rows:
+        row["cpu_ms_per_request"] = 0.1 if row["server"] == "wsgi" else 0.2
     lines = bench.summarize(rows)
-    header, _, line = lines
+    _, header, _, line, _, _, cpu_header, _, cpu_line = lines
     assert header.split() == ["endpoint", "conc", "wsgi", "gunicorn-gthread", "wsgi/gunicorn-gthread"]
     assert line.split() == ["hello", "32", "100", "±20%", "100", "±0%", "1.00"]
+    assert cpu_header.split() == header.split()
+    assert cpu_line.split() == ["hello", "32", "0.1", "0.2", "2.00"]
 
 
 def test_group_processes_include_children(tmp_path):

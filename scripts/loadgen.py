@@ -27,11 +27,14 @@ import argparse
 import array
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import errno
 import json
 import math
 import os
+import socket
+import struct
 import sys
 import time
 import urllib.parse
@@ -350,29 +353,74 @@ def _ms(seconds):
 
 # --- the closed loop ------------------------------------------------------------------------
 
-class _Connection(asyncio.Protocol):
-    """One client connection: send the request, read the response, record it, send again."""
+class _Connection:
+    """One client connection on a raw non-blocking socket: send the request, read the
+    response, record it, send again.
 
-    def __init__(self, run, started):
+    No asyncio transport or task per connection: the event loop only tells us when the
+    socket is readable (or writable, while a large body is still going out). When the
+    connection ends (the server closed it, a request failed, or one request per connection
+    was asked for), the next one is opened from the same callback, as wrk does: gunicorn's
+    sync worker, for one, waits for the client to close before it accepts the next
+    connection, so a loader slow to react would measure itself.
+    """
+
+    def __init__(self, run, sock, sent_at):
         self.run = run
+        self.sock = sock
+        self.fd = sock.fileno()
         self.parser = ResponseParser(self._response, run.target.method == "HEAD", run.capture_server_timing)
-        self.transport = None
-        self.sent_at = started
+        self.sent_at = sent_at
         self.busy = False
-        self.closed = asyncio.get_running_loop().create_future()
+        self.closed = False
+        self.refused = False
+        self.pending = b""
+        run.open.add(self)
+        run.loop.add_reader(self.fd, self._readable)
 
-    def connection_made(self, transport):
-        self.transport = transport
-        self.run.open.add(self)
-        self._send()
-
-    def _send(self):
+    def send(self, sent_at):
+        """Send the request: usually all of it at once; the rest when the socket is writable."""
         self.busy = True
-        if not self.run.new_connection:
-            self.sent_at = time.perf_counter()
-        self.transport.write(self.run.target.request)
+        self.sent_at = sent_at
+        request = self.run.target.request
+        try:
+            sent = self.sock.send(request)
+        except (BlockingIOError, InterruptedError):
+            sent = 0  # still connecting (not loopback), or the send buffer is full
+        except OSError as error:
+            self._fail(_error_kind(error))
+            return
+        if sent < len(request):
+            self.pending = request[sent:]
+            self.run.loop.add_writer(self.fd, self._writable)
 
-    def data_received(self, data):
+    def _writable(self):
+        try:
+            sent = self.sock.send(self.pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self._fail(_error_kind(error))
+            return
+        self.pending = self.pending[sent:]
+        if not self.pending:
+            self.run.loop.remove_writer(self.fd)
+
+    def _readable(self):
+        try:
+            data = self.sock.recv(262144)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self._fail(_error_kind(error))
+            return
+        if not data:
+            # The server closed: the end of a close-delimited body, or a request cut short.
+            if self.busy and not self.parser.feed_eof():
+                self._fail("reset")
+            else:
+                self._end()
+            return
         try:
             self.parser.feed(data)
         except ProtocolError:
@@ -381,38 +429,65 @@ class _Connection(asyncio.Protocol):
     def _response(self, status, size, timing):
         run = self.run
         self.busy = False
-        run.record(time.perf_counter() - self.sent_at, status, size, timing)
+        now = time.perf_counter()
+        run.record(now - self.sent_at, status, size, timing)
         if run.new_connection or not self.parser.keep_alive or not run.take_ticket():
-            self.transport.close()
+            self._end()
         else:
-            self._send()
-
-    def eof_received(self):
-        if self.busy and not self.parser.feed_eof():
-            self._fail("reset")
-        return False
+            self.send(now)
 
     def _fail(self, kind):
         if self.busy:
             self.busy = False
             self.run.errors[kind] += 1
-        self.transport.abort()
+        self.refused = kind == "refused"
+        self._end(abort=True)
 
-    def connection_lost(self, exc):
-        if self.busy:
-            self.busy = False
-            self.run.errors["reset"] += 1
-        self.run.open.discard(self)
-        if not self.closed.done():
-            self.closed.set_result(None)
+    def _end(self, abort=False):
+        """Close and open this slot's next connection.
+
+        abort: close with a reset (as wrk does for a timeout), and open the next connection
+        from the event loop rather than from here, so that failures in a row (a server
+        refusing every connection) cannot recurse; after a refusal, 10 ms later.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        if not abort:
+            # The FIN first: a server that lingers for it (gunicorn's sync worker) goes on at once.
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
+        loop = self.run.loop
+        loop.remove_reader(self.fd)
+        if self.pending:
+            loop.remove_writer(self.fd)
+        if abort:
+            # SO_LINGER with a zero timeout: close() sends RST at once.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+        run = self.run
+        run.open.discard(self)
+        if not abort:
+            run.open_connection()
+        elif run.stopping:
+            run.open_connection()  # ends the slot
+        else:
+            run.loop.call_later(0.01 if self.refused else 0, run.open_connection)
 
 
 class _Run:
-    """The state shared by all connections of one run."""
+    """The state shared by all connections of one run.
+
+    A slot is one of the N concurrent clients. Each slot opens its next connection when
+    the last one ends, until the tickets run out (--requests) or the duration is over;
+    the run is done when every slot has stopped.
+    """
 
     def __init__(self, target, connections, requests, timeout, new_connection, capture_server_timing, result):
+        self.loop = asyncio.get_running_loop()
         self.target = target
-        self.connections = connections
+        self.family, _, _, _, self.address = socket.getaddrinfo(
+            target.host, target.port, type=socket.SOCK_STREAM)[0]
         self.tickets = requests
         self.timeout = timeout
         self.new_connection = new_connection
@@ -421,6 +496,8 @@ class _Run:
         self.errors = result.errors
         self.open = set()
         self.stopping = False
+        self.slots = connections
+        self.done = self.loop.create_future()
         self._latencies = result.latencies
         self._statuses = result.statuses
         self._sizes = result.sizes
@@ -445,28 +522,31 @@ class _Run:
         if self.capture_server_timing:
             self.result.server_timings.append(parse_server_timing(timing) if timing else {})
 
-    async def connection_slot(self):
-        """Keep one connection open (or one request in flight) until the run ends."""
-        loop = asyncio.get_running_loop()
-        target = self.target
-        while self.take_ticket():
-            started = time.perf_counter()
-            try:
-                _, connection = await asyncio.wait_for(
-                    loop.create_connection(lambda: _Connection(self, started), target.host, target.port),
-                    self.timeout)
-            except asyncio.TimeoutError:
-                self.errors["timeout"] += 1
-                continue
-            except OSError as error:
-                self.errors[_connect_error_kind(error)] += 1
-                # Nothing is listening: wait a moment rather than spin on the refusal.
-                await asyncio.sleep(0.01)
-                continue
-            await connection.closed
+    def open_connection(self):
+        """Open this slot's next connection and send its request, or stop the slot."""
+        if not self.take_ticket():
+            self.slots -= 1
+            if self.slots == 0 and not self.done.done():
+                self.done.set_result(None)
+            return
+        started = time.perf_counter()
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # On loopback the handshake completes inside connect(), which still answers
+        # EINPROGRESS on a non-blocking socket; the request can be sent straight away.
+        error = sock.connect_ex(self.address)
+        if error not in (0, errno.EINPROGRESS):
+            sock.close()
+            self.errors[_error_kind(OSError(error, os.strerror(error)))] += 1
+            # Nothing is listening: wait a moment rather than spin on the refusal.
+            self.loop.call_later(0.01, self.open_connection)
+            return
+        connection = _Connection(self, sock, started)
+        connection.send(started if self.new_connection else time.perf_counter())
 
     async def watch_timeouts(self):
-        """Abort any connection whose response is later than the timeout (one timer for all)."""
+        """Abort any connection whose response (or connection set-up) is later than the timeout."""
         interval = min(0.25, self.timeout / 4)
         while True:
             await asyncio.sleep(interval)
@@ -475,15 +555,22 @@ class _Run:
                 if connection.busy and now - connection.sent_at > self.timeout:
                     connection._fail("timeout")
 
+    def stop(self):
+        """The duration is over: what is still in flight is abandoned (and counted as unfinished)."""
+        self.stopping = True
+        self.result.unfinished = sum(1 for connection in self.open if connection.busy)
+        for connection in list(self.open):
+            connection.busy = False
+            connection._end(abort=True)
 
-def _connect_error_kind(error):
-    if isinstance(error, ConnectionRefusedError) or error.errno == errno.ECONNREFUSED:
+
+def _error_kind(error):
+    """refused (nothing listens), timeout (the kernel gave up), or reset (anything else)."""
+    if error.errno == errno.ECONNREFUSED:
         return "refused"
-    if isinstance(error, (ConnectionResetError, BrokenPipeError)):
-        return "reset"
-    if isinstance(error, TimeoutError):
+    if error.errno == errno.ETIMEDOUT:
         return "timeout"
-    return "refused"
+    return "reset"
 
 
 async def run_async(url, *, connections=1, duration=None, requests=None, method="GET", body=b"",
@@ -499,27 +586,25 @@ async def run_async(url, *, connections=1, duration=None, requests=None, method=
     result = Result(url, method, connections, new_connection)
     run = _Run(target, connections, requests, timeout, new_connection, capture_server_timing, result)
     watcher = asyncio.ensure_future(run.watch_timeouts())
-    slots = [asyncio.ensure_future(run.connection_slot()) for _ in range(connections)]
     started = time.perf_counter()
     try:
+        for _ in range(connections):
+            run.open_connection()
         if duration is None:
-            await asyncio.gather(*slots)
+            await run.done
+            result.duration = time.perf_counter() - started
         else:
-            done, _ = await asyncio.wait(slots, timeout=duration)
             # Like wrk: what finished within the duration counts; what is still in flight does not.
-            run.stopping = True
-            result.unfinished = sum(1 for connection in run.open if connection.busy)
-            for connection in list(run.open):
-                connection.busy = False
-                connection.transport.abort()
-            await asyncio.gather(*slots, return_exceptions=True)
-        result.duration = duration if duration is not None else time.perf_counter() - started
+            await asyncio.wait([run.done], timeout=duration)
+            result.duration = duration
+            if not run.done.done():
+                run.stop()
+                await run.done
     finally:
         watcher.cancel()
-        for slot in slots:
-            slot.cancel()
+        run.stopping = True
         for connection in list(run.open):
-            connection.transport.abort()
+            connection._end(abort=True)
     return result
 
 
@@ -628,7 +713,7 @@ def check_against_wrk(duration=5.0, connections=32, path="/hello"):
             run(url, connections=level, duration=1.0)
             ours, theirs = [], []
             for _ in range(2):
-                completed = subprocess.run([wrk, "-t1", f"-c{level}", f"-d{duration}s", url],
+                completed = subprocess.run([wrk, "-t1", f"-c{level}", f"-d{round(duration)}s", url],
                                            capture_output=True, text=True, check=True)
                 theirs.append(_wrk_rps(completed.stdout))
                 ours.append(run(url, connections=level, duration=duration).rps)

@@ -87,9 +87,9 @@ class TinyServer:
                 if action is SILENT:
                     self.stopping.wait()
                     return
-                connection.sendall(action)
                 with self.lock:
                     self.answered += 1
+                connection.sendall(action)
                 if b"connection: close" in head.lower():
                     connection.close()
                     return

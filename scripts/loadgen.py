@@ -391,7 +391,7 @@ class _Connection:
             self._fail(_error_kind(error))
             return
         if sent < len(request):
-            self.pending = request[sent:]
+            self.pending = memoryview(request)[sent:]
             self.run.loop.add_writer(self.fd, self._writable)
 
     def _writable(self):
@@ -403,7 +403,7 @@ class _Connection:
             self._fail(_error_kind(error))
             return
         self.pending = self.pending[sent:]
-        if not self.pending:
+        if not len(self.pending):
             self.run.loop.remove_writer(self.fd)
 
     def _readable(self):
@@ -459,7 +459,7 @@ class _Connection:
                 self.sock.shutdown(socket.SHUT_WR)
         loop = self.run.loop
         loop.remove_reader(self.fd)
-        if self.pending:
+        if len(self.pending):
             loop.remove_writer(self.fd)
         if abort:
             # SO_LINGER with a zero timeout: close() sends RST at once.

@@ -481,7 +481,8 @@ def test_trace_shows_environment_and_header_block_and_timing_has_no_child_report
     # env.py is no cgi_app script: it reports nothing, so only the runner's own phases.
     assert re.findall(r"([a-z]+);dur=", headers["Server-Timing"]) == ["spawn", "child", "total"]
     assert json.loads(body)["environ"]["X_CGI_TIMING"] == "1"
-    trace = wait_for(lambda: "── cgi #" in narrow.output()[seen:] and "timing" in narrow.output()[seen:]
+    # The access-log line is written last, after the trace blocks.
+    trace = wait_for(lambda: '"GET /cgi-bin/env.py/traced' in narrow.output()[seen:]
                      and narrow.output()[seen:])
     for block in ("request head", "CGI environment", "CGI header block from pid", "response", "timing"):
         assert block in trace, block

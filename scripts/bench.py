@@ -328,17 +328,20 @@ def cgi_timing_fields(result):
 
 # --- the CGI spawn floor -----------------------------------------------------------------------
 
-def cgi_environment(path, port):
-    """The CGI variables the runner would pass for a plain GET of `path` (RFC 3875 §4.1)."""
+def cgi_environment(method, path, port, body_size=0):
+    """The CGI variables the runner would pass for this request (RFC 3875 §4.1), with
+    what it passes on from its own environment."""
     script_path, _, query = path.partition("?")
     inherited = {name: value for name, value in os.environ.items()
                  if name in CGI_INHERITED or name.startswith("LC_")}
+    body = {"CONTENT_LENGTH": str(body_size)} if method in ("POST", "PUT", "PATCH") else {}
     return {
         **inherited,
-        "REQUEST_METHOD": "GET",
+        "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
         "PATH_INFO": script_path,
         "QUERY_STRING": query,
+        **body,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": str(port),
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -358,7 +361,8 @@ def measure_cgi_floor(endpoint_name, endpoint, concurrency, repeat, duration, cp
     `concurrency` at a time, in a loop, with the environment the runner would give it."""
     script = REPO / DEFAULT_APPS["cgi"]
     argv = [sys.executable, str(script)]
-    env = cgi_environment(endpoint.path, 8000)
+    env = cgi_environment(endpoint.method, endpoint.path, 8000, endpoint.body_size)
+    body = b"x" * endpoint.body_size
 
     def pin_child():
         if cpus:
@@ -368,13 +372,13 @@ def measure_cgi_floor(endpoint_name, endpoint, concurrency, repeat, duration, cp
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             child = await asyncio.create_subprocess_exec(
-                *argv, cwd=script.parent, env=env, stdin=subprocess.DEVNULL,
+                *argv, cwd=script.parent, env=env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=pin_child)
-            output, _ = await child.communicate()
+            output, _ = await child.communicate(body)
             if time.perf_counter() > deadline:
                 break
             latencies.append(time.perf_counter() - started)
-            statuses.append(200 if child.returncode == 0 and not output.startswith(b"Status: 5") else 500)
+            statuses.append(_cgi_status(output) if child.returncode == 0 else 500)
 
     async def run_all():
         latencies, statuses = [], []
@@ -402,6 +406,16 @@ def measure_cgi_floor(endpoint_name, endpoint, concurrency, repeat, duration, cp
         "cpu_ms_per_request": round(1000 * cpu_used / len(latencies), 3) if latencies else None,
     })
     return row
+
+
+def _cgi_status(output):
+    """The status a CGI response asks for: its Status header, else 200 (RFC 3875 §6.3.3)."""
+    head = output.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    for line in head.splitlines():
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"status":
+            return int(value.split()[0])
+    return 200
 
 
 def _percentile_ms(ordered, p):

@@ -172,3 +172,12 @@ def test_quick_plan_and_options():
     assert endpoints == {"hello": (1, 64), "io": (1, 64)}
     assert cgi_cells == {"hello": (1,)}
     assert (timing["duration"], timing["repeats"], timing["warmup"]) == (2.0, 1, 0.0)
+
+
+def test_spawn_floor_environment_and_status():
+    env = bench.cgi_environment("POST", "/echo?x=1", 8000, body_size=10)
+    assert (env["REQUEST_METHOD"], env["PATH_INFO"], env["QUERY_STRING"], env["CONTENT_LENGTH"]) == (
+        "POST", "/echo", "x=1", "10")
+    assert "CONTENT_LENGTH" not in bench.cgi_environment("GET", "/hello", 8000)
+    assert bench._cgi_status(b"Content-Type: text/plain\r\nStatus: 404 Not Found\r\n\r\nbody") == 404
+    assert bench._cgi_status(b"Content-Type: text/plain\n\nStatus: 500 is in the body") == 200

@@ -101,7 +101,8 @@ FULL = {"endpoints": list(ENDPOINTS), "duration": 3.0, "repeats": 3, "warmup": 1
         "cgi_duration": 5.0, "hold_timeout": 3.0}
 # --quick: the same kinds of figure, fewer cells and shorter ones (about two minutes on 2 cores).
 QUICK = {
-    "endpoints": {"bare": (32,), "hello": (32,), "io-async": (4, 32, 128), "events": (16, 64)},
+    "endpoints": {"bare": (32,), "hello": (32,), "products": (32,), "io": (8, 128),
+                  "io-async": (8, 128), "events": (16, 64)},
     "cgi": {"hello": (2,)},
     "duration": 0.5, "repeats": 3, "warmup": 0.25, "cgi_duration": 2.0, "hold_timeout": 1.0,
     "sync_cap": 8,

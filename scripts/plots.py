@@ -236,8 +236,26 @@ def cgi_phases(results, ax=None):
     return ax
 
 
+def waiting(results, ax=None):
+    """The lesson of the I/O scenario: the same 50 ms wait in a sync view (/io) and an
+    async view (/io-async), side by side on one scale, throughput against concurrency."""
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
+    for panel, endpoint in zip(ax, ("io", "io-async")):
+        throughput(results, endpoint=endpoint, ax=panel)
+    # Each panel fixed its own scale as it was drawn; one scale fits both.
+    ax[0].set_ylim(0, max(panel.dataLim.y1 for panel in ax) * 1.08)
+    ax[1].set_ylabel("")
+    return ax[0]
+
+
+def _has_levels(results, endpoint):
+    return len({row["concurrency"] for row in _load_rows(results) if row["endpoint"] == endpoint}) >= 2
+
+
 FIGURES = {
     "throughput": throughput,
+    "waiting": waiting,
     "latency": latency,
     "memory": memory,
     "cgi_phases": cgi_phases,
@@ -250,6 +268,8 @@ def available(results):
     names = []
     if _load_rows(results):
         names += ["throughput", "latency"]
+    if _has_levels(results, "io") and _has_levels(results, "io-async"):
+        names.append("waiting")
     if any(row.get("held") is not None for row in rows):
         names.append("memory")
     if any(row["server"] == "cgi" and row.get("server_timing_ms") for row in rows):

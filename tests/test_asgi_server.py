@@ -2,9 +2,8 @@
 
 Most tests share one server running tests.asgi_apps:app (every endpoint wrapped in
 servers.asgi_checker, so a server-side spec violation fails the request); the
-lifespan, shutdown and limit tests start their own. Responses are read with a
-small parser below, so that framing (chunked, Content-Length, close) is checked
-byte for byte rather than smoothed over by a client library.
+lifespan, shutdown and limit tests start their own. Responses are read with
+the small parser of tests/http_client.py.
 """
 
 import hashlib
@@ -20,6 +19,8 @@ import requests
 
 from scripts.launch import ServerProcess, ServerStartError, free_port, server_command
 from tests.http11_corpus import INVALID
+from tests.http_client import (
+    SITE_ENDPOINTS, connect, exchange, get, read_response, wait_for)
 
 MB = 1024 * 1024
 
@@ -35,53 +36,10 @@ def server():
         yield srv
 
 
-def connect(srv, timeout=10.0) -> socket.socket:
-    return socket.create_connection((srv.host, srv.port), timeout=timeout)
 
 
-def read_response(stream):
-    """(status, headers {lower name: value}, body) of one response from a binary file."""
-    status_line = stream.readline()
-    if not status_line:
-        raise ConnectionError("connection closed before a response")
-    status = int(status_line.split()[1])
-    headers = {}
-    while (line := stream.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers.setdefault(name.strip().lower(), value.strip())
-    if headers.get("transfer-encoding") == "chunked":
-        body = bytearray()
-        while (size := int(stream.readline().split(b";")[0], 16)) > 0:
-            body += stream.read(size)
-            assert stream.read(2) == b"\r\n"
-        assert stream.readline() == b"\r\n"
-        return status, headers, bytes(body)
-    if "content-length" in headers:
-        return status, headers, stream.read(int(headers["content-length"]))
-    return status, headers, stream.read()
 
 
-def exchange(srv, raw: bytes):
-    with connect(srv) as sock:
-        sock.sendall(raw)
-        return read_response(sock.makefile("rb"))
-
-
-def get(path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def chunked(pieces) -> bytes:
-    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
 
 
 # ── the scope ─────────────────────────────────────────────────────────────────
@@ -479,20 +437,7 @@ def django_server():
         yield srv
 
 
-@pytest.mark.parametrize("path, status, expected", [
-    ("/", 200, b"/hello-async"),
-    ("/hello", 200, b"Hello, world!\n"),
-    ("/hello-async", 200, b"Hello, world!\n"),
-    ("/products", 200, b"</html>"),
-    ("/api/products", 200, b'"count": 50'),
-    ("/io?ms=10", 200, b"slept 10 ms"),
-    ("/io-async?ms=10", 200, b"slept 10 ms"),
-    ("/cpu?n=1000", 200, b"n=1000"),
-    ("/stream?chunks=3&delay_ms=0", 200, b"chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n"),
-    ("/events?count=3&interval_ms=0", 200, b"data: 1\n\ndata: 2\n\ndata: 3\n\n"),
-    ("/io?ms=oops", 400, b""),
-    ("/no-such-page", 404, b""),
-])
+@pytest.mark.parametrize("path, status, expected", SITE_ENDPOINTS)
 def test_sample_site_endpoint(django_server, path, status, expected):
     got_status, _, body = exchange(django_server, get(path))
     assert got_status == status

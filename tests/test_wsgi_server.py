@@ -4,9 +4,8 @@ Most tests share one server running tests.wsgi_apps:app, whose applications are
 wrapped in wsgiref.validate.validator: a PEP 3333 violation by the server raises
 AssertionError inside the application (a 500 and a traceback in the log) or
 prints a WSGIWarning, and the module-level check at the end of each server's
-life fails the test when the log shows either. Responses are read with a small
-parser below, so that framing (chunked, Content-Length, close) is checked byte
-for byte rather than smoothed over by a client library.
+life fails the test when the log shows either. Responses are read with the
+small parser of tests/http_client.py.
 """
 
 import hashlib
@@ -25,6 +24,8 @@ import requests
 
 from scripts.launch import REPO, ServerProcess, free_port, server_command
 from tests.http11_corpus import INVALID
+from tests.http_client import (
+    SITE_ENDPOINTS, chunked, connect, exchange, get, read_response, wait_for)
 
 MB = 1024 * 1024
 APPS_FILE = Path(__file__).with_name("wsgi_apps.py")
@@ -59,56 +60,10 @@ def site():
     assert srv.returncode == 0
 
 
-def connect(srv, timeout=10.0) -> socket.socket:
-    return socket.create_connection((srv.host, srv.port), timeout=timeout)
 
 
-def read_response(stream, head_request=False):
-    """(status, headers {lower name: value}, body) of one response from a binary file."""
-    status_line = stream.readline()
-    if not status_line:
-        raise ConnectionError("connection closed before a response")
-    status = int(status_line.split()[1])
-    headers = {}
-    while (line := stream.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers.setdefault(name.strip().lower(), value.strip())
-    if head_request or status in (204, 304):
-        return status, headers, b""
-    if headers.get("transfer-encoding") == "chunked":
-        body = bytearray()
-        while (size := int(stream.readline().split(b";")[0], 16)) > 0:
-            body += stream.read(size)
-            assert stream.read(2) == b"\r\n"
-        assert stream.readline() == b"\r\n"
-        return status, headers, bytes(body)
-    if "content-length" in headers:
-        return status, headers, stream.read(int(headers["content-length"]))
-    return status, headers, stream.read()
 
 
-def exchange(srv, raw: bytes, head_request=False):
-    with connect(srv) as sock:
-        sock.sendall(raw)
-        return read_response(sock.makefile("rb"), head_request)
-
-
-def get(path: str, *extra_headers: str, method="GET", version="1.1") -> bytes:
-    lines = [f"{method} {path} HTTP/{version}", "Host: localhost", *extra_headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def chunked(pieces) -> bytes:
-    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def closed_by_server(sock) -> bool:
@@ -430,20 +385,7 @@ def test_trace_server_timing_and_access_log():
 
 # ── the sample site ─────────────────────────────────────────────────────────
 
-@pytest.mark.parametrize("path, status, expected", [
-    ("/", 200, b"/hello-async"),
-    ("/hello", 200, b"Hello, world!\n"),
-    ("/hello-async", 200, b"Hello, world!\n"),
-    ("/products", 200, b"</html>"),
-    ("/api/products", 200, b'"count": 50'),
-    ("/io?ms=10", 200, b"slept 10 ms"),
-    ("/io-async?ms=10", 200, b"slept 10 ms"),
-    ("/cpu?n=1000", 200, b"n=1000"),
-    ("/stream?chunks=3&delay_ms=0", 200, b"chunk 1 of 3\nchunk 2 of 3\nchunk 3 of 3\n"),
-    ("/events?count=3&interval_ms=0", 200, b"data: 1\n\ndata: 2\n\ndata: 3\n\n"),
-    ("/io?ms=oops", 400, b""),
-    ("/no-such-page", 404, b""),
-])
+@pytest.mark.parametrize("path, status, expected", SITE_ENDPOINTS)
 def test_sample_site_endpoint(site, path, status, expected):
     got_status, _, body = exchange(site, get(path))
     assert got_status == status

@@ -169,7 +169,8 @@ class ResponseParser:
         self._state = self._read_until_close
         return True
 
-    def _read_fixed_body(self):
+    def _skip_remaining(self):
+        """Count and drop up to self._remaining body bytes; True once all have arrived."""
         buffer = self._buffer
         if len(buffer) < self._remaining:
             self._remaining -= len(buffer)
@@ -178,6 +179,11 @@ class ResponseParser:
             return False
         del buffer[:self._remaining]
         self._size += self._remaining
+        return True
+
+    def _read_fixed_body(self):
+        if not self._skip_remaining():
+            return False
         self._finish()
         return True
 
@@ -203,14 +209,8 @@ class ResponseParser:
         return True
 
     def _read_chunk_data(self):
-        buffer = self._buffer
-        if len(buffer) < self._remaining:
-            self._remaining -= len(buffer)
-            self._size += len(buffer)
-            buffer.clear()
+        if not self._skip_remaining():
             return False
-        del buffer[:self._remaining]
-        self._size += self._remaining
         self._state = self._read_chunk_size
         return True
 

@@ -575,10 +575,13 @@ class ServerConnection:
 
     # -- the body: Content-Length (RFC 9112 §6.2) -----------------------------
 
-    def _read_body(self, events):
+    def _take_body_bytes(self):
+        """What has arrived of the current body part, at most self._remaining bytes.
+
+        Body bytes are handed on as they come, never collected: memory per
+        connection stays bounded however large the body is.
+        """
         buffer = self._buffer
-        if not buffer:
-            return False
         remaining = self._remaining
         if len(buffer) <= remaining:
             data = bytes(buffer)
@@ -587,7 +590,12 @@ class ServerConnection:
             data = bytes(buffer[:remaining])
             del buffer[:remaining]
         self._remaining = remaining - len(data)
-        events.append(Data(data))
+        return data
+
+    def _read_body(self, events):
+        if not self._buffer:
+            return False
+        events.append(Data(self._take_body_bytes()))
         if self._remaining == 0:
             self._state = _DONE
             events.append(EndOfMessage())
@@ -636,17 +644,9 @@ class ServerConnection:
         return True
 
     def _read_chunk_data(self, events):
-        buffer = self._buffer
-        if not buffer:
+        if not self._buffer:
             return False
-        remaining = self._remaining
-        if len(buffer) <= remaining:
-            data = bytes(buffer)
-            buffer.clear()
-        else:
-            data = bytes(buffer[:remaining])
-            del buffer[:remaining]
-        self._remaining = remaining - len(data)
+        data = self._take_body_bytes()
         if self._remaining == 0:
             self._state = _CHUNK_END
         events.append(Data(data))

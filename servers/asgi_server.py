@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the event loop: asyncio (the standard library, the default), uvloop (a faster "
              "drop-in loop written on libuv, if installed), or auto (uvloop when it can be "
              "imported, else asyncio, like uvicorn's auto). The server code is the same.")
+    common.add_gc_freeze_argument(parser)
     return parser
 
 
@@ -157,6 +158,11 @@ class Server:
         failure = await lifespan.startup()
         if failure is not None:
             return failure
+        frozen = ""
+        if self.args.gc_freeze:
+            # What exists now (the application, and what its startup built) lives
+            # as long as the server; see common.freeze_startup_objects().
+            frozen = f", {common.freeze_startup_objects():,} start-up objects frozen"
         # Lifespan spec: startup comes "before it has started to" receive
         # connections, so the port opens only now.
         try:
@@ -177,7 +183,7 @@ class Server:
         host, port = listener.getsockname()[:2]
         limit = self.args.limit_concurrency
         common.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
-                                    + (f", at most {limit} connections" if limit else ""))
+                                    + (f", at most {limit} connections" if limit else "") + frozen)
         await stop.wait()
 
         listening.close()                    # stop accepting; running connections go on
@@ -317,7 +323,9 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.cycle: RequestCycle | None = None
         self.timer: asyncio.TimerHandle | None = None
-        self.idle = False              # waiting between requests (the keep-alive timer runs)
+        self.deadline = 0.0            # loop time at which on_deadline runs
+        self.on_deadline = None        # head_timed_out, idle_timed_out, or None
+        self.idle = False              # waiting between requests (the keep-alive deadline runs)
         self.head_started = False      # some bytes of the next head have arrived
         self.reading_paused = False
         self.writable = asyncio.Event()
@@ -335,7 +343,7 @@ class HttpConnection(asyncio.Protocol):
         limit = self.args.limit_concurrency
         self.over_limit = limit is not None and len(self.server.connections) > limit
         # The first request head must arrive within --timeout.
-        self.timer = self.loop.call_later(self.args.timeout, self.head_timed_out)
+        self.set_deadline(self.args.timeout, self.head_timed_out)
 
     def data_received(self, data: bytes) -> None:
         if self.cycle is None:
@@ -350,8 +358,7 @@ class HttpConnection(asyncio.Protocol):
         elif self.idle:
             # A keep-alive connection woke up: the head now has --timeout to arrive.
             self.idle = False
-            self.timer.cancel()
-            self.timer = self.loop.call_later(self.args.timeout, self.head_timed_out)
+            self.set_deadline(self.args.timeout, self.head_timed_out)
 
     def handle_events(self, events: list) -> None:
         for event in events:
@@ -371,7 +378,7 @@ class HttpConnection(asyncio.Protocol):
                 self.protocol_error(event)
 
     def start_cycle(self, request: http11.Request) -> None:
-        self.timer.cancel()
+        self.on_deadline = None
         self.idle = self.head_started = False
         if self.over_limit:
             self.refuse(503, f"server busy: more than {self.args.limit_concurrency} connections")
@@ -449,7 +456,33 @@ class HttpConnection(asyncio.Protocol):
             self.handle_events(events)
         if self.cycle is None and not self.transport.is_closing():
             self.idle = True
-            self.timer = self.loop.call_later(self.args.keepalive, self.idle_timed_out)
+            self.set_deadline(self.args.keepalive, self.idle_timed_out)
+
+    # -- timeouts: a deadline per connection, at most one timer -----------------
+    # asyncio keeps its timers in a heap; a timer created and cancelled for every
+    # request of a keep-alive connection costs a heap entry each time. Instead the
+    # connection keeps one deadline: moving it later is an assignment, and the
+    # timer, if it fires before the deadline it now has, sets itself again.
+
+    def set_deadline(self, seconds: float, action) -> None:
+        self.deadline = self.loop.time() + seconds
+        self.on_deadline = action
+        timer = self.timer
+        if timer is None or self.deadline < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_at(self.deadline, self.deadline_reached)
+
+    def deadline_reached(self) -> None:
+        self.timer = None
+        action = self.on_deadline
+        if action is None:                   # a request started since: nothing is due
+            return
+        if self.loop.time() < self.deadline:  # the deadline moved later since
+            self.timer = self.loop.call_at(self.deadline, self.deadline_reached)
+            return
+        self.on_deadline = None
+        action()
 
     def idle_timed_out(self) -> None:
         # No next request within --keepalive: close quietly, the client expects that.
@@ -504,7 +537,9 @@ class RequestCycle:
         self.more_body = True            # http11 has not yet given EndOfMessage
         self.body_taken = False          # the app got the last http.request message
         self.disconnected = False
-        self.message_event = asyncio.Event()
+        # The future a receive() waits on, while one does: woken by new body
+        # bytes, the end of the body, the end of the response, or a disconnect.
+        self.waiter: asyncio.Future | None = None
         # The response.
         self.response_started = False
         self.response_complete = False
@@ -529,15 +564,27 @@ class RequestCycle:
             # The application reads slower than the client sends: stop reading the
             # socket until receive() takes what is here; TCP then slows the client.
             self.connection.pause_reading()
-        self.message_event.set()
+        self.wake_receive()
 
     def body_complete(self) -> None:
         self.more_body = False
-        self.message_event.set()
+        self.wake_receive()
 
     def client_gone(self) -> None:
         self.disconnected = True
-        self.message_event.set()
+        self.wake_receive()
+
+    def wake_receive(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_for_news(self) -> None:
+        self.waiter = self.connection.loop.create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
 
     # -- running the application -----------------------------------------------
 
@@ -591,8 +638,7 @@ class RequestCycle:
                 # the body; asking for the body is the application's yes.
                 self.transport.write(self.parser.send_continue())
             if not self.chunks and self.more_body and not self.disconnected:
-                self.message_event.clear()
-                await self.message_event.wait()
+                await self.wait_for_news()
             if self.disconnected:
                 return {"type": "http.disconnect"}
             chunks = self.chunks
@@ -608,8 +654,7 @@ class RequestCycle:
         # called after a response has been sent or after the HTTP connection has
         # been closed". Until then, this call waits.
         if not self.disconnected and not self.response_complete:
-            self.message_event.clear()
-            await self.message_event.wait()
+            await self.wait_for_news()
         return {"type": "http.disconnect"}
 
     # -- send(): http.response.start, then http.response.body ... -------------
@@ -707,7 +752,7 @@ class RequestCycle:
 
     def finish(self) -> None:
         self.response_complete = True
-        self.message_event.set()           # a receive() waiting for http.disconnect returns
+        self.wake_receive()                # a receive() waiting for http.disconnect returns
         server = self.connection.server
         if server.measure:
             self.log_finished(server)

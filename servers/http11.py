@@ -988,8 +988,10 @@ def _checked(headers):
     """
     checked = []
     for name, value in headers:
-        name = _as_bytes(name)
-        value = _as_bytes(value)
+        if type(name) is not bytes:
+            name = _as_bytes(name)
+        if type(value) is not bytes:
+            value = _as_bytes(value)
         if not _TOKEN.fullmatch(name):
             raise LocalProtocolError(f"invalid header name {name!r}")
         if _CONTROL_IN_VALUE.search(value):

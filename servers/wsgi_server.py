@@ -92,6 +92,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         help="processes that serve requests; with N > 1 the server forks N copies "
              "sharing one listening socket and restarts one that dies, so that N "
              "cores can run Python at the same time (default %(default)s)")
+    common.add_gc_freeze_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -106,8 +107,14 @@ def main(argv=None) -> None:
         listener = common.open_listener(host, port)
     except common.StartupError as error:
         common.fail(str(error))
+    frozen = ""
+    if args.gc_freeze:
+        # Before any fork: the workers then never write to the frozen objects'
+        # garbage-collector headers, so those pages stay shared between them
+        # (see common.freeze_startup_objects()).
+        frozen = f", {common.freeze_startup_objects():,} start-up objects frozen"
     workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
-    common.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads")
+    common.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads{frozen}")
     if args.workers == 1:
         sys.exit(Worker(app, listener, args).run())
     sys.exit(Arbiter(app, listener, args).run())

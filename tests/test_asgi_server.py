@@ -126,6 +126,33 @@ def test_keepalive_timeout_closes_idle_connection(server):
         assert stream.read() == b""                   # closed after --keepalive 2, no bytes
 
 
+def test_keepalive_shorter_than_the_head_timeout_is_kept():
+    # The first request's deadline is --timeout (5 s); after the response the
+    # shorter --keepalive must replace it, not wait behind it.
+    with start(extra=["--timeout", "5", "--keepalive", "0.3"]) as srv, connect(srv) as sock:
+        sock.sendall(get("/hello"))
+        stream = sock.makefile("rb")
+        read_response(stream)
+        sock.settimeout(4)
+        assert stream.read() == b""                   # closed, long before --timeout
+
+
+def test_a_head_begun_on_an_idle_connection_gets_the_whole_head_timeout():
+    # Idle after a response, the connection's deadline is --keepalive (0.5 s); the
+    # first bytes of a next head move it to --timeout (3 s) from then.
+    with start(extra=["--timeout", "3", "--keepalive", "0.5"]) as srv, connect(srv) as sock:
+        sock.sendall(get("/hello"))
+        stream = sock.makefile("rb")
+        read_response(stream)
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: loc")
+        sock.settimeout(1.5)                          # well past --keepalive
+        with pytest.raises(socket.timeout):
+            sock.recv(1)
+        sock.settimeout(10)
+        status, headers, _ = read_response(stream)
+        assert status == 408 and headers["connection"] == "close"
+
+
 # ── request and response bodies ──────────────────────────────────────────────────
 
 def test_streaming_request_body_arrives_in_pieces(server):
@@ -314,7 +341,7 @@ def test_limit_concurrency_answers_503_beyond_n_connections():
 def test_lifespan_on_runs_startup_and_shutdown_and_shares_state():
     with start(extra=["--lifespan", "on"]) as srv:
         assert "lifespan: startup" in srv.output()
-        assert "(asgi, asyncio event loop, lifespan on)" in srv.output()   # plain asyncio by default
+        assert "(asgi, asyncio event loop, lifespan on, " in srv.output()   # plain asyncio by default
         assert requests.get(srv.url + "/state", timeout=5).text == "[('greeting', 'hello from startup')]"
     assert srv.returncode == 0
     assert "lifespan: shutdown" in srv.output()
@@ -467,6 +494,14 @@ def test_sample_site_events_first_event_arrives_before_the_second_is_due(django_
         assert stream.read(size) == b"data: 1\n\n"
         # The second event cannot exist before its 3 s interval has passed.
         assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.parametrize("extra, frozen", [([], True), (["--no-gc-freeze"], False)])
+def test_start_up_objects_are_frozen_unless_asked_not_to(extra, frozen):
+    with start(extra=extra) as srv:
+        assert exchange(srv, get("/hello"))[2] == b"Hello, world!\n"
+        wait_for(lambda: "Listening on" in srv.output(), what="the announce line")
+        assert ("start-up objects frozen" in srv.output()) is frozen
 
 
 @pytest.mark.parametrize("loop, announced", [("auto", "uvloop event loop"), ("uvloop", "uvloop event loop")])

@@ -138,3 +138,23 @@ def test_fail_exits_with_one_line(capsys):
         common.fail("address 127.0.0.1:8000 is already in use")
     assert info.value.code == 1
     assert capsys.readouterr().err.endswith("error: address 127.0.0.1:8000 is already in use\n")
+
+
+def test_freeze_startup_objects_moves_the_live_objects_out_of_the_collectors_reach():
+    import gc
+    kept_alive = [{"n": n} for n in range(1000)]       # container objects gc tracks
+    try:
+        frozen = common.freeze_startup_objects()
+        assert frozen == gc.get_freeze_count() >= len(kept_alive)
+        # A full collection no longer visits them: they are in no generation.
+        tracked = {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
+        assert not any(id(obj) in tracked for obj in kept_alive)
+    finally:
+        gc.unfreeze()
+
+
+def test_gc_freeze_flag_defaults_on_and_can_be_turned_off():
+    parser = argparse.ArgumentParser()
+    common.add_gc_freeze_argument(parser)
+    assert parser.parse_args([]).gc_freeze is True
+    assert parser.parse_args(["--no-gc-freeze"]).gc_freeze is False

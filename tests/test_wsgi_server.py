@@ -504,7 +504,9 @@ def test_startup_errors_are_one_line_and_non_zero():
 
 def test_prefork_serves_and_survives_a_killed_worker():
     with start(extra=["--workers", "2", "--threads", "2"]) as srv:
-        assert "(wsgi, 2 workers x 2 threads)" in srv.output()
+        # The parent froze the start-up objects before forking (--gc-freeze).
+        assert "(wsgi, 2 workers x 2 threads, " in srv.output()
+        assert "start-up objects frozen)" in srv.output()
         seen = set()
         wait_for(lambda: seen.add(exchange(srv, get("/pid"))[2]) or len(seen) == 2,
                  what="both workers answering")
@@ -521,3 +523,9 @@ def test_prefork_serves_and_survives_a_killed_worker():
         assert env["wsgi.multiprocess"] == "True"
     assert srv.returncode == 0
     assert_validator_silent(srv)
+
+
+def test_no_gc_freeze_leaves_the_collector_alone():
+    with start(extra=["--no-gc-freeze"]) as srv:
+        assert exchange(srv, get("/hello"))[2] == b"Hello, world!\n"
+        assert "(wsgi, 1 worker x 8 threads)" in srv.output()

@@ -537,9 +537,9 @@ class RequestCycle:
         self.more_body = True            # http11 has not yet given EndOfMessage
         self.body_taken = False          # the app got the last http.request message
         self.disconnected = False
-        # The future a receive() waits on, while one does: woken by new body
-        # bytes, the end of the body, the end of the response, or a disconnect.
-        self.waiter: asyncio.Future | None = None
+        # The futures receive() calls wait on (usually none, or one): woken by new
+        # body bytes, the end of the body, the end of the response, a disconnect.
+        self.waiters: list[asyncio.Future] = []
         # The response.
         self.response_started = False
         self.response_complete = False
@@ -575,16 +575,17 @@ class RequestCycle:
         self.wake_receive()
 
     def wake_receive(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait_for_news(self) -> None:
-        self.waiter = self.connection.loop.create_future()
+        waiter = self.connection.loop.create_future()
+        self.waiters.append(waiter)
         try:
-            await self.waiter
+            await waiter
         finally:
-            self.waiter = None
+            self.waiters.remove(waiter)
 
     # -- running the application -----------------------------------------------
 

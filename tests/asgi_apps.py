@@ -118,6 +118,17 @@ async def receive_after_response(scope, receive, send):
     print(f"receive-after-response: {kinds}", flush=True)
 
 
+async def two_waiting(scope, receive, send):
+    """Two receive() calls waiting at once (a disconnect watcher beside another)
+    are both answered when the response completes."""
+    await read_body(receive)
+    waiting = [asyncio.ensure_future(receive()) for _ in range(2)]
+    await asyncio.sleep(0.05)                      # both are waiting in the server now
+    await respond(send, 200, b"done\n")
+    kinds = [message["type"] for message in await asyncio.wait_for(asyncio.gather(*waiting), 5)]
+    print(f"two-waiting: {kinds}", flush=True)
+
+
 async def sleep(scope, receive, send):
     seconds = float(query(scope).get("s", "0.5"))
     await asyncio.sleep(seconds)
@@ -188,7 +199,7 @@ async def no_response(scope, receive, send):
 ROUTES = {
     "/hello": hello, "/scope": scope_json, "/sha256": sha256, "/echo-stream": echo_stream,
     "/big": big, "/wait-disconnect": wait_disconnect, "/sleep": sleep, "/events": events,
-    "/state": state, "/receive-after-response": receive_after_response,
+    "/state": state, "/receive-after-response": receive_after_response, "/two-waiting": two_waiting,
     "/error-before-start": error_before_start,
     "/error-after-start": error_after_start, "/body-first": body_first, "/str-body": str_body,
     "/str-headers": str_headers, "/send-after-end": send_after_end, "/no-response": no_response,

@@ -86,6 +86,12 @@ def test_receive_after_the_response_gives_http_disconnect(server):
              what="the app's two receive() calls")
 
 
+def test_two_receive_calls_waiting_at_once_both_get_http_disconnect(server):
+    assert exchange(server, get("/two-waiting"))[2] == b"done\n"
+    wait_for(lambda: "two-waiting: ['http.disconnect', 'http.disconnect']" in server.output(),
+             what="both receive() calls to return")
+
+
 def test_head_has_no_body_and_http10_closes(server):
     with connect(server) as sock:
         sock.sendall(b"HEAD /hello HTTP/1.1\r\nHost: localhost\r\n\r\n" + get("/hello"))

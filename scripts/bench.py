@@ -742,7 +742,7 @@ def run_goals(args):
     """Exactly the comparisons of the server issues, reference and toy measured alternately."""
     which = ["wsgi", "asgi", "cgi"] if args.goals == "all" else [args.goals]
     duration = args.duration or 3.0
-    repeats = args.repeats or 3
+    repeats = args.repeats or 5
     warmup = args.warmup if args.warmup is not None else 1.0
     server_cpus, loader_cpus = split_cpus()
     if loader_cpus:

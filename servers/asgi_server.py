@@ -10,8 +10,9 @@ loop runs the others. That is the lesson of this file, and it is how uvicorn wor
 
 A request travels through this file from top to bottom:
   1. main() reads the command line, imports the application, opens the socket.
-  2. Server.serve() runs the lifespan startup, then asyncio accepts connections and
-     gives each its own HttpConnection (an asyncio.Protocol).
+  2. Server.serve() runs the lifespan startup, freezes the start-up objects out of
+     the garbage collector's way (--gc-freeze), then asyncio accepts connections
+     and gives each its own HttpConnection (an asyncio.Protocol).
   3. HttpConnection.data_received() feeds the bytes to http11.ServerConnection and
      gets events back. A Request event builds the scope and starts one
      RequestCycle, run by one asyncio task.

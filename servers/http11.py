@@ -355,6 +355,8 @@ class ServerConnection:
 
     def _read_head(self, events):
         buffer = self._buffer
+        if not buffer:              # the usual state after a response: nothing yet
+            return False
         # RFC 9112 §2.2: "a server that is expecting to receive and parse a
         # request-line SHOULD ignore at least one empty line (CRLF) received prior
         # to the request-line."

@@ -159,11 +159,9 @@ class Server:
         failure = await lifespan.startup()
         if failure is not None:
             return failure
-        frozen = ""
-        if self.args.gc_freeze:
-            # What exists now (the application, and what its startup built) lives
-            # as long as the server; see common.freeze_startup_objects().
-            frozen = f", {common.freeze_startup_objects():,} start-up objects frozen"
+        # What exists now (the application, and what its startup built) lives as
+        # long as the server; see common.freeze_startup_objects().
+        frozen = common.freeze_if_asked(self.args)
         # Lifespan spec: startup comes "before it has started to" receive
         # connections, so the port opens only now.
         try:

@@ -94,6 +94,13 @@ def freeze_startup_objects() -> int:
     return gc.get_freeze_count()
 
 
+def freeze_if_asked(args: argparse.Namespace) -> str:
+    """--gc-freeze: freeze now; returns what the "Listening on" line says about it."""
+    if not args.gc_freeze:
+        return ""
+    return f", {freeze_startup_objects():,} start-up objects frozen"
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)

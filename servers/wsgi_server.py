@@ -104,15 +104,13 @@ def main(argv=None) -> None:
         # import error stops the server at once, and the workers share the
         # imported modules' memory until they write to it.
         app = common.load_app(args.app)
-        listener = common.open_listener(host, port)
-    except common.StartupError as error:
-        common.fail(str(error))
-    frozen = ""
-    if args.gc_freeze:
         # Before any fork: the workers then never write to the frozen objects'
         # garbage-collector headers, so those pages stay shared between them
         # (see common.freeze_startup_objects()).
-        frozen = f", {common.freeze_startup_objects():,} start-up objects frozen"
+        frozen = common.freeze_if_asked(args)
+        listener = common.open_listener(host, port)
+    except common.StartupError as error:
+        common.fail(str(error))
     workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
     common.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads{frozen}")
     if args.workers == 1:

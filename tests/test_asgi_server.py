@@ -346,6 +346,7 @@ def test_limit_concurrency_answers_503_beyond_n_connections():
 
 def test_lifespan_on_runs_startup_and_shutdown_and_shares_state():
     with start(extra=["--lifespan", "on"]) as srv:
+        wait_for(lambda: "Listening on" in srv.output(), what="the announce line")
         assert "lifespan: startup" in srv.output()
         assert "(asgi, asyncio event loop, lifespan on, " in srv.output()   # plain asyncio by default
         assert requests.get(srv.url + "/state", timeout=5).text == "[('greeting', 'hello from startup')]"

@@ -505,6 +505,7 @@ def test_startup_errors_are_one_line_and_non_zero():
 def test_prefork_serves_and_survives_a_killed_worker():
     with start(extra=["--workers", "2", "--threads", "2"]) as srv:
         # The parent froze the start-up objects before forking (--gc-freeze).
+        wait_for(lambda: "Listening on" in srv.output(), what="the announce line")
         assert "(wsgi, 2 workers x 2 threads, " in srv.output()
         assert "start-up objects frozen)" in srv.output()
         seen = set()
@@ -528,4 +529,5 @@ def test_prefork_serves_and_survives_a_killed_worker():
 def test_no_gc_freeze_leaves_the_collector_alone():
     with start(extra=["--no-gc-freeze"]) as srv:
         assert exchange(srv, get("/hello"))[2] == b"Hello, world!\n"
+        wait_for(lambda: "Listening on" in srv.output(), what="the announce line")
         assert "(wsgi, 1 worker x 8 threads)" in srv.output()

@@ -56,6 +56,10 @@ SERVERS = {
     "asgi":             {"family": "asgi", "extra": [], "reference": "uvicorn"},
     "uvicorn":          {"family": "asgi", "extra": []},
     "uvicorn-fast":     {"family": "asgi", "extra": []},
+    # A variant ("base" is the server it runs), measured only when named: the toy ASGI
+    # server with Python's garbage collector left as it starts, to show what its
+    # default --gc-freeze is worth.
+    "asgi-no-freeze":   {"family": "asgi", "extra": ["--no-gc-freeze"], "base": "asgi"},
 }
 TOY_SERVERS = ("cgi", "wsgi", "asgi")
 BARE_APPS = {"wsgi": "scripts.hello_apps:wsgi_app", "asgi": "scripts.hello_apps:asgi_app"}
@@ -199,8 +203,14 @@ def cpu_seconds(pgid):
 
 # --- which servers exist yet ---------------------------------------------------------------
 
+def base_kind(kind):
+    """The scripts.launch kind a bench server runs (itself, unless it is a variant)."""
+    return SERVERS[kind].get("base", kind)
+
+
 def server_available(kind):
     """None if the server can run, else why it cannot (a toy server not written yet)."""
+    kind = base_kind(kind)
     if kind in TOY_SERVERS and importlib.util.find_spec(f"servers.{kind}_server") is None:
         return f"servers/{kind}_server.py does not exist yet"
     if kind == "cgi" and not (REPO / DEFAULT_APPS["cgi"]).exists():
@@ -210,7 +220,7 @@ def server_available(kind):
 
 def app_spec(kind, app):
     if app == "site":
-        return DEFAULT_APPS[kind]
+        return DEFAULT_APPS[base_kind(kind)]
     return BARE_APPS[SERVERS[kind]["family"]]
 
 
@@ -223,7 +233,7 @@ class Server:
         self.kind = kind
         self.app = app
         self.port = free_port()
-        self.argv = server_command(kind, port=self.port, app=app_spec(kind, app),
+        self.argv = server_command(base_kind(kind), port=self.port, app=app_spec(kind, app),
                                    extra=SERVERS[kind]["extra"])
         self.process = ServerProcess(self.argv, port=self.port, cpus=cpus)
 
@@ -500,7 +510,7 @@ def plan(args):
 
 
 def chosen_servers(args):
-    names = args.servers.split(",") if args.servers else list(SERVERS)
+    names = args.servers.split(",") if args.servers else [name for name in SERVERS if name == base_kind(name)]
     unknown = [name for name in names if name not in SERVERS]
     if unknown:
         raise SystemExit(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(SERVERS)}")
@@ -733,7 +743,8 @@ GOALS = {
     ],
     "asgi": [
         ("asgi bare hello x32 vs uvicorn h11", "asgi", "uvicorn", "bare", "bare", 32),
-        ("asgi site /hello-async x32 vs uvicorn-fast", "asgi", "uvicorn-fast", "site", "hello-async", 32),
+        ("asgi site /hello-async x32 vs uvicorn-fast", "asgi", "uvicorn-fast", "site", "hello-async", 32,
+         ("asgi-no-freeze",)),
     ],
 }
 
@@ -755,26 +766,42 @@ def run_goals(args):
         if group == "cgi":
             results += goal_cgi(timing, server_cpus, rows, meta)
             continue
-        for label, toy, reference, app, endpoint_name, level in GOALS[group]:
+        # A goal may name variants of the toy server, measured in the same turns and
+        # printed beside it (they are not what the goal is judged by).
+        for label, toy, reference, app, endpoint_name, level, *variants in GOALS[group]:
+            variants = list(variants[0]) if variants else []
             missing = server_available(toy)
             if missing:
                 print(f"skipping '{label}': {missing}", flush=True)
                 continue
             endpoint = ENDPOINTS[endpoint_name]
+            kinds = [reference, toy, *variants]
             with contextlib.ExitStack() as stack:
-                running = start_servers(stack, [reference, toy], app, server_cpus, meta, _NoProgress())
-                cell = measure_cell(running, [reference, toy], endpoint_name, endpoint, level, timing,
+                running = start_servers(stack, kinds, app, server_cpus, meta, _NoProgress())
+                cell = measure_cell(running, kinds, endpoint_name, endpoint, level, timing,
                                     _NoProgress(), with_floor=False, server_cpus=server_cpus)
             rows += cell
-            toy_rps, ref_rps = (statistics.median(r["rps"] for r in cell if r["server"] == kind)
-                                for kind in (toy, reference))
-            toy_cpu, ref_cpu = (statistics.median(r["cpu_ms_per_request"] or math.nan for r in cell
-                                                  if r["server"] == kind) for kind in (toy, reference))
+
+            def medians(kind):
+                runs = [r for r in cell if r["server"] == kind]
+                if not runs:
+                    return math.nan, math.nan
+                return (statistics.median(r["rps"] for r in runs),
+                        statistics.median(r["cpu_ms_per_request"] or math.nan for r in runs))
+
+            (toy_rps, toy_cpu), (ref_rps, ref_cpu) = medians(toy), medians(reference)
             ratio = toy_rps / ref_rps if ref_rps else math.nan
             print(f"{label}: {toy} {toy_rps:,.0f} req/s, {reference} {ref_rps:,.0f} req/s, ratio {ratio:.2f}; "
                   f"CPU per request {toy_cpu:.3f} ms vs {ref_cpu:.3f} ms, ratio {ref_cpu / toy_cpu:.2f}",
                   flush=True)
-            results.append(f"{label} {ratio:.2f} (CPU/request {ref_cpu / toy_cpu:.2f})")
+            result = f"{label} {ratio:.2f} (CPU/request {ref_cpu / toy_cpu:.2f})"
+            for variant in variants:
+                variant_rps, variant_cpu = medians(variant)
+                variant_ratio = variant_rps / ref_rps if ref_rps else math.nan
+                print(f"  beside it, {variant} ({' '.join(SERVERS[variant]['extra'])}): {variant_rps:,.0f} req/s, "
+                      f"ratio {variant_ratio:.2f} to {reference}; CPU per request {variant_cpu:.3f} ms", flush=True)
+                result += f" [{variant} {variant_ratio:.2f}]"
+            results.append(result)
     return rows, meta, results
 
 

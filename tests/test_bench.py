@@ -162,6 +162,28 @@ def test_a_missing_server_module_is_skipped(monkeypatch, capsys):
     assert "skipping asgi: servers/asgi_server.py does not exist yet" in capsys.readouterr().out
 
 
+def test_variants_run_only_when_named():
+    assert bench.base_kind("asgi-no-freeze") == "asgi" and bench.base_kind("uvicorn") == "uvicorn"
+    everything = bench.chosen_servers(argparse.Namespace(servers=None))
+    assert "asgi" in everything and "asgi-no-freeze" not in everything
+    assert bench.chosen_servers(argparse.Namespace(servers="asgi-no-freeze")) == ["asgi-no-freeze"]
+
+
+def test_asgi_goals_print_each_ratio_and_the_variant_beside_it(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "scripts.bench", "--goals", "asgi", "--duration", "0.5",
+                                "--repeats", "1", "--warmup", "0.2", "--out", str(tmp_path)],
+                               cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    last = completed.stdout.strip().splitlines()[-1]
+    assert last.startswith("goals: asgi bare hello x32 vs uvicorn h11 ")
+    assert "asgi site /hello-async x32 vs uvicorn-fast " in last and "[asgi-no-freeze " in last
+    assert "beside it, asgi-no-freeze (--no-gc-freeze): " in completed.stdout
+    results = json.loads((tmp_path / "goals-asgi.json").read_text())
+    assert "--no-gc-freeze" in results["metadata"]["commands"]["asgi-no-freeze (site)"]
+    assert "--no-gc-freeze" not in results["metadata"]["commands"]["asgi (site)"]
+    assert {row["server"] for row in results["rows"]} == {"asgi", "uvicorn", "uvicorn-fast", "asgi-no-freeze"}
+
+
 def test_quick_plan_and_options():
     parse = argparse.Namespace
     endpoints, cgi_cells, timing = bench.plan(parse(quick=True, endpoints=None, concurrency=None,

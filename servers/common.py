@@ -83,11 +83,12 @@ def freeze_startup_objects() -> int:
     collections visit every container object alive. An imported framework is tens
     of thousands of such objects that will live as long as the process, and a
     request's reference cycles (an exception's traceback back to its frame, say)
-    keep triggering collections that walk them all again. The gc module's
-    documentation: freeze() moves "all the objects tracked by the garbage
-    collector" to "a permanent generation" ignored by future collections, usable
-    "before a POSIX fork() call to make the gc copy-on-write friendly or to speed
-    up collection". Collecting first keeps start-up garbage from being frozen too.
+    keep triggering collections that walk them all again. The gc documentation:
+    freeze() moves "all the objects tracked by the garbage collector" to "a
+    permanent generation" and ignores "them in all the future collections". When
+    it was added (Python 3.7, bpo-31558) the same page said what for: "before a
+    POSIX fork() call to make the gc copy-on-write friendly or to speed up
+    collection". Collecting first keeps start-up garbage from being frozen too.
     """
     gc.collect()
     gc.freeze()

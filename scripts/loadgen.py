@@ -689,7 +689,7 @@ def check_against_wrk(duration=5.0, connections=32, path="/hello"):
     import shutil
     import statistics
     import subprocess
-    from scripts.bench import SERVERS, Server, server_available, split_cpus
+    from scripts.bench import SERVERS, Server, base_kind, server_available, split_cpus
 
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -700,7 +700,7 @@ def check_against_wrk(duration=5.0, connections=32, path="/hello"):
     if loader_cpus:
         os.sched_setaffinity(0, loader_cpus)
     ratios = {}
-    for kind in SERVERS:
+    for kind in [kind for kind in SERVERS if base_kind(kind) == kind]:    # not the bench's variants
         missing = server_available(kind)
         if missing:
             print(f"{kind:18} skipped: {missing}")

@@ -39,8 +39,18 @@ DEFAULT_APPS = {
     "gunicorn-gthread": "sample_site.wsgi:application",
     "uvicorn": "sample_site.asgi:application",
     "uvicorn-fast": "sample_site.asgi:application",
+    "gunicorn-uvicorn": "sample_site.asgi:application",
+    "daphne": "sample_site.asgi:application",
+    "granian-wsgi": "sample_site.wsgi:application",
+    "granian-asgi": "sample_site.asgi:application",
 }
 KINDS = tuple(DEFAULT_APPS)
+
+
+def interface_of(kind: str) -> str:
+    """'asgi' for the servers that call an ASGI application, 'wsgi' for the rest (CGI's
+    child runs the site's WSGI application)."""
+    return "asgi" if DEFAULT_APPS[kind].endswith("asgi:application") else "wsgi"
 
 
 def free_port(host: str = HOST) -> int:
@@ -57,7 +67,10 @@ def server_command(kind: str, *, port: int, app: str | None = None,
     The references run the way their documentation shows, with their access logs
     off, like ours by default: gunicorn's sync worker (one request at a time per
     process), gunicorn's gthread worker with 8 threads, uvicorn with its pure-Python
-    stack (h11 on asyncio), and uvicorn with its fast stack (httptools on uvloop).
+    stack (h11 on asyncio), uvicorn with its fast stack (httptools on uvloop), gunicorn
+    running uvicorn's worker (the ASGI deployment Django's documentation describes),
+    daphne (Django Channels' server, on Twisted), and granian (Rust) in its WSGI and
+    its ASGI interface, one worker each.
     """
     if kind not in DEFAULT_APPS:
         raise ValueError(f"unknown server kind {kind!r}; choose from {', '.join(KINDS)}")
@@ -67,12 +80,22 @@ def server_command(kind: str, *, port: int, app: str | None = None,
     if kind in ("wsgi", "asgi", "cgi"):
         argv = [python, "-m", f"servers.{kind}_server", app, "--bind", bind]
     elif kind.startswith("gunicorn"):
-        worker = (["--worker-class", "sync"] if kind == "gunicorn"
-                  else ["--worker-class", "gthread", "--threads", "8"])
+        worker = {"gunicorn": ["--worker-class", "sync"],
+                  "gunicorn-gthread": ["--worker-class", "gthread", "--threads", "8"],
+                  "gunicorn-uvicorn": ["--worker-class", "uvicorn_worker.UvicornWorker"],
+                  }[kind]
         # --no-control-socket: gunicorn 27 otherwise opens one fixed Unix socket
         # per user, which two gunicorns running side by side would fight over.
         argv = [python, "-m", "gunicorn", app, "--bind", bind, "--workers", "1",
                 *worker, "--no-control-socket"]
+    elif kind == "daphne":
+        argv = [python, "-m", "daphne", "--bind", host, "--port", str(port),
+                "--verbosity", "0", app]
+    elif kind.startswith("granian"):
+        interface = kind.removeprefix("granian-")
+        argv = [python, "-m", "granian", "--interface", interface, "--host", host,
+                "--port", str(port), "--workers", "1", "--no-access-log",
+                "--log-level", "warning", app]
     else:
         stack = (["--http", "h11", "--loop", "asyncio"] if kind == "uvicorn"
                  else ["--http", "httptools", "--loop", "uvloop"])

@@ -1,8 +1,8 @@
 """The same end-to-end cases for every server: the three toy servers and the references.
 
 Each server kind of scripts.launch serves sample_site with its default settings,
-and the same requests must get the same answers from all seven, gunicorn and
-uvicorn included; where a toy server differed from them, a student comparing
+and the same requests must get the same answers from all of them, gunicorn,
+uvicorn, daphne and granian included; where a toy server differed from them, a student comparing
 the models would be comparing a bug.
 """
 
@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from scripts.launch import KINDS, ServerProcess, free_port, server_command
+from scripts.launch import KINDS, ServerProcess, free_port, interface_of, server_command
 from tests.http_client import SITE_ENDPOINTS, chunked, connect, exchange, get, read_response
 
 
@@ -36,7 +36,7 @@ def test_endpoint(served, path, status, expected):
 def test_inspect_names_the_interface(served):
     kind, server = served
     report = json.loads(exchange(server, get("/inspect?x=1", "X-Course: web"))[2])
-    expected = "asgi" if kind in ("asgi", "uvicorn", "uvicorn-fast") else "wsgi"
+    expected = interface_of(kind)
     assert report["interface"] == expected, kind
     seen = report["scope"] if expected == "asgi" else report["meta"]
     text = json.dumps(seen)

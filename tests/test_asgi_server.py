@@ -9,6 +9,7 @@ the small parser of tests/http_client.py.
 import hashlib
 import json
 import os
+import select
 import signal
 import socket
 import threading
@@ -422,10 +423,10 @@ def test_graceful_timeout_disconnects_a_stream_that_runs_too_long():
 
 
 def test_graceful_timeout_does_not_wait_for_a_sync_view_in_its_thread():
-    with start(app="tests.asgi_apps:django", extra=["--graceful-timeout", "1"]) as srv:
+    with start(app="tests.asgi_apps:django", extra=["--graceful-timeout", "1", "--trace"]) as srv:
         results: dict = {}
         thread = stream_in_thread(srv, get("/io?ms=9000"), results, "io")
-        time.sleep(0.5)
+        wait_for(lambda: "── asgi #1 ── scope" in srv.output(), what="the request in the app")
         srv.signal(signal.SIGTERM)
         # Long before the view's 9 s sleep ends: threads are not waited for.
         assert srv.wait(timeout=6) == 0
@@ -436,7 +437,7 @@ def test_graceful_timeout_does_not_wait_for_a_sync_view_in_its_thread():
 def test_events_first_event_arrives_before_the_second_is_generated(server):
     earlier = len(server.output())
     with connect(server) as sock:
-        sock.sendall(get("/events?count=2&interval=2"))
+        sock.sendall(get("/events?count=2&interval=30"))
         stream = sock.makefile("rb")
         read_response_head_only(stream)
         size = int(stream.readline(), 16)
@@ -493,14 +494,17 @@ def test_sample_site_echo_and_inspect(django_server):
 
 def test_sample_site_events_first_event_arrives_before_the_second_is_due(django_server):
     with connect(django_server) as sock:
-        sock.sendall(get("/events?count=2&interval_ms=3000"))
-        started = time.monotonic()
-        stream = sock.makefile("rb")
-        read_response_head_only(stream)
-        size = int(stream.readline(), 16)
-        assert stream.read(size) == b"data: 1\n\n"
-        # The second event cannot exist before its 3 s interval has passed.
-        assert time.monotonic() - started < 3.0
+        # The second event is due 10 s after the first. A server that sends each event as
+        # Django yields it has sent the first alone; one that held the stream back would
+        # send the second (and the end) with it.
+        sock.sendall(get("/events?count=2&interval_ms=10000"))
+        received = b""
+        while b"data: 1\n\n" not in received:
+            data = sock.recv(65536)
+            assert data, received
+            received += data
+        assert b"data: 2" not in received, received
+        assert select.select([sock], [], [], 0)[0] == [], "more than the first event was sent"
 
 
 @pytest.mark.parametrize("extra, frozen", [([], True), (["--no-gc-freeze"], False)])

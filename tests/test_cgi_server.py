@@ -493,13 +493,14 @@ def test_trace_shows_environment_and_header_block_and_timing_has_no_child_report
 
 def test_client_that_hangs_up_gets_its_child_killed(narrow):
     sock, pid, grandchild = start_hang(narrow)
-    started = time.monotonic()
+    seen = len(narrow.output())
     sock.close()
-    assert wait_for(lambda: live_members(pid) == [], timeout=2), live_members(pid)
-    assert time.monotonic() - started < 2.5  # well before the 3 s --cgi-timeout
+    assert wait_for(lambda: live_members(pid) == [], timeout=15), live_members(pid)
+    # Killed because the client hung up, not by the 3 s --cgi-timeout (which logs why).
+    assert "after --cgi-timeout" not in narrow.output()[seen:], narrow.output()[seen:]
     # The slot is free again once the runner has reaped the child, a moment after
     # the processes are gone (until then a request still finds it taken: 503).
-    assert wait_for(lambda: get(narrow, "/cgi-bin/env.py")[0] == 200, timeout=2)
+    assert wait_for(lambda: get(narrow, "/cgi-bin/env.py")[0] == 200, timeout=10)
 
 
 # ── hello.py and a graceful shutdown ────────────────────────────────────────

@@ -174,6 +174,7 @@ def big_stream(environ, start_response):
 
 def sleep(environ, start_response):
     seconds = float(parse_qs(environ["QUERY_STRING"]).get("s", ["1"])[0])
+    print(f"sleep: started {seconds:g} s", file=sys.stderr, flush=True)
     time.sleep(seconds)
     start_response("200 OK", TEXT)
     return [b"slept\n"]

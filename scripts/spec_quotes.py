@@ -1,0 +1,268 @@
+"""Spec references and quoted rules in the annotated source, and where they link.
+
+Two jobs, both used by scripts/render_docs.py and the first also by its tests:
+- `spec_refs(text)` finds each reference ("RFC 9112 §6.3", "PEP 3333 ("Title")",
+  "ASGI HTTP spec ("Response Start")") and `Ref.url` is the section of the published text;
+- `extract(path)` finds each quoted rule, in the form the source uses:
+
+      # RFC 9112 §6.3: "exact words ... more words"      (continued on following # lines)
+      # PEP 3333 ("Section title"): "..."
+      # ASGI HTTP spec ("Response Start"): "..."
+
+  and the older forms still present, where a few words come between the reference
+  and the quote (`RFC 9110 §15.5.9: 408 "the server did not receive ..."`).
+
+    python -m scripts.spec_quotes                 # the spec-to-code table as Markdown
+    python -m scripts.spec_quotes --unparsed      # quotes it could not read, one a line
+
+A quote whose closing mark cannot be found is reported, not guessed at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts import literate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+RFC_URL = "https://www.rfc-editor.org/rfc/rfc{number}"
+PEP_URL = "https://peps.python.org/pep-{number:04d}/"
+ASGI_URL = "https://asgi.readthedocs.io/en/latest/specs/{page}.html"
+
+# The section titles of the ASGI documents (django/asgiref, specs/*.rst), in order.
+# Sphinx makes each title's anchor (see `slug`); a title the source shortens
+# ("Response Start") is matched to the first title that starts with it.
+ASGI_DOCUMENTS = {
+    "main": [
+        "Abstract", "Rationale", "Overview", "Specification Details", "Connection Scope",
+        "Events", "Applications", "Legacy Applications", "Protocol Specifications",
+        "Middleware", "Error Handling", "Extensions", "Strings and Unicode",
+    ],
+    "www": [
+        "Spec Versions", "HTTP", "HTTP Connection Scope", "Request - receive event",
+        "Response Start - send event", "Response Body - send event",
+        "Disconnected Client - send exception", "Disconnect - receive event", "WebSocket",
+        "Websocket Connection Scope", "Connect - receive event", "Accept - send event",
+        "Receive - receive event", "Send - send event", "Close - send event",
+        "WSGI Compatibility", "WSGI encoding differences",
+    ],
+    "lifespan": [
+        "Scope", "Lifespan State", "Startup - receive event", "Startup Complete - send event",
+        "Startup Failed - send event", "Shutdown - receive event",
+        "Shutdown Complete - send event", "Shutdown Failed - send event",
+    ],
+}
+ASGI_WORDS = {"http": "www", "websocket": "www", "lifespan": "lifespan"}
+
+REF = re.compile(
+    r"""RFC\s(?P<rfc>\d{3,5})(?:\s§(?P<section>\d+(?:\.\d+)*))?
+      | PEP\s(?P<pep>\d+)(?:\s\("(?P<pep_title>[^"]+)"\))?
+      | ASGI(?:\s(?P<asgi_doc>HTTP|WebSocket|[Ll]ifespan))?\sspec
+            (?:\s(?P<asgi_version>\d+\.\d+))?(?:\s\("(?P<asgi_title>[^"]+)"\))?
+      | (?P<asgi_rst>asgi\.rst)""",
+    re.VERBOSE)
+
+# After a reference: a colon, at most a few words (no quote mark, no sentence end), the quote.
+QUOTE_START = re.compile(r':\s*(?P<lead>[^".;:]{0,40}?)"')
+
+
+def slug(title: str) -> str:
+    """The anchor docutils and Sphinx give a section title."""
+    return re.sub(r"[^a-z0-9]+", "-", title.lower().replace("`", "")).strip("-")
+
+
+@dataclass(frozen=True)
+class Ref:
+    text: str          # as written in the source
+    spec: str          # "RFC 9112", "PEP 3333", "ASGI www"
+    section: str       # "6.3", a title, or "" for the whole document
+    url: str
+
+    @property
+    def sort_key(self) -> tuple:
+        numbers = tuple(int(part) for part in self.section.split(".")) if re.fullmatch(
+            r"\d+(\.\d+)*", self.section) else (0,)
+        return (self.spec, numbers, self.section)
+
+
+def ref_from_match(match: re.Match) -> Ref:
+    text = match.group(0)
+    if match["rfc"]:
+        url = RFC_URL.format(number=match["rfc"])
+        section = match["section"] or ""
+        return Ref(text, f"RFC {match['rfc']}", section,
+                   url + (f"#section-{section}" if section else ""))
+    if match["pep"]:
+        url = PEP_URL.format(number=int(match["pep"]))
+        title = match["pep_title"] or ""
+        return Ref(text, f"PEP {match['pep']}", title, url + (f"#{slug(title)}" if title else ""))
+    if match["asgi_rst"]:
+        return Ref(text, "ASGI main", "", ASGI_URL.format(page="main"))
+    page = ASGI_WORDS.get((match["asgi_doc"] or "").lower(), "main")
+    title = match["asgi_title"] or ""
+    url = ASGI_URL.format(page=page)
+    if title:
+        heading = next((h for h in ASGI_DOCUMENTS[page] if h.lower().startswith(title.lower())),
+                       title)
+        url += f"#{slug(heading)}"
+    return Ref(text, f"ASGI {page}", title, url)
+
+
+def spec_refs(text: str) -> list[tuple[int, int, Ref]]:
+    """(start, end, Ref) for each spec reference in a piece of text."""
+    return [(m.start(), m.end(), ref_from_match(m)) for m in REF.finditer(text)]
+
+
+@dataclass(frozen=True)
+class Quote:
+    ref: Ref
+    words: str         # the quoted words, whitespace collapsed
+    path: str          # relative to the repository
+    line: int          # where the reference is written
+
+
+@dataclass(frozen=True)
+class Unparsed:
+    path: str
+    line: int
+    text: str
+
+
+def closing_quote(text: str, start: int) -> int | None:
+    """Index of the '"' that closes the quote opened just before `start`.
+
+    A rule may itself quote a word (RFC 9112 §9.3: 'If the "close" connection option'):
+    a mark after a space and before a letter opens such an inner quote, and the next
+    mark closes it."""
+    inner = False
+    for index in range(start, len(text)):
+        if text[index] != '"':
+            continue
+        before = text[index - 1] if index > start else " "
+        after = text[index + 1] if index + 1 < len(text) else " "
+        if inner:
+            inner = False
+        elif before in " (" and (after.isalnum() or after in "'("):
+            inner = True
+        else:
+            return index
+    return None
+
+
+def joined(block: literate.Block) -> tuple[str, list[tuple[int, int]]]:
+    """A block's text on one line, and (offset, source line) where each of its lines begins."""
+    rows = block.text.split("\n")
+    if block.title:
+        rows = [block.title] + rows
+    offsets, parts, position = [], [], 0
+    # A docstring's text starts on the line of its opening quotes, a comment's on its first line.
+    for number, row in enumerate(rows):
+        offsets.append((position, block.first + number))
+        parts.append(row.strip())
+        position += len(parts[-1]) + 1
+    return " ".join(parts), offsets
+
+
+def line_at(offsets: list[tuple[int, int]], position: int) -> int:
+    return max(line for start, line in offsets if start <= position)
+
+
+def quotes_in_block(block: literate.Block, path: str) -> tuple[list[Quote], list[Unparsed]]:
+    text, offsets = joined(block)
+    quotes, unparsed = [], []
+    for start, end, ref in spec_refs(text):
+        opening = QUOTE_START.match(text, end)
+        if not opening:
+            continue
+        close = closing_quote(text, opening.end())
+        line = line_at(offsets, start)
+        if close is None:
+            unparsed.append(Unparsed(path, line, text[start:start + 120]))
+            continue
+        words = " ".join(text[opening.end():close].split())
+        # A grammar's literal (`token = 1*tchar` ... `"!"`) is not a quoted rule.
+        if "=" in opening["lead"] or not any(char.isalpha() for char in words):
+            continue
+        quotes.append(Quote(ref, words, path, line))
+    return quotes, unparsed
+
+
+def extract(path: Path, root: Path = ROOT) -> tuple[list[Quote], list[Unparsed]]:
+    """Every quoted rule in a file's comments and docstrings, and those it could not read."""
+    parsed = literate.parse(path.read_text(encoding="utf-8"))
+    name = path.resolve().relative_to(root).as_posix()
+    quotes, unparsed = [], []
+    blocks = list(parsed.blocks) + code_comment_blocks(parsed)
+    for block in sorted(blocks, key=lambda b: b.first):
+        found, missed = quotes_in_block(block, name)
+        quotes += found
+        unparsed += missed
+    return quotes, unparsed
+
+
+def code_comment_blocks(parsed: literate.LiterateFile) -> list[literate.Block]:
+    """End-of-line comments and comments inside brackets, one block per line."""
+    return [literate.Block("comment", line, line, literate.strip_comment_marker(comment))
+            for line, comment in sorted(parsed.code_comments.items())]
+
+
+def documented_files(root: Path = ROOT) -> list[Path]:
+    """The files the book renders: every module of servers/ and the site's entry points."""
+    servers = sorted(p for p in (root / "servers").glob("*.py") if p.name != "__init__.py")
+    site = [root / "sample_site" / "wsgi.py", root / "sample_site" / "asgi.py",
+            root / "sample_site" / "cgi-bin" / "django.py"]
+    return servers + [p for p in site if p.exists()]
+
+
+def all_quotes(files: list[Path], root: Path = ROOT) -> tuple[list[Quote], list[Unparsed]]:
+    quotes, unparsed = [], []
+    for path in files:
+        found, missed = extract(path, root)
+        quotes += found
+        unparsed += missed
+    quotes.sort(key=lambda q: (q.ref.sort_key, q.path, q.line))
+    return quotes, unparsed
+
+
+def markdown_table(quotes: list[Quote]) -> str:
+    rows = ["| spec | rule | code |", "|---|---|---|"]
+    for quote in quotes:
+        label = quote.ref.spec + (f" §{quote.ref.section}" if quote.ref.section and
+                                  quote.ref.spec.startswith("RFC") else
+                                  f' ("{quote.ref.section}")' if quote.ref.section else "")
+        words = quote.words.replace("|", "\\|")
+        rows.append(f'| [{label}]({quote.ref.url}) | "{words}" | `{quote.path}:{quote.line}` |')
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Print the spec-to-code table (every quoted rule in servers/ and the "
+                    "site's entry points) as Markdown.")
+    parser.add_argument("files", nargs="*", type=Path,
+                        help="files to read (default: the files the docs render)")
+    parser.add_argument("--unparsed", action="store_true",
+                        help="print only the quotes the extractor could not read")
+    args = parser.parse_args(argv)
+    for path in args.files:
+        if not path.is_file():
+            parser.error(f"no such file: {path}")
+    files = [p.resolve() for p in args.files] or documented_files()
+    quotes, unparsed = all_quotes(files)
+    if args.unparsed:
+        for miss in unparsed:
+            print(f"{miss.path}:{miss.line}: {miss.text}")
+        return 1 if unparsed else 0
+    print(markdown_table(quotes))
+    for miss in unparsed:
+        print(f"unparsed quote: {miss.path}:{miss.line}: {miss.text}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

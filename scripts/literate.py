@@ -28,6 +28,8 @@ OPENING, CLOSING = "([{", ")]}"
 # or a ruler line ("# -----") followed by the title on the next line.
 BANNER = re.compile(r"^(?:──|--)\s*(?P<title>[^─-].*?)\s*[─-]*$")
 RULER = re.compile(r"^[─-]{8,}$")
+# PEP 263's encoding declaration.
+ENCODING = re.compile(r"^#.*?coding[:=][ \t]*[-\w.]+")
 
 
 @dataclass
@@ -82,7 +84,7 @@ def comment_blocks(source: str) -> tuple[list[Block], dict[int, str]]:
         row, col = token.start
         alone = not token.line[:col].strip()
         # The "#!" line and an encoding declaration are instructions to the system, not prose.
-        directive = row <= 2 and (token.string.startswith("#!") or "coding" in token.string)
+        directive = row <= 2 and (token.string.startswith("#!") or ENCODING.match(token.string))
         if alone and depth == 0 and not directive:
             prose_lines[row] = token.string
         else:

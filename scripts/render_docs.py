@@ -364,7 +364,8 @@ def render_page(module: Module, book: Book) -> str:
                             for name in anchors_by_line.get(line, []))
             rows.append(f'<span class="line" id="L{line}" data-n="{line}">{marks}'
                         f'{highlighted.get(line, "")}</span>')
-        code = "\n".join(rows)
+        # The lines are blocks already: a newline between them would add an empty line.
+        code = "".join(rows)
         sections.append(f'<section class="sec" id="section-{index}">\n'
                         f'<div class="prose">{prose}</div>\n'
                         f'<div class="code"><pre class="highlight">{code}</pre></div>\n</section>')
@@ -704,6 +705,10 @@ def screenshot(index: Path, target: Path) -> None:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(url)
+            if anchor:
+                # The whole section, its prose included, from the top of the window.
+                page.evaluate("id => document.getElementById(id).closest('section')"
+                              ".scrollIntoView()", anchor)
             page.screenshot(path=str(target))
         finally:
             browser.close()

@@ -60,11 +60,13 @@ ASGI_DOCUMENTS = {
 ASGI_WORDS = {"http": "www", "websocket": "www", "lifespan": "lifespan"}
 
 REF = re.compile(
-    r"""RFC\s(?P<rfc>\d{3,5})(?:\s§(?P<section>\d+(?:\.\d+)*))?
+    r"""(?:RFC\s(?P<rfc>\d{3,5})(?:\s§(?P<section>\d+(?:\.\d+)*))?
       | PEP\s(?P<pep>\d+)(?:\s\("(?P<pep_title>[^"]+)"\))?
       | ASGI(?:\s(?P<asgi_doc>HTTP|WebSocket|[Ll]ifespan))?\sspec
             (?:\s(?P<asgi_version>\d+\.\d+))?(?:\s\("(?P<asgi_title>[^"]+)"\))?
-      | (?P<asgi_rst>asgi\.rst)""",
+      | (?P<asgi_rst>asgi\.rst)
+    )(?!\w)   # "ASGI spec" but not "ASGI specification"
+    """,
     re.VERBOSE)
 
 # After a reference: a colon, at most a few words (no quote mark, no sentence end), the quote.
@@ -107,8 +109,9 @@ def ref_from_match(match: re.Match) -> Ref:
     title = match["asgi_title"] or ""
     url = ASGI_URL.format(page=page)
     if title:
-        heading = next((h for h in ASGI_DOCUMENTS[page] if h.lower().startswith(title.lower())),
-                       title)
+        # Whole words: "Disconnect" is "Disconnect - receive event", not "Disconnected Client".
+        shortened = re.compile(re.escape(title) + r"\b", re.IGNORECASE)
+        heading = next((h for h in ASGI_DOCUMENTS[page] if shortened.match(h)), title)
         url += f"#{slug(heading)}"
     return Ref(text, f"ASGI {page}", title, url)
 
@@ -195,7 +198,8 @@ def quotes_in_block(block: literate.Block, path: str) -> tuple[list[Quote], list
 def extract(path: Path, root: Path = ROOT) -> tuple[list[Quote], list[Unparsed]]:
     """Every quoted rule in a file's comments and docstrings, and those it could not read."""
     parsed = literate.parse(path.read_text(encoding="utf-8"))
-    name = path.resolve().relative_to(root).as_posix()
+    resolved = path.resolve()
+    name = resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
     quotes, unparsed = [], []
     blocks = list(parsed.blocks) + code_comment_blocks(parsed)
     for block in sorted(blocks, key=lambda b: b.first):

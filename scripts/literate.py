@@ -112,10 +112,13 @@ def banner_title(text: str) -> tuple[str | None, str]:
     rows = text.split("\n")
     match = BANNER.match(rows[0].strip())
     if match:
-        return match["title"], "\n".join(rows[1:]).strip("\n")
-    if RULER.match(rows[0].strip()) and len(rows) > 1 and rows[1].strip():
-        return rows[1].strip(), "\n".join(rows[2:]).strip("\n")
-    return None, text
+        title, rest = match["title"], rows[1:]
+    elif RULER.match(rows[0].strip()) and len(rows) > 1 and rows[1].strip():
+        title, rest = rows[1].strip(), rows[2:]
+    else:
+        return None, text
+    # The rulers around a title are decoration (Markdown would draw them as rules).
+    return title, "\n".join(row for row in rest if not RULER.match(row.strip())).strip("\n")
 
 
 def docstring_blocks(tree: ast.Module, lines: list[str]) -> list[Block]:

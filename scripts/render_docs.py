@@ -339,6 +339,8 @@ def contents(module: Module) -> str:
     for definition in module.parsed.definitions:
         if definition.kind == "name" or module.anchors.get(definition.qualname) != definition.line:
             continue
+        if definition.kind == "method" and definition.qualname.split(".")[-1].startswith("__"):
+            continue  # __init__, __repr__: the class's entry leads there
         label = definition.qualname.split(".")[-1]
         kind = {"class": "class ", "function": "def ", "method": ""}[definition.kind]
         entries.append((definition.line, 1, f'<li class="{definition.kind}"><a href="#'
@@ -681,22 +683,20 @@ def render(out: Path, files: list[Path] | None = None, root: Path = ROOT) -> Pat
     return index
 
 
-def screenshot(index: Path, target: Path) -> None:
-    """A 1280x800 picture of the WSGI server's page at the line that calls the application."""
+def screenshot(index: Path, target: Path, root: Path = ROOT) -> None:
+    """A 1280x800 picture of the WSGI server's page at the section that calls the application."""
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         raise SystemExit("error: --screenshot needs Debian's chromium (apt-get install chromium)")
-    book_dir = index.parent
-    wsgi = book_dir / "servers.wsgi_server.html"
-    anchor = ""
-    text = wsgi.read_text(encoding="utf-8") if wsgi.exists() else ""
-    match = re.search(r'href="(servers\.wsgi_server\.html#[^"]+)">[^<]*</a> the application is called',
-                      index.read_text(encoding="utf-8"))
-    if match:
-        anchor = match.group(1).split("#", 1)[1]
-    url = (wsgi if text else index).as_uri() + (f"#{anchor}" if anchor else "")
+    book = Book(spec_quotes.documented_files(root), root)
+    wsgi = book.modules.get("servers.wsgi_server")
+    found = application_call(wsgi) if wsgi else None
+    if found is None:
+        raise SystemExit("error: --screenshot: no application call found in servers/wsgi_server.py")
+    url = (index.parent / wsgi.page).as_uri()
+    anchor = wsgi.anchor_for_line(found[1].lineno)
     target.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         # Root in a sandbox without network: no sandbox, no calls to Google's hosts.
@@ -705,10 +705,12 @@ def screenshot(index: Path, target: Path) -> None:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(url)
-            if anchor:
-                # The whole section, its prose included, from the top of the window.
-                page.evaluate("id => document.getElementById(id).closest('section')"
-                              ".scrollIntoView()", anchor)
+            # The whole section, its prose included, from the top of the window.
+            page.evaluate("""id => {
+                const section = document.getElementById(id).closest('section');
+                const header = document.querySelector('header.top').offsetHeight;
+                window.scrollTo(0, section.getBoundingClientRect().top + scrollY - header);
+            }""", anchor)
             page.screenshot(path=str(target))
         finally:
             browser.close()

@@ -376,3 +376,23 @@ def test_browser_index_link_to_the_application_call(book, page):
     page.wait_for_url(re.compile(re.escape(href) + "$"))
     line = page.evaluate("id => document.getElementById(id).textContent", href.split("#")[1])
     assert "app(" in line
+
+
+def test_prose_keeps_grammar_and_angle_brackets_as_text(tmp_path):
+    path = write(tmp_path, "servers/grammar.py", '''
+        # ---------------------------------------------------------------------------
+        # The grammar
+        # ---------------------------------------------------------------------------
+
+        # RFC 9110 §5.6.2:  token = 1*tchar
+        #   list = *( OWS "," ) element
+        # Bodies are traced as <N bytes>, never as **bold**.
+        TOKEN = "x"
+        ''')
+    out = render_docs.render(tmp_path / "out", [path], tmp_path).parent
+    markup = (out / "servers.grammar.html").read_text(encoding="utf-8")
+    assert "<h3>The grammar</h3>" in markup and "<hr" not in markup
+    assert '<li class="part"><a href="#section-0">The grammar</a></li>' in markup
+    assert "token = 1*tchar<br" in markup           # a grammar line keeps its line break
+    assert 'list = *( OWS "," ) element' in markup  # no emphasis eats the asterisks
+    assert "&lt;N bytes&gt;" in markup and "**bold**" in markup

@@ -21,7 +21,6 @@ import html
 import re
 import shutil
 import sys
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from pygments.token import STANDARD_TYPES, Comment, Name, Operator, Text, Whitespace
 
-from scripts import literate, spec_quotes
+from scripts import call_paths, literate, spec_quotes
 
 ROOT = Path(__file__).resolve().parent.parent
 CSS = Path(__file__).with_name("docs.css")
@@ -55,8 +54,6 @@ SERVERS = [
     ("WSGI", "servers/wsgi_server.py", None),
     ("ASGI", "servers/asgi_server.py", None),
 ]
-APPLICATION_NAMES = {"app", "application"}
-SPAWN_NAMES = {"Popen", "posix_spawn", "create_subprocess_exec", "spawnv", "spawnve"}
 
 # A line of ABNF in a comment ("token = 1*tchar") keeps its line break in the prose.
 GRAMMAR_LINE = re.compile(r"(^|:\s+)\s*[A-Za-z][\w-]*\s+=\s+\S")
@@ -384,222 +381,86 @@ def render_page(module: Module, book: Book) -> str:
 class Step:
     module: Module
     line: int
-    label: str          # what happens at this line
+    label: str          # what happens at this line, as HTML
 
     def link(self) -> str:
         return f"{self.module.page}#{self.module.anchor_for_line(self.line)}"
 
 
-def enclosing_functions(tree: ast.Module) -> dict[str, ast.AST]:
-    """Functions and methods by qualified name (one level of class)."""
-    found = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found[node.name] = node
-        elif isinstance(node, ast.ClassDef):
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    found[f"{node.name}.{item.name}"] = item
-    return found
+def shown(node: call_paths.Node, seen_from: str) -> str:
+    """`Worker.run()`, or `pep3333.Response.run_application()` seen from another module."""
+    module, qualname = node
+    name = qualname if module == seen_from else f"{module.rsplit('.', 1)[-1]}.{qualname}"
+    return f"<code>{html.escape(name)}()</code>"
 
 
-def called_name(call: ast.Call) -> str | None:
-    if isinstance(call.func, ast.Name):
-        return call.func.id
-    if isinstance(call.func, ast.Attribute):
-        return call.func.attr
-    return None
-
-
-def find_calls(tree: ast.Module, names: set[str], min_args: int = 0) -> list[tuple[str | None, ast.Call]]:
-    """(enclosing function's qualname or None, call) for calls of the given names."""
-    functions = enclosing_functions(tree)
-    owner_of = {}
-    for qualname, function in functions.items():
-        for node in ast.walk(function):
-            owner_of.setdefault(id(node), qualname)
-    calls = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and called_name(node) in names and len(node.args) >= min_args:
-            calls.append((owner_of.get(id(node)), node))
-    calls.sort(key=lambda pair: pair[1].lineno)
-    return calls
-
-
-def annotation_nodes(tree: ast.Module) -> set[int]:
-    """ids of every node inside a type annotation: naming a class there calls nothing."""
-    annotations = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.AnnAssign):
-            annotations.append(node.annotation)
-        elif isinstance(node, ast.arg) and node.annotation:
-            annotations.append(node.annotation)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
-            annotations.append(node.returns)
-    return {id(inner) for annotation in annotations for inner in ast.walk(annotation)}
-
-
-def instance_types(tree: ast.Module, classes: set[str]) -> dict[tuple[str, str], str]:
-    """Which class a name holds, where the code says so: `x = Worker(...)` in function f
-    gives (f, "x"); `self.pool = Pool(...)` in class C gives (C, "self.pool")."""
-    types = {}
-    for qualname, function in enclosing_functions(tree).items():
-        own_class = qualname.split(".")[0] if "." in qualname else None
-        for node in ast.walk(function):
-            if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-                    and isinstance(node.value.func, ast.Name) and node.value.func.id in classes):
-                continue
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    types[(qualname, target.id)] = node.value.func.id
-                elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
-                      and target.value.id == "self" and own_class):
-                    types[(own_class, f"self.{target.attr}")] = node.value.func.id
-    return types
-
-
-def reference_edges(tree: ast.Module) -> dict[str, list[tuple[str, int]]]:
-    """For each function, the functions it calls or hands on (a callback), with the line.
-
-    Only where the code says which function it is: `self.handle` in a method of the
-    same class, `Worker(...).run()`, `cycle.run` after `cycle = RequestCycle(...)`,
-    `self.pool.submit` after `self.pool = Pool(...)`, a top-level function or class by
-    name. A method is never guessed from its name alone (`runner.run` is asyncio's)."""
-    functions = enclosing_functions(tree)
-    classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
-    types = instance_types(tree, classes)
-    skipped = annotation_nodes(tree)
-    edges: dict[str, list[tuple[str, int]]] = {}
-    for qualname, function in functions.items():
-        own_class = qualname.split(".")[0] if "." in qualname else None
-        found = edges.setdefault(qualname, [])
-        for node in ast.walk(function):
-            if id(node) in skipped:
-                continue
-            if isinstance(node, ast.Attribute):
-                owner = node.value
-                if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name):
-                    owner = owner.func
-                owner_class = None
-                if isinstance(owner, ast.Name):
-                    if owner.id == "self":
-                        owner_class = own_class
-                    elif owner.id in classes:
-                        owner_class = owner.id
-                    else:
-                        owner_class = types.get((qualname, owner.id))
-                elif (isinstance(owner, ast.Attribute) and isinstance(owner.value, ast.Name)
-                      and owner.value.id == "self"):
-                    owner_class = types.get((own_class, f"self.{owner.attr}"))
-                if owner_class and f"{owner_class}.{node.attr}" in functions:
-                    found.append((f"{owner_class}.{node.attr}", node.lineno))
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                if node.id in functions:
-                    found.append((node.id, node.lineno))
-                elif f"{node.id}.__init__" in functions:
-                    found.append((f"{node.id}.__init__", node.lineno))
-    return edges
-
-
-def call_path(tree: ast.Module, goal: str, start: str = "main") -> list[tuple[str, str, int]]:
-    """The shortest chain of (caller, callee, line) from `start` to `goal`.
-
-    When nothing in the file leads from `start` there (asyncio calls a Protocol's
-    data_received, a thread runs its target), the chain begins at the function
-    nearest the goal that nothing in the file calls."""
-    callers: dict[str, list[tuple[str, int]]] = {}
-    for caller, found in reference_edges(tree).items():
-        for callee, line in found:
-            if caller != callee:
-                callers.setdefault(callee, []).append((caller, line))
-    # Breadth first, backwards from the goal: step[f] is f's next function towards it.
-    distance = {goal: 0}
-    step: dict[str, tuple[str, int]] = {}
-    queue = deque([goal])
-    while queue:
-        current = queue.popleft()
-        for caller, line in sorted(callers.get(current, []), key=lambda pair: pair[1]):
-            if caller not in distance:
-                distance[caller] = distance[current] + 1
-                step[caller] = (current, line)
-                queue.append(caller)
-    if start not in distance:
-        roots = [name for name in distance if name != goal and not callers.get(name)]
-        if not roots:
-            return []
-        start = min(roots, key=lambda name: (distance[name], name))
-    chain, current = [], start
-    while current != goal:
-        callee, line = step[current]
-        chain.append((current, callee, line))
-        current = callee
-    return chain
-
-
-def application_call(module: Module) -> tuple[str | None, ast.Call] | None:
-    """The call of the application for a request: `app(...)`, `application(...)`.
-
-    The lifespan protocol also calls the application, but no request reaches it there."""
-    for owner, call in find_calls(module.parsed.tree, APPLICATION_NAMES, min_args=2):
-        if "lifespan" not in (owner or "").lower():
-            return owner, call
-    return None
-
-
-def steps_to(module: Module, owner: str | None, call: ast.Call, what: str, start: str = "main") -> list[Step]:
+def chain_steps(book: Book, graph: call_paths.CallGraph, requested: call_paths.Node,
+                found, goal_calls, what: str) -> list[Step]:
+    """Steps of a path found by CallGraph.path, ending at the goal's call line."""
+    start, chain = found
     steps = []
-    if owner:
-        chain = call_path(module.parsed.tree, owner, start)
-        if chain and chain[0][0] != start:
-            steps.append(Step(module, enclosing_functions(module.parsed.tree)[chain[0][0]].lineno,
-                              f"<code>{html.escape(chain[0][0])}()</code> runs when called by "
-                              "the event loop or a thread, not by code in this file"))
-        for caller, callee, line in chain:
-            steps.append(Step(module, line, f"<code>{html.escape(caller)}()</code> calls "
-                                            f"<code>{html.escape(callee)}()</code>"))
-    source_line = module.parsed.lines[call.lineno - 1].strip()
-    steps.append(Step(module, call.lineno, f"{what}: <code>{html.escape(source_line)}</code>"))
+    if start != requested:
+        module = book.modules[start[0]]
+        line = graph.functions[start[0]][start[1]].lineno
+        steps.append(Step(module, line, f"{shown(start, start[0])} runs when the event loop or "
+                                        "a thread calls it: no code in these files does"))
+    for caller, callee, line in chain:
+        steps.append(Step(book.modules[caller[0]], line,
+                          f"{shown(caller, caller[0])} calls {shown(callee, caller[0])}"))
+    goal = chain[-1][1] if chain else start
+    module, line = book.modules[goal[0]], goal_calls[goal].lineno
+    source = html.escape(module.parsed.lines[line - 1].strip())
+    steps.append(Step(module, line, f"{what}: <code>{source}</code>"))
     return steps
 
 
 def application_paths(book: Book) -> list[tuple[str, list[Step]]]:
     """For each server, the steps from its main() to the line that runs the application."""
+    graph = call_paths.CallGraph(book)
+    app_calls = {}
+    for name, module in book.modules.items():
+        for owner, call in call_paths.application_calls(module.parsed.tree):
+            if owner:
+                app_calls.setdefault((name, owner), call)
     paths = []
     for interface, server_file, script_file in SERVERS:
         server = book.modules.get(module_name(server_file))
         if server is None:
             continue
         if script_file is None:
-            found = application_call(server)
+            main = (server.name, "main")
+            found = graph.path(set(app_calls), main)
             if found:
-                paths.append((interface, steps_to(server, *found, "the application is called")))
+                paths.append((interface, chain_steps(book, graph, main, found, app_calls,
+                                                     "the application is called")))
             continue
-        spawns = find_calls(server.parsed.tree, SPAWN_NAMES)
+        spawns = {(server.name, owner): call for owner, call in
+                  call_paths.calls_named(server.parsed.tree, call_paths.SPAWN_NAMES) if owner}
+        main = (server.name, "main")
+        found = graph.path(set(spawns), main)
         script = book.modules.get(module_name(script_file))
-        if not spawns or script is None:
+        if found is None or script is None:
             continue
-        steps = steps_to(server, *spawns[0], "the script starts, a new process")
-        steps += script_steps(script, book)
-        paths.append((interface, steps))
+        steps = chain_steps(book, graph, main, found, spawns, "the script starts in a new process")
+        paths.append((interface, steps + script_steps(script, book, graph, app_calls)))
     return paths
 
 
-def script_steps(script: Module, book: Book) -> list[Step]:
+def script_steps(script: Module, book: Book, graph: call_paths.CallGraph, app_calls) -> list[Step]:
     """In a CGI script: the statement that hands over the application, then where it is called."""
     for statement in script.parsed.tree.body:
         call = statement.value if isinstance(statement, ast.Expr) else None
         if not (isinstance(call, ast.Call) and any(
-                isinstance(arg, ast.Name) and arg.id in APPLICATION_NAMES for arg in call.args)):
+                isinstance(arg, ast.Name) and arg.id in call_paths.APPLICATION_NAMES
+                for arg in call.args)):
             continue
-        source_line = script.parsed.lines[call.lineno - 1].strip()
-        steps = [Step(script, call.lineno, "the script hands over the application: "
-                                           f"<code>{html.escape(source_line)}</code>")]
-        if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
-            target = book.modules.get(script.aliases.get(call.func.value.id, ""))
-            found = application_call(target) if target else None
-            if found:
-                steps += steps_to(target, *found, "the application is called",
-                                  start=call.func.attr)
+        source = html.escape(script.parsed.lines[call.lineno - 1].strip())
+        steps = [Step(script, call.lineno, f"the script hands over the application: "
+                                           f"<code>{source}</code>")]
+        entry = graph.referenced(script.name, "", call.func)
+        found = graph.path(set(app_calls), entry) if entry else None
+        if found and found[0] == entry:
+            steps += chain_steps(book, graph, entry, found, app_calls, "the application is called")
         return steps
     return []
 
@@ -691,12 +552,12 @@ def screenshot(index: Path, target: Path, root: Path = ROOT) -> None:
     if executable is None:
         raise SystemExit("error: --screenshot needs Debian's chromium (apt-get install chromium)")
     book = Book(spec_quotes.documented_files(root), root)
-    wsgi = book.modules.get("servers.wsgi_server")
-    found = application_call(wsgi) if wsgi else None
-    if found is None:
-        raise SystemExit("error: --screenshot: no application call found in servers/wsgi_server.py")
-    url = (index.parent / wsgi.page).as_uri()
-    anchor = wsgi.anchor_for_line(found[1].lineno)
+    paths = dict(application_paths(book))
+    if "WSGI" not in paths:
+        raise SystemExit("error: --screenshot: no path to the application call in the WSGI server")
+    call = paths["WSGI"][-1]
+    url = (index.parent / call.module.page).as_uri()
+    anchor = call.module.anchor_for_line(call.line)
     target.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         # Root in a sandbox without network: no sandbox, no calls to Google's hosts.

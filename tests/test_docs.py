@@ -296,16 +296,76 @@ def test_the_spec_page_links_each_quote_to_spec_and_code(book):
 
 def test_the_index_leads_to_each_application_call(book):
     markup = (book / "index.html").read_text(encoding="utf-8")
-    calls = re.findall(r'<a href="([\w.-]+\.html)#L(\d+)">[^<]*</a> the application is called',
-                       markup)
-    pages = {page for page, _ in calls}
-    assert pages == {"servers.cgi_app.html", "servers.wsgi_server.html", "servers.asgi_server.html"}
-    for page, line in calls:
-        source = FILES[PAGES.index(page)].read_text(encoding="utf-8").splitlines()[int(line) - 1]
-        assert re.search(r"\b(app|application)\(", source), source
+    paths = dict(re.findall(r'<h3>(\w+)</h3><ol class="path">(.*?)</ol>', markup))
+    assert set(paths) == {"CGI", "WSGI", "ASGI"}
+    for interface, steps in paths.items():
+        links = re.findall(r'<a href="([\w.-]+\.html)#(L\d+|section-\d+)">', steps)
+        # Each step links to a line of a rendered file; the last is the application call.
+        page, anchor = links[-1]
+        assert anchor.startswith("L") and steps.endswith("</li>")
+        assert "the application is called" in steps.rsplit("<li>", 1)[1]
+        source = FILES[PAGES.index(page)].read_text(encoding="utf-8").splitlines()
+        assert re.search(r"\b(app|application)\(", source[int(anchor[1:]) - 1]), interface
+    assert "subprocess.Popen" in paths["CGI"] or "spawn" in paths["CGI"]
     assert "lines a minute" in markup
     for page in PAGES:
         assert f'href="{page}"' in markup
+
+
+def test_call_paths_cross_modules_bases_and_callbacks(tmp_path):
+    base = write(tmp_path, "servers/base.py", """
+        class Response:
+            def run_application(self, application, environ):
+                return application(environ, self.start_response)
+
+            def start_response(self, status, headers):
+                pass
+        """)
+    server = write(tmp_path, "servers/server.py", """
+        import threading
+
+        from servers import base
+
+
+        class Exchange(base.Response):
+            def run(self, app):
+                return self.run_application(app, {})
+
+
+        class Pool:
+            def __init__(self):
+                self.thread = threading.Thread(target=self.work)
+
+            def work(self):
+                Exchange().run(None)
+
+
+        class Handler:
+            def data_received(self, data):
+                exchange = Exchange()
+                exchange.run(data)
+
+
+        def main():
+            runner = Pool()
+            runner.run()
+        """)
+    book = render_docs.Book([base, server], tmp_path)
+    graph = render_docs.call_paths.CallGraph(book)
+    goal = ("servers.base", "Response.run_application")
+    start, chain = graph.path({goal}, ("servers.server", "main"))
+    # main -> Pool.__init__ -> (thread target) Pool.work -> Exchange.run -> the base's method;
+    # `runner.run()` names no method of ours (Pool has no run) and is not followed.
+    assert start == ("servers.server", "main")
+    assert [(caller[1], callee[1]) for caller, callee, _ in chain] == [
+        ("main", "Pool.__init__"), ("Pool.__init__", "Pool.work"), ("Pool.work", "Exchange.run"),
+        ("Exchange.run", "Response.run_application")]
+    # Without the thread's target, main leads nowhere: the path begins at the function
+    # nearest the goal that nothing calls (as asyncio calls a Protocol's data_received).
+    graph.callers.pop(("servers.server", "Pool.work"))
+    start, chain = graph.path({goal}, ("servers.server", "main"))
+    assert start == ("servers.server", "Handler.data_received")
+    assert chain[-1][1] == goal
 
 
 def test_render_docs_refuses_a_file_as_output_folder(tmp_path, capsys):

@@ -15,7 +15,8 @@ Two jobs, both used by scripts/render_docs.py and the first also by its tests:
     python -m scripts.spec_quotes                 # the spec-to-code table as Markdown
     python -m scripts.spec_quotes --unparsed      # quotes it could not read, one a line
 
-A quote whose closing mark cannot be found is reported, not guessed at.
+A quote whose closing mark cannot be found, or a quote mark soon after a reference in
+none of these forms (`PEP 3333 allows it ("...")`), is reported, not guessed at.
 """
 
 from __future__ import annotations
@@ -69,8 +70,15 @@ REF = re.compile(
     """,
     re.VERBOSE)
 
-# After a reference: a colon, at most a few words (no quote mark, no sentence end), the quote.
-QUOTE_START = re.compile(r':\s*(?P<lead>[^".;:]{0,40}?)"')
+# After a reference, the quote: after a colon (`RFC 9112 §6.3: "..."`), perhaps with one
+# word before it (`PEP 3333 ("...") offers: "..."`) and a few words after it, within the
+# sentence (`RFC 9110 §15.5.9: 408 "..."`); or at once (`RFC 9112 §7.1.1 "..."`, `says "..."`).
+QUOTE_START = re.compile(
+    r"""(?: (?:\s\w+)?:\s*(?P<lead>(?:[^".;:]|\.(?=\S)){0,100}?)
+          | \s+(?:says\s+)? )" """.strip(), re.VERBOSE)
+# A quote mark later in the same sentence: a quote the forms above do not cover.
+GRAMMAR = re.compile(r"[:\s]+[A-Za-z][\w-]*\s+=\s")
+NEAR_MISS = re.compile(r'(?:[^".;]|\.(?=\S)){0,60}"')
 
 
 def slug(title: str) -> str:
@@ -139,9 +147,9 @@ class Unparsed:
 def closing_quote(text: str, start: int) -> int | None:
     """Index of the '"' that closes the quote opened just before `start`.
 
-    A rule may itself quote a word (RFC 9112 §9.3: 'If the "close" connection option'):
-    a mark after a space and before a letter opens such an inner quote, and the next
-    mark closes it."""
+    A rule may itself quote a word (RFC 9112 §9.3: 'If the "close" connection option',
+    RFC 9110 §4.2.4: 'its "@" delimiter'): a mark after a space and before a visible
+    character opens such an inner quote, and the next mark closes it."""
     inner = False
     for index in range(start, len(text)):
         if text[index] != '"':
@@ -150,7 +158,7 @@ def closing_quote(text: str, start: int) -> int | None:
         after = text[index + 1] if index + 1 < len(text) else " "
         if inner:
             inner = False
-        elif before in " (" and (after.isalnum() or after in "'("):
+        elif before in " (" and not after.isspace():
             inner = True
         else:
             return index
@@ -178,20 +186,26 @@ def line_at(offsets: list[tuple[int, int]], position: int) -> int:
 def quotes_in_block(block: literate.Block, path: str) -> tuple[list[Quote], list[Unparsed]]:
     text, offsets = joined(block)
     quotes, unparsed = [], []
+    quoted_until = 0  # a reference inside a quote is the spec's, not ours
     for start, end, ref in spec_refs(text):
+        if start < quoted_until:
+            continue
+        line = line_at(offsets, start)
         opening = QUOTE_START.match(text, end)
         if not opening:
+            if NEAR_MISS.match(text, end) and not GRAMMAR.match(text, end):
+                unparsed.append(Unparsed(path, line, text[start:start + 120]))
             continue
         close = closing_quote(text, opening.end())
-        line = line_at(offsets, start)
         if close is None:
             unparsed.append(Unparsed(path, line, text[start:start + 120]))
             continue
         words = " ".join(text[opening.end():close].split())
         # A grammar's literal (`token = 1*tchar` ... `"!"`) is not a quoted rule.
-        if "=" in opening["lead"] or not any(char.isalpha() for char in words):
+        if "=" in (opening["lead"] or "") or not any(char.isalpha() for char in words):
             continue
         quotes.append(Quote(ref, words, path, line))
+        quoted_until = close
     return quotes, unparsed
 
 
@@ -264,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if unparsed else 0
     print(markdown_table(quotes))
     for miss in unparsed:
-        print(f"unparsed quote: {miss.path}:{miss.line}: {miss.text}", file=sys.stderr)
+        print(f"quote not read: {miss.path}:{miss.line}: {miss.text}", file=sys.stderr)
     return 0
 
 

@@ -57,6 +57,7 @@ SERVERS = [
 
 # A line of ABNF in a comment ("token = 1*tchar") keeps its line break in the prose.
 GRAMMAR_LINE = re.compile(r"(^|:\s+)\s*[A-Za-z][\w-]*\s+=\s+\S")
+FILE_PATH = re.compile(r"\b[\w-]+(?:/[\w.-]+)*\.py\b")
 LINKABLE = (Name, Name.Namespace, Name.Other, Name.Variable, Name.Constant, Name.Attribute)
 NOT_LINKED = (Name.Builtin, Name.Builtin.Pseudo, Name.Function, Name.Class, Name.Decorator,
               Name.Exception, Name.Function.Magic, Name.Variable.Magic)
@@ -147,8 +148,8 @@ class Book:
                         module.imported[local] = (base, alias.name)
 
     def href(self, target: str, qualname: str | None, here: Module) -> str:
-        page = "" if target == here.name else self.modules[target].page
-        return page + (f"#{qualname}" if qualname else "") or "#"
+        page = "" if target == here.name and qualname else self.modules[target].page
+        return page + (f"#{qualname}" if qualname else "")
 
     def resolve_name(self, name: str, here: Module) -> str | None:
         """The link for a bare name used in `here`, if it names something rendered."""
@@ -169,8 +170,15 @@ class Book:
             return self.href(target, attribute, here)
         return None
 
+    def file_links(self, here: Module) -> dict[str, str]:
+        """Each rendered file's path (`servers/http11.py`) -> the link to its page."""
+        return {m.relative: self.href(m.name, None, here) for m in self.modules.values()}
+
     def resolve_dotted(self, text: str, here: Module) -> str | None:
-        """A dotted name written in prose (`http11.ServerConnection`, `Worker.run()`)."""
+        """A dotted name written in prose (`http11.ServerConnection`, `Worker.run()`),
+        or a rendered file's path."""
+        if text.strip() in self.file_links(here):
+            return self.file_links(here)[text.strip()]
         name = re.sub(r"\(.*\)$", "", text.strip())
         if not re.fullmatch(r"[A-Za-z_][\w.]*", name):
             return None
@@ -237,12 +245,19 @@ def code_lines(module: Module, book: Book) -> dict[int, str]:
     return {number: "".join(parts) for number, parts in enumerate(lines, start=1)}
 
 
-def link_specs(text: str) -> str:
-    """Spec references in escaped text, as links to the published sections."""
+def link_specs(text: str, files: dict[str, str] | None = None) -> str:
+    """Spec references in escaped text, as links to the published sections; and the
+    rendered files named in it (`servers/http11.py`), as links to their pages."""
+    found = [(start, end, f'<a class="spec" href="{html.escape(ref.url)}">')
+             for start, end, ref in spec_quotes.spec_refs(text)]
+    for match in FILE_PATH.finditer(text):
+        if files and match.group(0) in files:
+            found.append((match.start(), match.end(), f'<a href="{files[match.group(0)]}">'))
     out, last = [], 0
-    for start, end, ref in spec_quotes.spec_refs(text):
-        out.append(text[last:start])
-        out.append(f'<a class="spec" href="{html.escape(ref.url)}">{text[start:end]}</a>')
+    for start, end, opening in sorted(found):
+        if start < last:
+            continue  # overlaps the previous link
+        out += [text[last:start], opening, text[start:end], "</a>"]
         last = end
     out.append(text[last:])
     return "".join(out)
@@ -295,7 +310,7 @@ def link_prose(fragment: str, module: Module, book: Book) -> str:
             out.append(f'<a class="name" href="{html.escape(href)}">{part}</a>' if href
                        else link_specs(part))
         else:
-            out.append(link_specs(part))
+            out.append(link_specs(part, book.file_links(module)))
     return "".join(out)
 
 

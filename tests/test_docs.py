@@ -203,7 +203,7 @@ def test_names_link_to_their_definition_in_another_file(tmp_path):
             return Thing()
         ''')
     second = write(tmp_path, "servers/second.py", '''
-        """Uses `first.Thing` and `helper()`."""
+        """Uses `first.Thing` and `helper()`, from servers/first.py."""
 
         from servers import first
         from servers.first import helper as assist
@@ -222,6 +222,7 @@ def test_names_link_to_their_definition_in_another_file(tmp_path):
     assert {"Thing", "Thing.use", "helper", "LIMIT"} <= ids
     # The prose's `first.Thing` links too, and the contents list names the class.
     assert '<a class="name" href="servers.first.html#Thing">first.Thing</a>' in markup
+    assert '<a href="servers.first.html">servers/first.py</a>' in markup
     assert '<a href="#Thing">class Thing</a>' in (out / "servers.first.html").read_text()
 
 

@@ -183,9 +183,16 @@ class LiterateFile:
         raise ValueError(f"line {line} is in no section")
 
 
+def source_lines(source: str) -> list[str]:
+    """The lines as Python numbers them: str.splitlines() would also split at a form
+    feed or a U+2028, which Python keeps inside a line."""
+    lines = re.split(r"\r\n|\r|\n", source)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def parse(source: str, filename: str = "<source>") -> LiterateFile:
     """Sections of a file; raises SyntaxError for a file Python cannot parse."""
-    lines = source.splitlines()
+    lines = source_lines(source)
     tree = ast.parse(source, filename)
     comments, code_comments = comment_blocks(source)
     docstrings = docstring_blocks(tree, lines)

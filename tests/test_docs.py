@@ -243,6 +243,15 @@ def test_a_docstring_sits_beside_its_def_line(tmp_path):
         "@staticmethod", "def decorated():", "    return 1"]
 
 
+def test_line_numbers_follow_python_across_a_form_feed(tmp_path):
+    path = write(tmp_path, "servers/paged.py", 'A = 1\n\x0c\n# Part two.\nB = "\u2028"\n')
+    parsed = literate.parse(path.read_text(encoding="utf-8"))
+    assert parsed.blocks[0].first == 3 and len(parsed.lines) == 4
+    out = render_docs.render(tmp_path / "out", [path], tmp_path).parent
+    rows = code_column((out / "servers.paged.html").read_text(encoding="utf-8"))
+    assert rows == [(1, "A = 1"), (2, "\x0c"), (4, 'B = "\u2028"')]
+
+
 def test_a_comment_inside_brackets_stays_in_the_code():
     parsed = literate.parse('VALUES = [\n    1,\n    # the second one\n    2,\n]\n')
     assert parsed.blocks == []

@@ -92,10 +92,9 @@ class Module:
 
     @property
     def summary(self) -> str:
-        """The first sentence or line of the module's docstring: what the file teaches."""
+        """The first paragraph of the module's docstring: what the file teaches."""
         doc = ast.get_docstring(self.parsed.tree) or ""
-        first = doc.strip().split("\n\n")[0].replace("\n", " ")
-        return first
+        return doc.strip().split("\n\n")[0].replace("\n", " ")
 
     def anchor_for_line(self, line: int) -> str:
         """The id of a code line, or of the section whose prose holds the line."""
@@ -122,6 +121,14 @@ class Book:
             self._index_definitions(module)
         for module in self.modules.values():
             self._index_imports(module)
+        # A class, function or method defined in one file only: prose anywhere may name it
+        # without its module (`ServerConnection.receive` in the WSGI server's comments).
+        defined: dict[str, list[str]] = {}
+        for module in self.modules.values():
+            for definition in module.parsed.definitions:
+                if definition.kind != "name":
+                    defined.setdefault(definition.qualname, []).append(module.name)
+        self.unique = {qualname: names[0] for qualname, names in defined.items() if len(names) == 1}
 
     def _index_definitions(self, module: Module) -> None:
         for definition in module.parsed.definitions:
@@ -158,6 +165,8 @@ class Book:
             return self.href(target, qualname, here)
         if name in here.aliases:
             return self.href(here.aliases[name], None, here)
+        if name in self.modules:  # `servers.http11` in `from servers.http11 import ...`
+            return self.href(name, None, here)
         definition = next((d for d in here.parsed.definitions if d.qualname == name), None)
         if definition and (definition.kind in ("class", "function") or name.isupper()):
             return self.href(here.name, name, here)
@@ -198,6 +207,8 @@ class Book:
             return self.href(here.name, name, here)
         if name in self.modules:
             return self.href(name, None, here)
+        if name in self.unique and name in self.modules[self.unique[name]].anchors:
+            return self.href(self.unique[name], name, here)
         return None
 
 

@@ -35,7 +35,7 @@ ENCODING = re.compile(r"^#.*?coding[:=][ \t]*[-\w.]+")
 @dataclass
 class Block:
     """One piece of prose: a comment block or a docstring, with the lines it occupies."""
-    kind: str                      # "comment" or "docstring"
+    kind: str                      # "comment", "docstring" ("inline": a comment left in the code)
     first: int                     # first and last line, 1-based, inclusive
     last: int
     text: str                      # the prose, comment markers or quotes removed

@@ -165,15 +165,28 @@ def closing_quote(text: str, start: int) -> int | None:
     return None
 
 
-def joined(block: literate.Block) -> tuple[str, list[tuple[int, int]]]:
+DOCSTRING_OPEN = re.compile(r"^[rRuU]?(\"\"\"|'''|\"|')")
+DOCSTRING_CLOSE = re.compile(r"(\"\"\"|'''|\"|')$")
+
+
+def source_rows(block: literate.Block, lines: list[str]) -> list[tuple[int, str]]:
+    """A block's lines as written, each with its number: the comment markers or the
+    docstring's quotes removed, nothing else (a banner's rulers keep their lines)."""
+    if block.kind == "inline":
+        return [(block.first, block.text)]
+    if block.kind == "comment":
+        return [(n, literate.strip_comment_marker(lines[n - 1].strip())) for n in block.lines]
+    rows = [[n, lines[n - 1].strip()] for n in block.lines]
+    rows[0][1] = DOCSTRING_OPEN.sub("", rows[0][1], count=1)
+    rows[-1][1] = DOCSTRING_CLOSE.sub("", rows[-1][1], count=1)
+    return [(n, row) for n, row in rows]
+
+
+def joined(block: literate.Block, lines: list[str]) -> tuple[str, list[tuple[int, int]]]:
     """A block's text on one line, and (offset, source line) where each of its lines begins."""
-    rows = block.text.split("\n")
-    if block.title:
-        rows = [block.title] + rows
     offsets, parts, position = [], [], 0
-    # A docstring's text starts on the line of its opening quotes, a comment's on its first line.
-    for number, row in enumerate(rows):
-        offsets.append((position, block.first + number))
+    for number, row in source_rows(block, lines):
+        offsets.append((position, number))
         parts.append(row.strip())
         position += len(parts[-1]) + 1
     return " ".join(parts), offsets
@@ -183,8 +196,9 @@ def line_at(offsets: list[tuple[int, int]], position: int) -> int:
     return max(line for start, line in offsets if start <= position)
 
 
-def quotes_in_block(block: literate.Block, path: str) -> tuple[list[Quote], list[Unparsed]]:
-    text, offsets = joined(block)
+def quotes_in_block(block: literate.Block, lines: list[str],
+                    path: str) -> tuple[list[Quote], list[Unparsed]]:
+    text, offsets = joined(block, lines)
     quotes, unparsed = [], []
     quoted_until = 0  # a reference inside a quote is the spec's, not ours
     for start, end, ref in spec_refs(text):
@@ -217,7 +231,7 @@ def extract(path: Path, root: Path = ROOT) -> tuple[list[Quote], list[Unparsed]]
     quotes, unparsed = [], []
     blocks = list(parsed.blocks) + code_comment_blocks(parsed)
     for block in sorted(blocks, key=lambda b: b.first):
-        found, missed = quotes_in_block(block, name)
+        found, missed = quotes_in_block(block, parsed.lines, name)
         quotes += found
         unparsed += missed
     return quotes, unparsed
@@ -225,7 +239,7 @@ def extract(path: Path, root: Path = ROOT) -> tuple[list[Quote], list[Unparsed]]
 
 def code_comment_blocks(parsed: literate.LiterateFile) -> list[literate.Block]:
     """End-of-line comments and comments inside brackets, one block per line."""
-    return [literate.Block("comment", line, line, literate.strip_comment_marker(comment))
+    return [literate.Block("inline", line, line, literate.strip_comment_marker(comment))
             for line, comment in sorted(parsed.code_comments.items())]
 
 

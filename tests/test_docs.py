@@ -293,6 +293,29 @@ def test_quotes_are_extracted_in_every_form_and_bad_ones_reported(tmp_path):
         ("servers/rules.py", 12), ("servers/rules.py", 13)]
 
 
+def test_each_quote_is_found_on_the_line_of_its_reference(tmp_path):
+    path = write(tmp_path, "servers/banner.py", '''
+        # ---------------------------------------------------------------------------
+        # Framing
+        # ---------------------------------------------------------------------------
+        # RFC 9112 §6.3: "the message body length is zero".
+
+
+        def f():
+            """What f does.
+
+            PEP 3333 ("The write() Callable"): "must not be called".
+            """
+        ''')
+    quotes, _ = spec_quotes.extract(path, tmp_path)
+    assert [(q.ref.text, q.line) for q in quotes] == [
+        ("RFC 9112 §6.3", 4), ('PEP 3333 ("The write() Callable")', 10)]
+    real, _ = spec_quotes.all_quotes(FILES, REPO)
+    for quote in real:
+        line = (REPO / quote.path).read_text(encoding="utf-8").splitlines()[quote.line - 1]
+        assert quote.ref.text.split()[0] in line, (quote.path, quote.line)
+
+
 def test_spec_quotes_cli_prints_a_markdown_table(tmp_path, capsys):
     path = write(tmp_path, "rules.py", '# RFC 9110 §8.6: "a recipient MUST anticipate"\n')
     assert spec_quotes.main([str(path)]) == 0

@@ -55,7 +55,7 @@ SERVERS = [
     ("ASGI", "servers/asgi_server.py", None),
 ]
 
-# A line of ABNF in a comment ("token = 1*tchar") keeps its line break in the prose.
+# A line of ABNF in a comment ("token = 1*tchar"), shown as code.
 GRAMMAR_LINE = re.compile(r"(^|:\s+)\s*[A-Za-z][\w-]*\s+=\s+\S")
 FILE_PATH = re.compile(r"\b[\w-]+(?:/[\w.-]+)*\.py\b")
 LINKABLE = (Name, Name.Namespace, Name.Other, Name.Variable, Name.Constant, Name.Attribute)
@@ -290,15 +290,18 @@ def markdown_renderer() -> markdown.Markdown:
     return renderer
 
 
-def keep_grammar_lines(text: str) -> str:
-    """Two trailing spaces (a Markdown line break) after each line of grammar and the line before it."""
-    rows = text.split("\n")
-    for index, row in enumerate(rows):
-        if GRAMMAR_LINE.search(row):
-            rows[index] = row + "  "
-            if index and rows[index - 1].strip():
-                rows[index - 1] = rows[index - 1].rstrip() + "  "
-    return "\n".join(rows)
+def grammar_as_code(text: str) -> str:
+    """A comment's lines of grammar (`RFC 9110 §5.6.2:  token = 1*tchar` and the indented
+    lines that continue it) as a Markdown code block: kept verbatim, aligned as written."""
+    out, in_grammar = [], False
+    for row in text.split("\n"):
+        grammar = bool(GRAMMAR_LINE.search(row)) or (in_grammar and row.startswith(" ")
+                                                      and bool(row.strip()))
+        if grammar != in_grammar:
+            out.append("")  # a code block begins and ends at a blank line
+            in_grammar = grammar
+        out.append("    " + row if grammar else row)
+    return "\n".join(out)
 
 
 def link_prose(fragment: str, module: Module, book: Book) -> str:
@@ -328,7 +331,8 @@ def link_prose(fragment: str, module: Module, book: Book) -> str:
 def render_prose(block: literate.Block, module: Module, book: Book,
                  renderer: markdown.Markdown) -> str:
     renderer.reset()
-    body = renderer.convert(keep_grammar_lines(block.text)) if block.text.strip() else ""
+    text = grammar_as_code(block.text) if block.kind == "comment" else block.text
+    body = renderer.convert(text) if text.strip() else ""
     title = f"<h3>{link_specs(html.escape(block.title, quote=False))}</h3>" if block.title else ""
     return f'<div class="{block.kind}">{title}{link_prose(body, module, book)}</div>'
 

@@ -495,6 +495,8 @@ def test_prose_keeps_grammar_and_angle_brackets_as_text(tmp_path):
     markup = (out / "servers.grammar.html").read_text(encoding="utf-8")
     assert "<h3>The grammar</h3>" in markup and "<hr" not in markup
     assert '<li class="part"><a href="#section-0">The grammar</a></li>' in markup
-    assert "token = 1*tchar<br" in markup           # a grammar line keeps its line break
-    assert 'list = *( OWS "," ) element' in markup  # no emphasis eats the asterisks
-    assert "&lt;N bytes&gt;" in markup and "**bold**" in markup
+    # The grammar is a code block, aligned as written, its spec reference still a link.
+    assert ('<pre><code><a class="spec" href="https://www.rfc-editor.org/rfc/rfc9110#section-5.6.2">'
+            'RFC 9110 §5.6.2</a>:  token = 1*tchar\n  list = *( OWS "," ) element\n</code></pre>'
+            ) in markup
+    assert "<p>Bodies are traced as &lt;N bytes&gt;, never as **bold**.</p>" in markup

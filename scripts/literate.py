@@ -53,7 +53,6 @@ class Definition:
     qualname: str                  # "ServerConnection", "ServerConnection.receive"
     line: int                      # the line of `class`/`def` (not a decorator)
     kind: str                      # "class", "function", "method" or "name"
-    depth: int                     # 0 top level, 1 inside a class
 
 
 @dataclass
@@ -150,18 +149,18 @@ def definitions(tree: ast.Module) -> list[Definition]:
     found = []
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            found.append(Definition(node.name, node.lineno, "class", 0))
+            found.append(Definition(node.name, node.lineno, "class"))
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    found.append(Definition(f"{node.name}.{item.name}", item.lineno, "method", 1))
+                    found.append(Definition(f"{node.name}.{item.name}", item.lineno, "method"))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found.append(Definition(node.name, node.lineno, "function", 0))
+            found.append(Definition(node.name, node.lineno, "function"))
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 for name in ast.walk(target):
                     if isinstance(name, ast.Name):
-                        found.append(Definition(name.id, node.lineno, "name", 0))
+                        found.append(Definition(name.id, node.lineno, "name"))
     return found
 
 

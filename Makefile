@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test bench notebooks notebooks-check demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn clean
+.PHONY: help setup test bench docs notebooks notebooks-check demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,9 @@ test: setup ## run the whole test suite (unit, real-socket, end-to-end, every no
 bench: setup ## benchmark every server on the same site (quick matrix, ~2 min): table and plots
 	$(PY) -m scripts.bench --quick
 	$(PY) -m scripts.plots results/quick.json
+
+docs: setup ## render the annotated source as side-by-side pages into var/docs/ (prints the index)
+	$(PY) -m scripts.render_docs --out var/docs
 
 notebooks: setup ## start Jupyter Lab on the notebooks/ folder (it prints the URL to open)
 	cd notebooks && ../$(PY) -m jupyter lab --no-browser --ServerApp.ip=$(HOST)

@@ -306,6 +306,16 @@ class ServerConnection:
         buffered. A server may stop reading meanwhile (TCP back-pressure)."""
         return self._state is _DONE
 
+    def switch_protocols(self):
+        """The connection leaves HTTP (a WebSocket after its 101): return the bytes
+        received after the request, and parse nothing more."""
+        if self._state is not _DONE:
+            raise LocalProtocolError("switch_protocols() before the request ended")
+        self._state = _CLOSED
+        leftover = bytes(self._buffer)
+        self._buffer.clear()
+        return leftover
+
     def _bound_pipelined_bytes(self):
         # While the response is being produced, a client may pipeline more.  One
         # head's worth is kept; beyond that the bytes are dropped and the

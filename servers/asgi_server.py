@@ -65,6 +65,7 @@ WEBSOCKET_SPEC_VERSION = "2.5"
 # Flow control, one bound in each direction:
 READ_PAUSE_BYTES = 64 * 1024    # stop reading the socket while this much body waits for the app
 WRITE_HIGH_WATER = 64 * 1024    # send() waits while the transport holds more than this unsent
+LINGER_SECONDS = 2.0            # after a WebSocket's TCP FIN, how long to drain the client's bytes
 WS_CLOSE_TIMEOUT = 5.0          # after our Close frame, how long the client's may take
 ABORT_GRACE_SECONDS = 0.5       # past the graceful bound: to react to http.disconnect, then to cancellation
 
@@ -1181,8 +1182,9 @@ class WebSocketCycle:
                     self.inbox.append({"type": "websocket.receive", "bytes": payload})
                 self.inbox_bytes += len(payload)
             elif kind is websocket.Pong:
-                if self.awaiting_pong:
+                if self.awaiting_pong:            # the answer: the timeout is off
                     self.awaiting_pong = False
+                    self.ping_timer.cancel()
                     self.schedule_ping()
             elif kind is websocket.CloseReceived:
                 self.closed(event.code, event.reason)
@@ -1190,9 +1192,7 @@ class WebSocketCycle:
                 self.log(f"closing with {event.code}: {event.reason}")
                 self.closed(event.code, event.reason)
         if protocol.closed:
-            # RFC 6455 §7.1.1: "when a server is instructed to _Close the WebSocket
-            # Connection_ it SHOULD initiate a TCP Close immediately"
-            self.transport.close()
+            self.close_tcp()
         elif self.inbox_bytes > READ_PAUSE_BYTES:
             # The application reads slower than the client sends: stop reading the
             # socket until receive() has taken what waits; TCP then slows the client.
@@ -1224,6 +1224,26 @@ class WebSocketCycle:
         self.close_timer = self.connection.loop.call_later(WS_CLOSE_TIMEOUT, self.transport.close)
         self.disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
         self.wake()
+
+    def close_tcp(self) -> None:
+        # RFC 6455 §7.1.1: "when a server is instructed to _Close the WebSocket
+        # Connection_ it SHOULD initiate a TCP Close immediately", and "An endpoint
+        # SHOULD use a method that cleanly closes the TCP connection ... discarding
+        # any trailing bytes that may have been received."  Closing a socket with
+        # unread bytes makes the kernel send a reset, which can destroy our Close
+        # frame before the client reads it; so: FIN now, read and drop until the
+        # client's FIN, and close for good after LINGER_SECONDS at most.
+        transport = self.transport
+        if transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self.connection.resume_reading()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.connection.loop.call_later(LINGER_SECONDS, transport.close)
 
     def server_shutdown(self) -> None:
         # RFC 6455 §7.4.1: "1001 indicates that an endpoint is "going away", such as

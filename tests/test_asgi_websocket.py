@@ -369,3 +369,10 @@ def test_graceful_shutdown_closes_websockets_with_1001():
             assert closed.value.rcvd.code == 1001
         assert srv.wait(timeout=20) == 0
     assert srv.output().count("ws-disconnect /ws/echo 1001 'server shutting down'") == 3
+
+
+def test_no_spec_violation_on_the_shared_server(server):
+    # Every endpoint runs under servers.asgi_checker: a rule the server broke in any
+    # test above would have been printed with the application's traceback.
+    test_text_binary_fragmented_and_ping(server)
+    assert "ASGIViolation" not in server.output()

@@ -101,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
              "(default %(default)s)")
     parser.add_argument(
         "--limit-concurrency", type=common.positive_int, default=None, metavar="N",
-        help="serve at most N connections at once; a request on a connection beyond N gets "
-             "503 Service Unavailable with Connection: close (default: no limit)")
+        help="serve at most N connections at once, open WebSockets included; a request on a "
+             "connection beyond N gets 503 Service Unavailable with Connection: close "
+             "(default: no limit)")
     parser.add_argument(
         "--loop", choices=("auto", "asyncio", "uvloop"), default="asyncio",
         help="the event loop: asyncio (the standard library, the default), uvloop (a faster "
@@ -913,7 +914,7 @@ class WebSocketCycle:
 
     __slots__ = ("connection", "transport", "request", "scope", "handshake", "early",
                  "protocol", "state", "connect_sent", "inbox", "inbox_bytes", "waiter",
-                 "disconnect", "task", "trace", "ping_timer", "awaiting_pong", "close_timer")
+                 "disconnect", "task", "trace", "ping_timer", "awaiting_pong", "close_timer", "received_at")
 
     def __init__(self, connection: HttpConnection, request: http11.Request, scope: dict,
                  handshake: websocket.Handshake, early: bytes):
@@ -936,6 +937,7 @@ class WebSocketCycle:
         self.ping_timer: asyncio.TimerHandle | None = None
         self.awaiting_pong = False
         self.close_timer: asyncio.TimerHandle | None = None
+        self.received_at = time.perf_counter() if connection.server.measure else 0.0
 
     # -- running the application -----------------------------------------------
 
@@ -969,6 +971,14 @@ class WebSocketCycle:
             self.closed(1006, "")
         elif self.state is OPEN:
             self.start_closing(code, reason)
+
+    def log_access(self, status: int) -> None:
+        """--access-log: one line when the handshake is answered (101, or the refusal),
+        with the time the application took to answer websocket.connect."""
+        if self.connection.args.access_log:
+            request = self.request
+            common.access_line(self.connection.client, request.method, request.target.decode("latin-1"),
+                               request.http_version, status, 0, time.perf_counter() - self.received_at)
 
     def log(self, text: str) -> None:
         sys.stderr.write(f"asgi_server: WebSocket {self.request.target.decode('latin-1')}: {text}\n")
@@ -1108,6 +1118,7 @@ class WebSocketCycle:
                                  "sec-websocket-protocol header")
         response = websocket.accept_response(self.handshake.key, subprotocol, headers)
         self.transport.write(response)
+        self.log_access(101)
         if self.trace is not None:
             lines = response.decode("latin-1").split("\r\n")[1:-2]
             self.trace.response(101, [line.split(": ", 1) for line in lines])
@@ -1126,6 +1137,7 @@ class WebSocketCycle:
         self.state = CLOSED
         parser = self.connection.parser
         self.transport.write(parser.error_response(status, HTTPStatus(status).phrase))
+        self.log_access(status)
         self.transport.close()
         self.closed(1006, "")
 
@@ -1141,6 +1153,7 @@ class WebSocketCycle:
         headers = [*(message.get("headers") or ()), (b"connection", b"close")]
         self.transport.write(self.connection.parser.start_response(status, headers))
         self.state = DENYING
+        self.log_access(status)
         if self.trace is not None:
             self.trace.response(status, headers)
 

@@ -376,3 +376,15 @@ def test_no_spec_violation_on_the_shared_server(server):
     # test above would have been printed with the application's traceback.
     test_text_binary_fragmented_and_ping(server)
     assert "ASGIViolation" not in server.output()
+
+
+def test_shutdown_is_bounded_when_the_client_never_answers_the_close():
+    with start(extra=["--graceful-timeout", "1", "--access-log"]) as srv:
+        sock, rest = raw_open(srv, "/ws/echo?deaf=1")
+        with sock:
+            srv.signal(signal.SIGTERM)
+            reader = FrameReader(sock, rest)
+            assert reader.read()[0] == 0x8                  # the 1001, never answered
+            assert srv.wait(timeout=30) == 0
+        assert "ws-disconnect /ws/echo 1001 'server shutting down'" in srv.output()
+        assert '"GET /ws/echo?deaf=1 HTTP/1.1" 101' in srv.output()

@@ -20,9 +20,12 @@ request head, the head parser, body framing (Content-Length and chunked), then t
 response side (status line, header checks, framing, Date).
 
 What it leaves out, on purpose: CONNECT and protocol upgrades (Upgrade, h2c,
-WebSocket), transfer codings other than chunked (gzip bodies get 501), responses
-other than one per request (no server push). A request line, header field or chunk
-line is never accepted with a bare LF or bare CR; obs-fold is refused.
+WebSocket) beyond handing the connection over: after the request, a server that
+speaks the new protocol itself (servers/websocket.py) takes the bytes that follow
+with ``switch_protocols()``. Also left out: transfer codings other than chunked
+(gzip bodies get 501), responses other than one per request (no server push). A
+request line, header field or chunk line is never accepted with a bare LF or bare
+CR; obs-fold is refused.
 """
 
 import re

@@ -416,3 +416,15 @@ def test_same_verdict_as_wsproto(frame_list):
     assert ours[0] == theirs[0]
     assert ours[1] == theirs[1]
     assert ours[2] == theirs[2]          # both fail with the same code, or neither fails
+
+
+def test_http11_hands_over_the_bytes_after_the_head():
+    conn = http11.ServerConnection()
+    first_frame = text("early")
+    events = conn.receive(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n" + first_frame[:3])
+    assert [type(e) for e in events] == [http11.Request, http11.EndOfMessage]
+    assert conn.receive(first_frame[3:]) == []
+    assert conn.switch_protocols() == first_frame
+    assert conn.receive(b"more") == []          # HTTP parses nothing more
+    with pytest.raises(http11.LocalProtocolError):
+        http11.ServerConnection().switch_protocols()

@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
              "pings (default %(default)s)")
     parser.add_argument(
         "--ws-ping-timeout", type=_non_negative_float, default=20.0, metavar="SECONDS",
-        help="a WebSocket whose pong does not come within this long is dropped "
-             "(default %(default)s)")
+        help="a WebSocket whose pong does not come within this long is dropped; 0 pings "
+             "without ever dropping (default %(default)s)")
     common.add_gc_freeze_argument(parser)
     return parser
 
@@ -475,11 +475,18 @@ class HttpConnection(asyncio.Protocol):
         handshake = websocket.check_handshake(request)
         if type(handshake) is websocket.Rejection:
             body = handshake.reason.encode() + b"\n"
-            self.transport.write(self.parser.start_response(
-                handshake.status, [*handshake.headers, (b"content-type", b"text/plain; charset=utf-8"),
-                                   (b"connection", b"close")], content_length=len(body))
-                + self.parser.send_body(body) + self.parser.end_response())
+            headers = [*handshake.headers, (b"content-type", b"text/plain; charset=utf-8"),
+                       (b"connection", b"close")]
+            self.transport.write(self.parser.start_response(handshake.status, headers,
+                                                            content_length=len(body))
+                                 + self.parser.send_body(body) + self.parser.end_response())
             self.transport.close()
+            if self.args.trace:
+                self.server.trace_count += 1
+                trace = common.Trace("asgi", self.server.trace_count)
+                trace.request_head(request.raw)
+                trace.response(handshake.status, headers)
+                trace.raw_block("response body", body)
             return
         # Bytes after the head (a client may send its first frame without waiting
         # for the 101) belong to the WebSocket now, not to HTTP.
@@ -1274,9 +1281,12 @@ class WebSocketCycle:
         if self.state is not OPEN:
             return
         self.transport.write(self.protocol.ping(b""))
-        self.awaiting_pong = True
-        self.ping_timer = self.connection.loop.call_later(
-            self.connection.args.ws_ping_timeout, self.ping_timed_out)
+        timeout = self.connection.args.ws_ping_timeout
+        if timeout:
+            self.awaiting_pong = True
+            self.ping_timer = self.connection.loop.call_later(timeout, self.ping_timed_out)
+        else:
+            self.schedule_ping()
 
     def ping_timed_out(self) -> None:
         # No pong within --ws-ping-timeout: the client (or the path to it) is gone.

@@ -401,3 +401,24 @@ def test_shutdown_is_bounded_when_the_client_never_answers_the_close():
             assert srv.wait(timeout=30) == 0
         assert "ws-disconnect /ws/echo 1001 'server shutting down'" in srv.output()
         assert '"GET /ws/echo?deaf=1 HTTP/1.1" 101' in srv.output()
+
+
+def test_trace_shows_the_handshake_and_every_message():
+    with start(extra=["--trace"]) as srv:
+        with ws_connect(url(srv, "/ws/echo"), max_size=None) as client:
+            client.send("hello")
+            assert client.recv(timeout=20) == "hello"
+            client.send(b"z" * 100_000)
+            assert len(client.recv(timeout=20)) == 100_000
+            client.send("a long text that the trace shows only the start of, and its length")
+            client.recv(timeout=20)
+        output_line(srv, "ws-disconnect")
+        trace = srv.output()
+    for expected in ["request head\n  GET /ws/echo HTTP/1.1", "  type          'websocket'",
+                     "  subprotocols  []", "receive() -> app\n  {'type': 'websocket.connect'}",
+                     "app -> send()\n  {'type': 'websocket.accept'}", "response\n  101 Switching Protocols",
+                     "{'type': 'websocket.receive', 'text': 'hello'}",
+                     "{'type': 'websocket.send', 'bytes': <100000 bytes>}",
+                     "'a long text that the trace shows only th'... <66 characters>",
+                     "{'type': 'websocket.disconnect', 'code': 1000, 'reason': ''}"]:
+        assert expected in trace, expected

@@ -32,8 +32,9 @@ frames into websocket.receive messages and back, through servers/websocket.py
 own (--ws-ping-interval), closes a message over --ws-max-size with 1009, and on
 SIGTERM closes every WebSocket with 1001 (going away).
 
-What it leaves out, on purpose: WebSocket extensions (permessage-deflate), HTTP/2, TLS, Unix sockets, several worker
-processes, auto-reload, proxy headers (X-Forwarded-For), and response trailers.
+What it leaves out, on purpose: WebSocket extensions (permessage-deflate), HTTP/2,
+TLS, Unix sockets, several worker processes, auto-reload, proxy headers
+(X-Forwarded-For), and response trailers.
 """
 
 from __future__ import annotations
@@ -921,7 +922,8 @@ class WebSocketCycle:
 
     __slots__ = ("connection", "transport", "request", "scope", "handshake", "early",
                  "protocol", "state", "connect_sent", "inbox", "inbox_bytes", "waiter",
-                 "disconnect", "task", "trace", "ping_timer", "awaiting_pong", "close_timer", "received_at")
+                 "disconnect", "task", "trace", "ping_timer", "awaiting_pong", "close_timer",
+                 "received_at")
 
     def __init__(self, connection: HttpConnection, request: http11.Request, scope: dict,
                  handshake: websocket.Handshake, early: bytes):

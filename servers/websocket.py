@@ -185,7 +185,9 @@ def accept_response(key, subprotocol=None, headers=()):
     if subprotocol is not None:
         # RFC 6455 §4.2.2: "The empty string is not the same as the null value for
         # these purposes and is not a legal value for this field."
-        protocol = subprotocol.encode("ascii", "replace") if isinstance(subprotocol, str) else subprotocol
+        protocol = subprotocol
+        if isinstance(protocol, str):
+            protocol = protocol.encode("ascii", "replace")   # non-ASCII: "?", refused below
         if not protocol or not _TCHARS.issuperset(protocol):
             raise LocalProtocolError(f"invalid subprotocol {subprotocol!r}")
         lines.append(b"Sec-WebSocket-Protocol: " + protocol + b"\r\n")
@@ -668,11 +670,12 @@ class Connection:
 
 
 def _close_frame(code, reason):
-    payload = struct.pack("!H", code) + reason.encode("utf-8")
-    if len(payload) > 125:
-        # A reason is for debugging; cut it (on a character boundary) to fit.
-        payload = struct.pack("!H", code) + reason.encode("utf-8")[:123].decode("utf-8", "ignore").encode("utf-8")
-    return _frame(CLOSE, payload)
+    encoded = reason.encode("utf-8")
+    if len(encoded) > 123:
+        # RFC 6455 §5.5: "All control frames MUST have a payload length of 125 bytes
+        # or less".  A reason is for debugging: cut it, on a character boundary.
+        encoded = encoded[:123].decode("utf-8", "ignore").encode("utf-8")
+    return _frame(CLOSE, struct.pack("!H", code) + encoded)
 
 
 def _frame(opcode, payload):

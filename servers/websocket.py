@@ -358,8 +358,7 @@ class Connection:
     """One WebSocket, from the 101 on. Not thread-safe; one task drives it."""
 
     __slots__ = ("max_message_size", "_buffer", "_state", "_output",
-                 "_message_opcode", "_fragments", "_message_size", "_decoder",
-                 "close_code", "close_reason")
+                 "_message_opcode", "_fragments", "_message_size", "_decoder")
 
     def __init__(self, max_message_size=16 * 2**20):
         self.max_message_size = max_message_size
@@ -370,8 +369,6 @@ class Connection:
         self._fragments = []
         self._message_size = 0
         self._decoder = None
-        self.close_code = None          # the code of the Close we sent, once sent
-        self.close_reason = ""
 
     @property
     def closed(self):
@@ -607,7 +604,6 @@ class Connection:
             # response.  (When sending a Close frame in response, the endpoint
             # typically echos the status code it received.)"
             self._output += _frame(CLOSE, payload[:2])
-            self.close_code = 1000 if code == 1005 else code
         # RFC 6455 §5.5.1: "After both sending and receiving a Close message, an
         # endpoint considers the WebSocket connection closed and MUST close the
         # underlying TCP connection.  The server MUST close the underlying TCP
@@ -624,7 +620,6 @@ class Connection:
         # Connection_."
         if self._state is _OPEN:
             self._output += _close_frame(code, reason)
-            self.close_code, self.close_reason = code, reason
         self._state = _CLOSED
         self._fragments = []
         return Failed(code, reason)
@@ -665,7 +660,6 @@ class Connection:
             raise LocalProtocolError(f"close code {code} may not be sent (RFC 6455 §7.4)")
         frame = _close_frame(code, reason)
         self._state = _CLOSING
-        self.close_code, self.close_reason = code, reason
         return frame
 
 

@@ -134,7 +134,10 @@ def check_handshake(request):
     # server, the server MUST abort the WebSocket handshake described in this section
     # and instead send an appropriate HTTP error code (such as 426 Upgrade Required)
     # and a |Sec-WebSocket-Version| header field indicating the version(s) the server
-    # is capable of understanding."
+    # is capable of understanding."  RFC 6455 §4.4: "If the server doesn't support the
+    # requested version, it MUST respond with a |Sec-WebSocket-Version| header field
+    # (or multiple |Sec-WebSocket-Version| header fields) containing all versions it
+    # is willing to use."
     if fields.get(b"sec-websocket-version") != [b"13"]:
         return Rejection(426, "only WebSocket version 13 is supported",
                          [(b"Sec-WebSocket-Version", b"13")])

@@ -356,8 +356,9 @@ class Trace:
         self._block(title, [f"{str(key):<{width}}  {_shown(value)}" for key, value in mapping.items()])
 
     def message(self, direction: str, message: dict) -> None:
-        """An ASGI message (or a CGI step); bodies appear as <N bytes>."""
-        fields = ", ".join(f"{key!r}: {_shown(value, body=key in ('body', 'data'))}"
+        """An ASGI message (or a CGI step); bodies appear as <N bytes>, a long
+        WebSocket text as its start and its length."""
+        fields = ", ".join(f"{key!r}: {_shown(value, body=key in ('body', 'data', 'bytes', 'text'))}"
                            for key, value in message.items())
         self._block(direction, ["{" + fields + "}"])
 
@@ -388,6 +389,8 @@ def _shown(value, body: bool = False) -> str:
     """A value as the trace shows it: bodies by size, files by type, the rest by repr."""
     if body and isinstance(value, (bytes, bytearray, memoryview)):
         return f"<{len(value)} bytes>"
+    if body and isinstance(value, str) and len(value) > 40:
+        return f"{value[:40]!r}... <{len(value)} characters>"
     if isinstance(value, (str, bytes, int, float, bool, type(None), list, tuple, dict)):
         return repr(value)
     return f"<{type(value).__name__}>"

@@ -20,9 +20,12 @@ request head, the head parser, body framing (Content-Length and chunked), then t
 response side (status line, header checks, framing, Date).
 
 What it leaves out, on purpose: CONNECT and protocol upgrades (Upgrade, h2c,
-WebSocket), transfer codings other than chunked (gzip bodies get 501), responses
-other than one per request (no server push). A request line, header field or chunk
-line is never accepted with a bare LF or bare CR; obs-fold is refused.
+WebSocket) beyond handing the connection over: after the request, a server that
+speaks the new protocol itself (servers/websocket.py) takes the bytes that follow
+with ``switch_protocols()``. Also left out: transfer codings other than chunked
+(gzip bodies get 501), responses other than one per request (no server push). A
+request line, header field or chunk line is never accepted with a bare LF or bare
+CR; obs-fold is refused.
 """
 
 import re
@@ -305,6 +308,16 @@ class ServerConnection:
         """True from EndOfMessage until next_request(): received bytes are only
         buffered. A server may stop reading meanwhile (TCP back-pressure)."""
         return self._state is _DONE
+
+    def switch_protocols(self):
+        """The connection leaves HTTP (a WebSocket after its 101): return the bytes
+        received after the request, and parse nothing more."""
+        if self._state is not _DONE:
+            raise LocalProtocolError("switch_protocols() before the request ended")
+        self._state = _CLOSED
+        leftover = bytes(self._buffer)
+        self._buffer.clear()
+        return leftover
 
     def _bound_pipelined_bytes(self):
         # While the response is being produced, a client may pipeline more.  One

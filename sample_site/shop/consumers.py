@@ -37,7 +37,8 @@ async def echo(scope, receive, send):
         message = await receive()
         kind = message["type"]
         if kind == "websocket.receive":
-            # ASGI WebSocket spec, Receive: "Exactly one of bytes or text must be non-None."
+            # ASGI WebSocket spec, Receive: "Exactly one of bytes or text must be
+            # non-None. One or both keys may be present, however."
             text = message.get("text")
             if text is not None:
                 await send({"type": "websocket.send", "text": text})

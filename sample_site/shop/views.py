@@ -5,6 +5,7 @@ measures is the server and the interface, not the view.
 """
 
 import asyncio
+import functools
 import hashlib
 import importlib.metadata
 import re
@@ -112,6 +113,7 @@ def program_name():
     return Path(sys.argv[0]).name
 
 
+@functools.cache  # reading the installed metadata takes about half a millisecond
 def with_version(server):
     """'uvicorn' -> 'uvicorn 0.54.0' when an installed distribution has that name."""
     if "/" in server:

@@ -20,6 +20,7 @@ from websockets.sync.client import connect
 from sample_site.asgi import application
 from sample_site.shop.consumers import UNSUPPORTED_DATA
 from scripts.launch import ServerProcess, free_port, server_command
+from tests.external import chromium_browser
 
 # The server kinds that serve the site's WebSocket endpoints. uvicorn (its default
 # WebSocket implementation), daphne (Channels' own server, on Twisted) and granian's
@@ -41,6 +42,18 @@ def run(coroutine_function):
     return async_to_sync(on_an_empty_layer)()
 
 
+@pytest.fixture
+def connection_checks(django_db_blocker):
+    """Let Channels check this thread's database connection; the tests make no query.
+
+    Before every message a consumer closes stale database connections
+    (channels.db.aclose_old_connections). When an earlier test of the session left
+    this thread's connection open, that check asks it for its autocommit state,
+    which pytest-django's guard would refuse."""
+    with django_db_blocker.unblock():
+        yield
+
+
 def communicator(path, origin=ORIGIN):
     headers = [(b"origin", origin.encode())] if origin else []
     return WebsocketCommunicator(application, path, headers=headers)
@@ -49,6 +62,7 @@ def communicator(path, origin=ORIGIN):
 # --- the consumers in-process -------------------------------------------------------
 
 
+@pytest.mark.usefixtures("connection_checks")
 def test_echo_sends_text_back_as_text_and_bytes_as_bytes():
     async def body():
         client = communicator("/ws/echo")
@@ -64,6 +78,7 @@ def test_echo_sends_text_back_as_text_and_bytes_as_bytes():
     run(body)
 
 
+@pytest.mark.usefixtures("connection_checks")
 @pytest.mark.parametrize("origin", [None, "http://evil.example", "http://127.0.0.1.evil.example"])
 def test_a_handshake_from_another_origin_or_none_is_refused(origin):
     async def body():
@@ -93,6 +108,7 @@ async def next_of_type(client, kind):
     return message
 
 
+@pytest.mark.usefixtures("connection_checks")
 def test_two_members_see_each_other_join_talk_and_leave():
     async def body():
         ann = await join("lobby", "Ann")
@@ -118,6 +134,7 @@ def test_two_members_see_each_other_join_talk_and_leave():
     run(body)
 
 
+@pytest.mark.usefixtures("connection_checks")
 def test_rooms_are_separate():
     async def body():
         ann = await join("red", "Ann")
@@ -134,6 +151,7 @@ def test_rooms_are_separate():
     run(body)
 
 
+@pytest.mark.usefixtures("connection_checks")
 @pytest.mark.parametrize("path", [
     "/ws/chat/bad.room?name=Ann",
     "/ws/chat/caf%C3%A9?name=Ann",
@@ -153,6 +171,7 @@ def test_bad_room_or_name_is_refused_before_the_handshake_completes(path):
     run(body)
 
 
+@pytest.mark.usefixtures("connection_checks")
 def test_bad_messages_get_a_reason_and_binary_closes_with_1003():
     async def body():
         ann = await join("lobby", "Ann")
@@ -225,6 +244,18 @@ def test_a_real_server_refuses_a_handshake_without_origin_or_with_a_bad_room(ws_
 
 
 @pytest.fixture(scope="module")
+def browser():
+    """tests/conftest.py's browser, but stopped at the end of this module.
+
+    While Playwright's sync API runs, this thread has a running asyncio event loop
+    (Playwright's, driven from a greenlet), so every later asyncio.run or
+    async_to_sync in the session would fail: the ASGI tests of test_site.py run after
+    this module."""
+    with chromium_browser() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
 def asgi_site():
     port = free_port()
     with ServerProcess(server_command("uvicorn", port=port), port=port) as server:
@@ -280,6 +311,14 @@ def test_chat_page_two_browsers_in_one_room(browser, page, asgi_site):
         assert errors == other_errors == []
     finally:
         other_context.close()
+
+
+def test_a_wsgi_server_answers_the_handshake_as_plain_http_with_djangos_404(wsgi_site):
+    # What the page under WSGI tells the student happens to the browser's handshake.
+    for path in ("/ws/echo", "/ws/chat/lobby?name=Ann"):
+        with pytest.raises(InvalidStatus) as refused:
+            ws_connect(wsgi_site, path)
+        assert refused.value.response.status_code == 404, path
 
 
 def test_chat_page_under_wsgi_says_why_it_cannot_connect(page, wsgi_site):

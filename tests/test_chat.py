@@ -20,13 +20,12 @@ from websockets.sync.client import connect
 from sample_site.asgi import application
 from sample_site.shop.consumers import UNSUPPORTED_DATA
 from scripts.launch import ServerProcess, free_port, server_command
-from tests.external import chromium_browser
 
 # The server kinds that serve the site's WebSocket endpoints. uvicorn (its default
 # WebSocket implementation), daphne (Channels' own server, on Twisted) and granian's
 # ASGI interface all do. The lead adds "asgi", the toy server, when its WebSocket
 # support is merged.
-WS_SERVER_KINDS = ("uvicorn", "daphne", "granian-asgi")
+WS_SERVER_KINDS = ("asgi", "uvicorn", "daphne", "granian-asgi")
 
 ORIGIN = "http://127.0.0.1"
 WAIT = 20  # seconds: generous, as the machine is shared; no test depends on it being short
@@ -244,21 +243,10 @@ def test_a_real_server_refuses_a_handshake_without_origin_or_with_a_bad_room(ws_
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """tests/conftest.py's browser, but stopped at the end of this module.
-
-    While Playwright's sync API runs, this thread has a running asyncio event loop
-    (Playwright's, driven from a greenlet), so every later asyncio.run or
-    async_to_sync in the session would fail: the ASGI tests of test_site.py run after
-    this module."""
-    with chromium_browser() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
 def asgi_site():
+    """The toy ASGI server, as `make demo-asgi` serves the chat."""
     port = free_port()
-    with ServerProcess(server_command("uvicorn", port=port), port=port) as server:
+    with ServerProcess(server_command("asgi", port=port), port=port) as server:
         yield server
 
 

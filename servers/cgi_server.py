@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from urllib.parse import unquote_to_bytes
 
-from servers import common, http11
+from servers import common, http11, spool, trace
 from servers.cgi_app import TIMING_HEADER, TIMING_VARIABLE
 
 SERVER_SOFTWARE = "servers.cgi_server/1.0"
@@ -199,7 +199,7 @@ class CGIServer:
         with self.lock:
             children = list(self.children)
         for child in children:
-            common.log(f"[cgi pid {child.pid}] still running at shutdown: killed")
+            trace.log(f"[cgi pid {child.pid}] still running at shutdown: killed")
             child.kill()
         # Their connection threads reap them (and answer 504 if they still can).
         self._wait_for_connections(5.0)
@@ -457,18 +457,18 @@ class Connection:
     def _serve(self, request: http11.Request, events: list) -> bool:
         """Answer one request; False when the connection must close afterwards."""
         exchange = Exchange(self, request)
-        stdin = None
+        stdin, length = None, None
         try:
             route = self.server.router.route(request.path)
             if request.chunked:
-                stdin = self._spooled_body(events)
+                stdin, length = self._spooled_body(events)
         except Refused as refused:
             return exchange.refuse(refused.status, refused.reason)
         try:
             if not self.server.slots.acquire():
                 return exchange.refuse(503, "too many requests are waiting for a CGI child")
             try:
-                return exchange.run(route, stdin, events)
+                return exchange.run(route, stdin, length, events)
             finally:
                 self.server.slots.release()
         finally:
@@ -476,33 +476,17 @@ class Connection:
                 stdin.close()
 
     def _spooled_body(self, events: list):
-        """A chunked body, read whole into a temporary file, which becomes the child's stdin.
-
-        RFC 3875 §4.1.2: the server MUST set CONTENT_LENGTH if and only if the request
-        has a body, and it "must reflect the length of the message-body after the
-        server has removed any transfer-codings". A chunked body's length is known
-        only at its end, hence the file (on disk: memory stays bounded).
-        """
-        self._send(self.conn.send_continue())
-        body = tempfile.TemporaryFile(prefix="cgi-body-")
+        """A chunked body, whole, in a temporary file that becomes the child's stdin
+        (see servers/spool.py); Refused if it is malformed, too large or too slow."""
+        def receive() -> bytes:
+            data = self._receive_until(time.monotonic() + self.args.timeout)
+            if data is None:
+                raise Refused(408, "request body not received in time")
+            return data
         try:
-            while True:
-                for event in events:
-                    if isinstance(event, http11.Data):
-                        body.write(event.data)
-                    elif isinstance(event, http11.EndOfMessage):
-                        body.flush()
-                        body.seek(0)
-                        return body
-                    elif isinstance(event, http11.Error):
-                        raise Refused(event.status, event.reason)
-                data = self._receive_until(time.monotonic() + self.args.timeout)
-                if data is None:
-                    raise Refused(408, "request body not received in time")
-                events = self.conn.receive(data)
-        except BaseException:
-            body.close()
-            raise
+            return spool.read_chunked_body(self.conn, events, self._send, receive)
+        except spool.BodyRefused as refused:
+            raise Refused(refused.status, refused.reason) from None
 
 
 class Hangup(Exception):
@@ -528,7 +512,7 @@ class Exchange:
         self.conn = connection.conn
         self.request = request
         self.received = time.monotonic()
-        self.trace = common.Trace("cgi", next(self.server.request_numbers)) if self.args.trace else None
+        self.trace = trace.Trace("cgi", next(self.server.request_numbers)) if self.args.trace else None
         if self.trace:
             self.trace.request_head(request.raw)
         # Timings are asked of the child when they will be shown.
@@ -545,7 +529,7 @@ class Exchange:
             self._log_access()
         return False
 
-    def run(self, route: Route, spooled_body, events: list) -> bool:
+    def run(self, route: Route, spooled_body, spooled_length: int | None, events: list) -> bool:
         """Run the script (and, for a local redirect, once more); True: keep the connection."""
         request = self.request
         if request.content_length:
@@ -554,9 +538,8 @@ class Exchange:
             stdin = spooled_body             # the child reads the spooled file itself
         else:
             stdin = subprocess.DEVNULL       # no body: stdin is at EOF at once
-        length = os.fstat(spooled_body.fileno()).st_size if spooled_body is not None else None
         try:
-            local_redirect = self._run_child(route, self._variables(request, route, length), stdin, events)
+            local_redirect = self._run_child(route, self._variables(request, route, spooled_length), stdin, events)
             if local_redirect is not None:
                 # RFC 3875 §6.2.2: "the server MUST generate the response that it
                 # would have produced in response to a request containing the URL"
@@ -570,7 +553,7 @@ class Exchange:
                 if self._run_child(route, variables, subprocess.DEVNULL, []) is not None:
                     return self.refuse(502, "the script answered with a second local redirect")
         except BadGateway as exc:
-            common.log(f"cgi: 502 for {request.method} {request.target.decode('latin-1')}: {exc}")
+            trace.log(f"cgi: 502 for {request.method} {request.target.decode('latin-1')}: {exc}")
             return self.refuse(502, str(exc))
         except GatewayTimeout:
             return self.refuse(504, "the CGI script did not answer in time")
@@ -627,7 +610,7 @@ class Exchange:
             self._relay(child, answer, events if streaming_body else None)
         except GatewayTimeout:
             child.kill()
-            common.log(f"[cgi pid {child.pid}] killed with its process group after --cgi-timeout "
+            trace.log(f"[cgi pid {child.pid}] killed with its process group after --cgi-timeout "
                 f"{self.args.cgi_timeout:g} s")
             if answer.head_sent:
                 raise Hangup("timed out in the middle of the response") from None
@@ -779,9 +762,8 @@ class Exchange:
     def _log_access(self) -> None:
         if self.args.access_log:
             request = self.request
-            common.access_line(self.connection.client, request.method, request.target.decode("latin-1"),
-                               request.http_version, self.status, self.sent,
-                               time.monotonic() - self.received)
+            trace.access_line(self.connection.client, request, self.status, self.sent,
+                              time.monotonic() - self.received)
 
 
 def _watch(selector: selectors.BaseSelector, fileobj, events: int, wanted: bool, data: str) -> None:
@@ -899,7 +881,7 @@ class Child:
                 self.process.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 if not self.killed:
-                    common.log(f"[cgi pid {self.pid}] still running after its output ended: killed")
+                    trace.log(f"[cgi pid {self.pid}] still running after its output ended: killed")
                 self.kill()
                 self.process.wait()
             self.ended = time.monotonic()
@@ -923,7 +905,7 @@ class Child:
         if not data and lines == [b""]:
             return False
         for line in lines:
-            common.log(f"[cgi pid {self.pid}] {line.decode('utf-8', 'replace').rstrip()}")
+            trace.log(f"[cgi pid {self.pid}] {line.decode('utf-8', 'replace').rstrip()}")
         return bool(data)
 
 
@@ -1094,7 +1076,7 @@ class CGIAnswer:
         phases = exchange.phases(self.child, head.timing)
         if self.held is not None:
             size = self.held.tell()
-            headers = head.headers + [("Server-Timing", common.server_timing(phases))]
+            headers = head.headers + [("Server-Timing", trace.server_timing(phases))]
             # RFC 3875 §4.3.3: a script's body for HEAD is discarded; its
             # Content-Length, if it gave one, still describes the GET response.
             length = head.content_length if exchange.request.method == "HEAD" and head.content_length else size

@@ -41,18 +41,16 @@ import socket
 import stat
 import struct
 import sys
-import tempfile
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from http import HTTPStatus
 
-from servers import common, http11
+from servers import common, http11, pep3333, spool, trace
 
 SERVER_HEADER = b"wsgi_server"
 RECV_SIZE = 65536
-# A de-chunked request body is held in memory up to this size, then in a temporary file.
-SPOOL_IN_MEMORY = 1024 * 1024
 # After the response, a request body the application did not read is read and
 # dropped up to this size so the connection can serve another request; a larger
 # remainder is not worth the wait, and the connection is closed instead.
@@ -199,7 +197,7 @@ class Arbiter:
                 continue
             code = os.waitstatus_to_exitcode(status)
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            print(f"wsgi_server: worker {pid} {how}; starting a new one", file=sys.stderr, flush=True)
+            trace.log(f"wsgi_server: worker {pid} {how}; starting a new one")
             # A worker that dies within a second of starting would die again:
             # wait a second before the next restart instead of forking in a loop.
             now = time.monotonic()
@@ -334,7 +332,7 @@ class Worker:
             # EMFILE (out of file descriptors) and the like: the connection
             # waits in the listen queue. Pause briefly rather than spin on a
             # listening socket that stays readable.
-            print(f"wsgi_server: accept failed: {error}", file=sys.stderr, flush=True)
+            trace.log(f"wsgi_server: accept failed: {error}")
             time.sleep(0.1)
             return
         try:
@@ -437,7 +435,7 @@ class Worker:
         if signum == signal.SIGINT:
             self.interrupts += 1
             if self.interrupts >= 2:
-                print("wsgi_server: second interrupt, exiting now", file=sys.stderr, flush=True)
+                trace.log("wsgi_server: second interrupt, exiting now")
                 os._exit(1)
         self.stop_requested = True
 
@@ -461,9 +459,8 @@ class Worker:
             thread.join(max(deadline - time.monotonic(), 0))
         busy = sum(thread.is_alive() for thread in self.threads)
         if busy:
-            print(f"wsgi_server: {busy} request(s) still running after "
-                  f"--graceful-timeout {self.args.graceful_timeout:g} s; exiting anyway",
-                  file=sys.stderr, flush=True)
+            trace.log(f"wsgi_server: {busy} request(s) still running after "
+                      f"--graceful-timeout {self.args.graceful_timeout:g} s; exiting anyway")
             sys.stdout.flush()
             # A thread in the middle of the application cannot be stopped from
             # outside; leave without the interpreter's clean-up, which would run
@@ -522,7 +519,7 @@ class Connection:
                 self.worker.park(self, self.deadline, REST_OF_HEAD)
                 return
             event = events[0]
-            if type(event) is http11.Request:
+            if isinstance(event, http11.Request):
                 exchange = Exchange(self, event, events)
                 if not exchange.run():
                     if exchange.input_left:
@@ -535,13 +532,20 @@ class Connection:
                     self.worker.park(self, time.monotonic() + self.worker.args.keepalive,
                                      NEXT_REQUEST)
                     return
-            elif type(event) is http11.Error:
+            elif isinstance(event, http11.Error):
                 self.send_all(self.parser.error_response(event.status, event.reason))
                 self.linger()
                 return
             else:  # ConnectionClosed: the client is done with this connection
                 self.close()
                 return
+
+    def receive(self) -> bytes:
+        """The client's next bytes; b"" at EOF, after --timeout (SO_RCVTIMEO) or a reset."""
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except OSError:
+            return b""
 
     def send_all(self, data: bytes) -> None:
         """Send a last response before closing (a pool thread; errors do not matter now)."""
@@ -587,27 +591,25 @@ STANDARD_STATUSES = frozenset(f"{status.value} {status.phrase}" for status in HT
 SENDFILE = hasattr(os, "sendfile")
 
 
-class Exchange:
+class Exchange(pep3333.Response):
     """One request/response cycle: build the environ, call the app, write what it returns.
 
-    Its start_response and write methods are the two callables PEP 3333 hands
-    the application.
+    PEP 3333 itself (start_response, write(), the iterable, close()) is
+    servers/pep3333.py; this class plugs in the socket: the head and the body
+    pieces go out through http11, which frames them.
     """
 
-    __slots__ = ("connection", "request", "events", "code", "reason", "headers",
-                 "head_sent", "must_close", "input_left", "body_size", "times", "trace")
+    __slots__ = ("connection", "request", "events", "pending", "must_close", "input_left",
+                 "times", "trace")
 
     def __init__(self, connection: Connection, request: http11.Request, events: list):
+        super().__init__()
         self.connection = connection
         self.request = request
         self.events = events          # the request's events so far: body pieces may follow it
-        self.code = 0                 # from start_response: 200
-        self.reason = None            # 'OK' is implied by 200; a custom phrase is kept
-        self.headers = None           # [('Content-Type', 'text/plain')]
-        self.head_sent = False
+        self.pending = b""            # the response head, sent with the first body bytes
         self.must_close = False       # the response cannot be followed by another one
         self.input_left = False       # the client may still be sending this request's body
-        self.body_size = 0
         self.times = None             # with --access-log / --server-timing / --trace
         self.trace = None             # with --trace
 
@@ -616,7 +618,7 @@ class Exchange:
         connection, request = self.connection, self.request
         worker, parser = connection.worker, connection.parser
         if worker.observed:
-            self.times = [time.perf_counter(), 0.0, 0.0]  # head parsed, app called, head sent
+            self.times = Times(parsed=time.perf_counter())
         body, content_length = self.request_body()
         if body is None:
             self.input_left = True
@@ -624,34 +626,21 @@ class Exchange:
         environ = common.request_variables(request, client=connection.client,
                                            server=connection.server,
                                            content_length=content_length)
-        environ.update({
-            "wsgi.version":          (1, 0),
-            "wsgi.url_scheme":       "http",
-            "wsgi.input":            body,                 # <RequestBody>: read(n), readline()...
-            "wsgi.errors":           sys.stderr,
-            "wsgi.multithread":      worker.multithread,   # True with --threads > 1
-            "wsgi.multiprocess":     worker.multiprocess,  # True with --workers > 1
-            "wsgi.run_once":         False,
-            # Not in PEP 3333, but set by gunicorn and others: wsgi.input ends
-            # where the body ends, so an application may read it to the end.
-            "wsgi.input_terminated": True,
-            "wsgi.file_wrapper":     FileWrapper,
-        })
+        environ.update(pep3333.wsgi_variables(
+            input=body,                          # <RequestBody>: read(n), readline()...
+            errors=sys.stderr,
+            multithread=worker.multithread,      # True with --threads > 1
+            multiprocess=worker.multiprocess,    # True with --workers > 1
+            run_once=False))
+        # Not in PEP 3333, but set by gunicorn and others: wsgi.input ends where the
+        # body ends, so an application may read it to the end.
+        environ["wsgi.input_terminated"] = True
+        environ["wsgi.file_wrapper"] = pep3333.FileWrapper
         if worker.observed:
             self.observe_request(environ)
 
         try:
-            result = worker.app(environ, self.start_response)
-            try:
-                self.send_result(result)
-            finally:
-                # PEP 3333: close() is called "upon completion of the current
-                # request, whether the request was completed normally, or
-                # terminated early due to an application error during iteration
-                # or an early disconnect of the browser."
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            self.run_application(worker.app, environ)
         except ClientDisconnected:
             self.must_close = True
         except Exception:
@@ -661,7 +650,7 @@ class Exchange:
                 body.close()  # the spooled temporary file
         if worker.observed:
             self.observe_end()
-        if type(body) is RequestBody and not body.complete:
+        if isinstance(body, RequestBody) and not body.complete:
             if self.must_close or not body.drain(request):
                 self.input_left = not body.failed
                 return False
@@ -681,143 +670,65 @@ class Exchange:
         buffer = bytearray()
         complete = False
         for event in self.events[1:]:
-            if type(event) is http11.Data:
+            if isinstance(event, http11.Data):
                 buffer += event.data
             else:
                 complete = True
         return RequestBody(self.connection, buffer, complete, request), None
 
     def spool_chunked_body(self):
-        """Read a chunked body whole into a temporary file, and say its length.
-
-        A lesson in what PEP 3333 leaves open: CONTENT_LENGTH is the only way it
-        gives for an application to know where the body ends, and Django reads
-        exactly CONTENT_LENGTH bytes of wsgi.input (none when it is missing). A
-        chunked upload has no Content-Length, so Django would see an empty body.
-        The server therefore de-chunks the whole body first (at most --max-body
-        bytes, kept in memory up to 1 MiB, then on disk) and sets CONTENT_LENGTH
-        to its size. The cost: the application starts only when the upload ends.
-        """
+        """The chunked body, whole, in a temporary file, and its length (see servers/spool.py)."""
         connection = self.connection
-        parser = connection.parser
-        spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)
-        # The body is read now, before the application could ask for it, so the
-        # client that waits for "100 Continue" is told to send it now.
-        interim = parser.send_continue()
         try:
-            if interim:
-                connection.sock.sendall(interim)
-            events = self.events[1:]
-            while True:
-                for event in events:
-                    if type(event) is http11.Data:
-                        spool.write(event.data)
-                    elif type(event) is http11.EndOfMessage:
-                        size = spool.tell()
-                        spool.seek(0)
-                        return spool, size
-                    else:
-                        connection.send_all(parser.error_response(event.status, event.reason))
-                        spool.close()
-                        return None, None
-                try:
-                    data = connection.sock.recv(RECV_SIZE)
-                except OSError:
-                    data = b""
-                events = parser.receive(data)
-        except OSError:
-            spool.close()
+            return spool.read_chunked_body(connection.parser, self.events[1:],
+                                           connection.sock.sendall, connection.receive)
+        except spool.BodyRefused as refused:
+            connection.send_all(connection.parser.error_response(refused.status, refused.reason))
+            return None, None
+        except OSError:  # the interim 100 Continue could not be sent
             return None, None
 
-    # -- the two callables the application gets ----------------------------
+    # -- the response: the hooks of pep3333.Response -------------------------
 
-    def start_response(self, status: str, headers: list, exc_info=None):
-        """PEP 3333 start_response: remember status and headers; they are sent later."""
-        if exc_info is not None:
-            try:
-                if self.head_sent:
-                    # PEP 3333: "if exc_info is provided, and the HTTP headers have
-                    # already been sent, start_response must raise an error, and
-                    # should re-raise using the exc_info tuple."
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None  # PEP 3333: avoid a circular reference
-        elif self.code:
-            # PEP 3333: "It is a fatal error to call start_response without the
-            # exc_info argument if start_response has already been called within
-            # the current invocation of the application."
-            raise AssertionError("start_response() called a second time without exc_info")
-        # PEP 3333: status is "a string consisting of a Status-Code and a
-        # Reason-Phrase, in that order and separated by a single space".
-        if type(status) is not str or len(status) < 4 or status[3] != " " or not status[:3].isdigit():
-            raise ValueError(f"the status must be a str like '200 OK', not {status!r}")
-        # PEP 3333: headers "must be a Python list" of (header_name, header_value)
-        # tuples, both native strings. http11 checks their syntax when it sends them.
-        if type(headers) is not list:
-            raise TypeError(f"the headers must be a list, not {type(headers).__name__}")
-        for header in headers:
-            if type(header) is not tuple or len(header) != 2 or type(header[0]) is not str \
-                    or type(header[1]) is not str:
-                raise TypeError(f"each header must be a (str, str) tuple, not {header!r}")
-        self.code = int(status[:3])
-        self.reason = None if status in STANDARD_STATUSES else status[4:]
-        self.headers = headers
-        return self.write
+    def send_head(self, status_code: int, reason: str, headers: list,
+                  content_length: int | None) -> None:
+        """The status line and header section, held until the first body bytes go out."""
+        if not self.connection.worker.alive:
+            # Shutting down: this connection closes after the response; say so.
+            headers = headers + [("Connection", "close")]
+        if self.times is not None:
+            headers = self.observe_head(headers)
+        standard = f"{status_code} {reason}" in STANDARD_STATUSES
+        self.pending = self.connection.parser.start_response(
+            status_code, headers, content_length=content_length,
+            reason=None if standard else reason)
+        if self.trace is not None:
+            self.trace_response(self.pending)
 
-    def write(self, data: bytes) -> None:
-        """PEP 3333's write() callable, also used for each piece of the iterable.
+    def send_body(self, data: bytes) -> None:
+        self.send(self.pending + self.connection.parser.send_body(data))
+        self.pending = b""
 
-        PEP 3333: the server must send the headers only "after the first
-        iteration of the application return value that yields a non-empty
-        bytestring, or upon the application's first invocation of the write()
-        callable", so the head goes out together with the first body bytes.
-        """
-        if type(data) is not bytes:
-            raise TypeError(f"the body must be bytes, not {type(data).__name__}")
-        if not data:
-            return
-        parser = self.connection.parser
-        if self.head_sent:
-            self.send(parser.send_body(data))
-        else:
-            self.send(self.head() + parser.send_body(data))
-        self.body_size += len(data)
+    def end_body(self) -> None:
+        self.send(self.pending + self.connection.parser.end_response())
+        self.pending = b""
 
-    # -- writing the response ----------------------------------------------
-
-    def send_result(self, result) -> None:
-        parser = self.connection.parser
-        if type(result) is list or type(result) is tuple:
-            # Every piece exists already: head and body go out in one send, with
-            # a Content-Length. PEP 3333 allows it ("if the iterable returned by
-            # the application has a len() of 1, then the server can automatically
-            # determine Content-Length"), and waiting delays no piece.
-            data = b"".join(result)
-            head = self.head(content_length=len(data))
-            self.send(head + parser.send_body(data) + parser.end_response())
-            self.body_size = len(data)
-            return
-        if type(result) is FileWrapper and SENDFILE and self.send_file(result):
-            return
-        write = self.write
-        for data in result:
-            write(data)
-        self.send((b"" if self.head_sent else self.head(content_length=0)) + parser.end_response())
-
-    def send_file(self, wrapper: FileWrapper) -> bool:
+    def send_file(self, wrapper: pep3333.FileWrapper) -> bool:
         """Send a regular file with os.sendfile; False to send it by iteration instead.
 
         http11 counts the body bytes it frames, and bytes the kernel copies on
         its own are not among them; so the response is framed by Content-Length
         and the connection closes after it.
         """
-        size = wrapper.sendfile_size()
-        if size is None or self.request.method == "HEAD" or self.code in (204, 304):
+        size = sendfile_size(wrapper) if SENDFILE else None
+        if size is None or self.request.method == "HEAD" or self.status_code in (204, 304):
             return False
         for name, value in self.headers:  # the application's own length wins
             if name.lower() == "content-length" and value.isdigit():
                 size = min(size, int(value))
-        self.send(self.head(content_length=size))
+        self.start_head(size)
+        self.send(self.pending)
+        self.pending = b""
         offset = wrapper.filelike.tell()
         try:
             while size:
@@ -835,23 +746,6 @@ class Exchange:
         self.must_close = True
         return True
 
-    def head(self, content_length: int | None = None) -> bytes:
-        """The status line and header section, produced once, just before the body."""
-        if not self.code:
-            raise AssertionError("the application produced a body before calling start_response()")
-        headers = self.headers
-        if not self.connection.worker.alive:
-            # Shutting down: this connection closes after the response; say so.
-            headers = headers + [("Connection", "close")]
-        if self.times is not None:
-            headers = self.observe_head(headers)
-        head = self.connection.parser.start_response(
-            self.code, headers, content_length=content_length, reason=self.reason)
-        self.head_sent = True
-        if self.trace is not None:
-            self.trace_response(head)
-        return head
-
     def send(self, data: bytes) -> None:
         try:
             self.connection.sock.sendall(data)
@@ -861,14 +755,13 @@ class Exchange:
     def fail(self) -> None:
         """The application (or its response) failed: log it; 500 if nothing was sent yet."""
         request = self.request
-        sys.stderr.write(f"wsgi_server: error while serving {request.method} "
-                         f"{request.target.decode('latin-1')}:\n{traceback.format_exc()}")
-        sys.stderr.flush()
+        trace.log(f"wsgi_server: error while serving {request.method} "
+                  f"{request.target.decode('latin-1')}:\n{traceback.format_exc().rstrip()}")
         if not self.head_sent:
             # No traceback for the client: it may hold secrets; it went to stderr.
             response = self.connection.parser.error_response(500, "Internal Server Error")
             self.connection.send_all(response)
-            self.code, self.body_size = 500, 0
+            self.status_code, self.body_size = 500, 0
             if self.trace is not None:
                 self.trace_response(response.partition(b"\r\n\r\n")[0] + b"\r\n\r\n")
         # After the head was sent the status can no longer change: closing the
@@ -880,38 +773,46 @@ class Exchange:
     def observe_request(self, environ: dict) -> None:
         worker = self.connection.worker
         if worker.args.trace:
-            self.trace = common.Trace("wsgi", next(worker.request_numbers))
+            self.trace = trace.Trace("wsgi", next(worker.request_numbers))
             self.trace.request_head(self.request.raw)
             self.trace.mapping("WSGI environ", environ)
-        self.times[1] = time.perf_counter()
+        self.times.app_called = time.perf_counter()
 
     def observe_head(self, headers: list) -> list:
         times = self.times
-        times[2] = now = time.perf_counter()
+        times.head_sent = now = time.perf_counter()
         if self.connection.worker.args.server_timing:
             # app: from calling the application to its first body bytes;
             # total: from the parsed request head (building the environ included).
-            phases = [("app", now - times[1]), ("total", now - times[0])]
-            headers = headers + [("Server-Timing", common.server_timing(phases))]
+            phases = [("app", now - times.app_called), ("total", now - times.parsed)]
+            headers = headers + [("Server-Timing", trace.server_timing(phases))]
         return headers
 
     def trace_response(self, head: bytes) -> None:
         """The header section as it went on the wire, with what http11 added
         (Date, Server, the framing: Content-Length or Transfer-Encoding)."""
         lines = head.decode("latin-1").split("\r\n")[1:-2]
-        self.trace.response(self.code, [line.split(": ", 1) for line in lines])
+        self.trace.response(self.status_code, [line.split(": ", 1) for line in lines])
 
     def observe_end(self) -> None:
         now = time.perf_counter()
-        parsed, called, head_sent = self.times
+        times = self.times
+        head_sent = times.head_sent or now
         if self.trace is not None:
-            self.trace.timing([("environ", called - parsed), ("app", (head_sent or now) - called),
-                               ("send", now - (head_sent or now)), ("total", now - parsed)])
+            self.trace.timing([("environ", times.app_called - times.parsed),
+                               ("app", head_sent - times.app_called),
+                               ("send", now - head_sent), ("total", now - times.parsed)])
         if self.connection.worker.args.access_log:
-            request = self.request
-            common.access_line(self.connection.client, request.method,
-                               request.target.decode("latin-1"), request.http_version,
-                               self.code, self.body_size, now - parsed)
+            trace.access_line(self.connection.client, self.request, self.status_code,
+                              self.body_size, now - times.parsed)
+
+
+@dataclass(slots=True)
+class Times:
+    """time.perf_counter() readings of one request, for the teaching views."""
+    parsed: float            # the request head was parsed
+    app_called: float = 0.0  # the application was called
+    head_sent: float = 0.0   # the response head was ready (0.0: not yet)
 
 
 # ── What the environ hands the application: wsgi.input and wsgi.file_wrapper ─
@@ -920,10 +821,10 @@ class Exchange:
 class RequestBody:
     """wsgi.input for a body with a Content-Length, read from the socket on demand.
 
-    PEP 3333: "A server should not read past the client's specified
-    Content-Length, and should simulate an end-of-file condition if the
-    application attempts to read past that point." http11 ends the body at
-    Content-Length, and read() returns b"" from there on.
+    PEP 3333 ("Input and Error Streams"): "The server is not required to read past
+    the client's specified Content-Length, and should simulate an end-of-file
+    condition if the application attempts to read past that point." http11 ends
+    the body at Content-Length, and read() returns b"" from there on.
     """
 
     __slots__ = ("connection", "buffer", "complete", "failed", "waits_for_continue", "received")
@@ -943,9 +844,10 @@ class RequestBody:
         if self.failed:
             raise ClientDisconnected("the request body was cut off")
         if self.waits_for_continue:
-            # PEP 3333: servers "must provide transparent support for HTTP 1.1's
-            # expect/continue mechanism ... Respond with a '100 Continue' response
-            # only if the application attempts to read from the input stream."
+            # The second of the three ways PEP 3333 ("HTTP 1.1 Expect/Continue")
+            # offers: "... response if/when the application first attempts to read
+            # from the input stream. The read request must then remain blocked until
+            # the client responds."
             self.waits_for_continue = False
             interim = connection.parser.send_continue()
             if interim:
@@ -961,9 +863,9 @@ class RequestBody:
                 data = b""  # timed out (--timeout) or reset: the body will not be complete
             before = len(self.buffer)
             for event in connection.parser.receive(data):
-                if type(event) is http11.Data:
+                if isinstance(event, http11.Data):
                     self.buffer += event.data
-                elif type(event) is http11.EndOfMessage:
+                elif isinstance(event, http11.EndOfMessage):
                     self.complete = True
                 else:
                     self.failed = True
@@ -1049,36 +951,22 @@ class EmptyBody:
 EMPTY_BODY = EmptyBody()
 
 
-class FileWrapper:
-    """wsgi.file_wrapper: lets an application return an open file.
+def sendfile_size(wrapper: pep3333.FileWrapper) -> int | None:
+    """Bytes from the file's position to its end; None if it is not a regular file.
 
-    PEP 3333: the wrapper "must be an iterable object" that behaves like
-    iter(filelike.read, '') except for close(); a server may instead transmit
-    the file with a faster, platform-specific method. Here that is os.sendfile
-    (through socket.sendfile) for a regular file on disk: the kernel copies the
-    file to the socket without passing the bytes through Python.
+    PEP 3333 ("Optional Platform-Specific File Handling"): "a wsgi.file_wrapper has
+    to introspect the supplied object for things such as a fileno() (Unix-like OSes)
+    ... in order to determine if the file-like object is suitable for use with the
+    platform-specific API it supports."
     """
-
-    def __init__(self, filelike, block_size: int = 8192):
-        self.filelike = filelike
-        self.block_size = block_size
-        if hasattr(filelike, "close"):
-            self.close = filelike.close
-
-    def __iter__(self):
-        read, size = self.filelike.read, self.block_size
-        return iter(lambda: read(size), b"")
-
-    def sendfile_size(self) -> int | None:
-        """Bytes from the file's position to its end; None if it is not a regular file."""
-        try:
-            position = self.filelike.tell()
-            status = os.fstat(self.filelike.fileno())
-        except (AttributeError, OSError, ValueError):
-            return None
-        if not stat.S_ISREG(status.st_mode):
-            return None
-        return max(status.st_size - position, 0)
+    try:
+        position = wrapper.filelike.tell()
+        status = os.fstat(wrapper.filelike.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    return max(status.st_size - position, 0)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from servers import common
+from servers import common, trace
 
 
 def head(path=b"/", query=b"", headers=(), method="GET", version="1.1"):
@@ -117,15 +117,15 @@ def test_request_variables_content_length_override_and_absence():
 
 
 def test_server_timing_format():
-    assert common.server_timing([("app", 0.001234), ("total", 0.002)]) == "app;dur=1.234, total;dur=2.000"
+    assert trace.server_timing([("app", 0.001234), ("total", 0.002)]) == "app;dur=1.234, total;dur=2.000"
 
 
 def test_trace_blocks(capsys):
-    trace = common.Trace("asgi", 7)
-    trace.request_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    trace.message("send", {"type": "http.response.body", "body": b"x" * 42, "more_body": False})
-    trace.mapping("environ", {"A": "1", "LONGER_KEY": b"v", "wsgi.input": object()})
-    trace.response(404, [(b"content-type", b"text/plain")])
+    view = trace.Trace("asgi", 7)
+    view.request_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    view.message("send", {"type": "http.response.body", "body": b"x" * 42, "more_body": False})
+    view.mapping("environ", {"A": "1", "LONGER_KEY": b"v", "wsgi.input": object()})
+    view.response(404, [(b"content-type", b"text/plain")])
     err = capsys.readouterr().err
     assert "── asgi #7 ── request head\n  GET / HTTP/1.1\n  Host: x\n" in err
     assert "'body': <42 bytes>" in err and "'more_body': False" in err

@@ -51,6 +51,7 @@ from types import SimpleNamespace
 from urllib.parse import unquote_to_bytes
 
 from servers import common, http11, spool, trace
+from servers.wakeup import WakeupPipe
 from servers.cgi_app import TIMING_HEADER, TIMING_VARIABLE
 
 SERVER_SOFTWARE = "servers.cgi_server/1.0"
@@ -147,11 +148,8 @@ class CGIServer:
         self.inherited_environment = {
             name: value for name, value in os.environb.items()
             if name in ENVIRONMENT_ALLOWLIST or name.startswith(ENVIRONMENT_ALLOWED_PREFIX)}
-        # A signal handler only writes a byte here (signal.set_wakeup_fd), which
-        # wakes the accept loop's selector.
-        self.wakeup_read, self.wakeup_write = socket.socketpair()
-        self.wakeup_write.setblocking(False)
-        signal.set_wakeup_fd(self.wakeup_write.fileno(), warn_on_full_buffer=False)
+        # A signal wakes the accept loop's selector (servers/wakeup.py).
+        self.wakeup = WakeupPipe()
 
     def request_shutdown(self, signum, frame) -> None:
         self.stopping = True
@@ -159,11 +157,11 @@ class CGIServer:
     def serve_forever(self) -> None:
         selector = selectors.DefaultSelector()
         selector.register(self.listener, selectors.EVENT_READ)
-        selector.register(self.wakeup_read, selectors.EVENT_READ)
+        selector.register(self.wakeup.reader, selectors.EVENT_READ)
         while not self.stopping:
             for key, _ in selector.select():
-                if key.fileobj is self.wakeup_read:
-                    self.wakeup_read.recv(64)
+                if key.fileobj is self.wakeup.reader:
+                    self.wakeup.drain()
                 elif not self.stopping:
                     self._accept()
         selector.close()

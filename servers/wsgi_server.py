@@ -34,12 +34,10 @@ import heapq
 import itertools
 import os
 import queue
-import select
 import selectors
 import signal
 import socket
 import stat
-import struct
 import sys
 import threading
 import time
@@ -47,7 +45,8 @@ import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from servers import common, http11, pep3333, spool, trace
+from servers import common, http11, pep3333, prefork, spool, trace, tuning
+from servers.wakeup import WakeupPipe
 
 SERVER_HEADER = b"wsgi_server"
 RECV_SIZE = 65536
@@ -90,7 +89,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         help="processes that serve requests; with N > 1 the server forks N copies "
              "sharing one listening socket and restarts one that dies, so that N "
              "cores can run Python at the same time (default %(default)s)")
-    common.add_gc_freeze_argument(parser)
+    tuning.add_gc_freeze_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -104,8 +103,8 @@ def main(argv=None) -> None:
         app = common.load_app(args.app)
         # Before any fork: the workers then never write to the frozen objects'
         # garbage-collector headers, so those pages stay shared between them
-        # (see common.freeze_startup_objects()).
-        frozen = common.freeze_if_asked(args)
+        # (see tuning.freeze_startup_objects()).
+        frozen = tuning.freeze_if_asked(args)
         listener = common.open_listener(host, port)
     except common.StartupError as error:
         common.fail(str(error))
@@ -113,120 +112,10 @@ def main(argv=None) -> None:
     common.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads{frozen}")
     if args.workers == 1:
         sys.exit(Worker(app, listener, args).run())
-    sys.exit(Arbiter(app, listener, args).run())
-
-
-# ── Pre-fork: a parent that keeps N workers alive ───────────────────────────
-
-
-class Arbiter:
-    """The parent process of --workers N: it serves nothing itself.
-
-    Each worker is a fork of this process and inherits the listening socket;
-    the workers all watch it, and a new connection goes to the one whose
-    accept() comes first. The parent waits for signals: a worker that dies is replaced;
-    SIGTERM or SIGINT is passed on to the workers as SIGTERM (a graceful
-    shutdown), and the parent exits when the last worker has exited. A second
-    SIGINT kills the workers at once.
-    """
-
-    def __init__(self, app, listener: socket.socket, args: argparse.Namespace):
-        self.app, self.listener, self.args = app, listener, args
-        self.workers: dict[int, float] = {}  # pid -> when it was started
-        self.stopping = False
-        self.interrupts = 0
-        self.wake_reader, self.wake_writer = socket.socketpair()
-
-    def run(self) -> int:
-        wake_reader, wake_writer = self.wake_reader, self.wake_writer
-        wake_reader.setblocking(False)
-        wake_writer.setblocking(False)
-        # A signal handler runs between two bytecodes of the main thread;
-        # set_wakeup_fd also writes the signal number to a socket, which ends
-        # the select() below at once.
-        signal.set_wakeup_fd(wake_writer.fileno())
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self.on_stop_signal)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        for _ in range(self.args.workers):
-            self.spawn()
-        restart_at = 0.0
-        while self.workers:
-            select.select([wake_reader], [], [], 1.0)
-            try:
-                while wake_reader.recv(64):
-                    pass
-            except BlockingIOError:
-                pass
-            restart_at = self.reap(restart_at)
-        return 0
-
-    def spawn(self) -> None:
-        pid = os.fork()
-        if pid:
-            self.workers[pid] = time.monotonic()
-            return
-        # The child: a Ctrl-C in a terminal reaches the whole process group, so the
-        # workers ignore SIGINT and let the parent decide (one SIGINT: graceful).
-        status = 1
-        try:
-            signal.set_wakeup_fd(-1)
-            self.wake_reader.close()
-            self.wake_writer.close()
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            status = Worker(self.app, self.listener, self.args, parent=os.getppid()).run()
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-
-    def reap(self, restart_at: float) -> float:
-        """Collect exited workers; start replacements unless shutting down."""
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return restart_at
-            if pid == 0:
-                break
-            started = self.workers.pop(pid, None)
-            if started is None or self.stopping:
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            trace.log(f"wsgi_server: worker {pid} {how}; starting a new one")
-            # A worker that dies within a second of starting would die again:
-            # wait a second before the next restart instead of forking in a loop.
-            now = time.monotonic()
-            if now - started < 1.0:
-                restart_at = max(restart_at, now + 1.0)
-        if not self.stopping:
-            missing = self.args.workers - len(self.workers)
-            if missing and time.monotonic() >= restart_at:
-                for _ in range(missing):
-                    self.spawn()
-        return restart_at
-
-    def on_stop_signal(self, signum, frame) -> None:
-        if signum == signal.SIGINT:
-            self.interrupts += 1
-        if self.interrupts >= 2:
-            self.signal_workers(signal.SIGKILL)
-            os._exit(1)
-        if not self.stopping:
-            self.stopping = True
-            self.listener.close()
-        self.signal_workers(signal.SIGTERM)
-
-    def signal_workers(self, signum: int) -> None:
-        for pid in self.workers:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass  # exited already; reap() collects it
+    # --workers N: a parent process that serves nothing keeps N forked workers alive.
+    sys.exit(prefork.Arbiter(
+        args.workers, listener,
+        lambda parent: Worker(app, listener, args, parent=parent).run()).run())
 
 
 # ── A worker: one selector, a pool of threads ───────────────────────────────
@@ -255,12 +144,6 @@ class Worker:
         # flag before doing any of their work.
         self.observed = args.access_log or args.server_timing or args.trace
         self.request_numbers = itertools.count(1)
-        # Kernel timeouts (SO_RCVTIMEO, SO_SNDTIMEO) bound every blocking recv and
-        # send of a pool thread: a client that stops reading its response or
-        # sending its body cannot hold a thread for longer than --timeout.
-        # socket.settimeout would do the same with one extra poll() per call.
-        seconds = int(args.timeout)
-        self.kernel_timeout = struct.pack("ll", seconds, int((args.timeout - seconds) * 1e6))
 
         # On Linux the selector is epoll: a pool thread may register a
         # connection while the main thread waits in select(), and the kernel
@@ -284,10 +167,7 @@ class Worker:
     # -- the loop ----------------------------------------------------------
 
     def run(self) -> int:
-        wake_reader, wake_writer = socket.socketpair()
-        wake_reader.setblocking(False)
-        wake_writer.setblocking(False)
-        signal.set_wakeup_fd(wake_writer.fileno())
+        wakeup = WakeupPipe()
         signal.signal(signal.SIGTERM, self.on_stop_signal)
         if self.parent is None:
             signal.signal(signal.SIGINT, self.on_stop_signal)
@@ -295,7 +175,7 @@ class Worker:
             thread.start()
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ)
-        self.selector.register(wake_reader, selectors.EVENT_READ)
+        self.selector.register(wakeup.reader, selectors.EVENT_READ)
 
         ready, timers = self.selector.select, self.timers
         while not self.stop_requested:
@@ -312,11 +192,7 @@ class Worker:
                 elif key.fileobj is self.listener:
                     self.accept()
                 else:
-                    try:
-                        while wake_reader.recv(64):
-                            pass
-                    except BlockingIOError:
-                        pass
+                    wakeup.drain()  # a signal: its handler has set stop_requested
             if timers and timers[0][0] <= time.monotonic():
                 self.expire_timers()
             if self.parent is not None and os.getppid() != self.parent:
@@ -336,12 +212,13 @@ class Worker:
             time.sleep(0.1)
             return
         try:
-            sock.setblocking(True)
+            # Every recv and send of a pool thread waits at most --timeout: a client
+            # that stops reading its response or sending its body cannot hold a
+            # thread for longer.
+            sock.settimeout(self.args.timeout)
             # The response goes out in one send as soon as it is ready; Nagle's
             # algorithm would hold a small second write back until an ACK arrives.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self.kernel_timeout)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.kernel_timeout)
             connection = Connection(self, sock, client)
         except OSError:
             sock.close()  # the client is gone already
@@ -371,37 +248,23 @@ class Worker:
             connection.deadline = deadline
             connection.waiting_for = waiting_for
             connection.parked = True
-            # A kept-alive connection is parked again after every request, each
-            # time with a slightly later deadline; its timer then stays as it
-            # is and is moved on when it goes off (expire_timers).
-            if connection.timer is None or deadline < connection.timer:
-                self.set_timer(connection, deadline)
+            heapq.heappush(self.timers, (deadline, next(self.timer_numbers), connection))
             self.selector.register(connection.sock, selectors.EVENT_READ, connection)
-
-    def set_timer(self, connection: Connection, when: float) -> None:
-        connection.timer = when
-        heapq.heappush(self.timers, (when, next(self.timer_numbers), connection))
 
     def expire_timers(self) -> None:
         """Close the parked connections whose deadline has passed.
 
-        A timer is only a reminder to look at the connection: it may be in a
-        pool thread now (its next park sets a new timer), or parked again with
-        a later deadline (the timer moves there).
+        A timer is only a reminder to look at the connection: since it was set,
+        the connection may have gone to a pool thread, or been parked again with
+        a later deadline (and a timer of its own).
         """
         now = time.monotonic()
         timers = self.timers
         expired = []
         with self.lock:
             while timers and timers[0][0] <= now:
-                when, _, connection = heapq.heappop(timers)
-                if when != connection.timer:
-                    continue  # replaced by an earlier timer, which has gone off already
-                connection.timer = None
-                if not connection.parked:
-                    continue
-                if connection.deadline > now:
-                    self.set_timer(connection, connection.deadline)
+                _, _, connection = heapq.heappop(timers)
+                if not connection.parked or connection.deadline > now:
                     continue
                 self.selector.unregister(connection.sock)
                 connection.parked = False
@@ -480,7 +343,7 @@ class Connection:
     """One TCP connection and its HTTP/1.1 state (servers/http11.py)."""
 
     __slots__ = ("worker", "sock", "client", "server", "parser", "deadline",
-                 "waiting_for", "parked", "timer")
+                 "waiting_for", "parked")
 
     def __init__(self, worker: Worker, sock: socket.socket, client: tuple):
         self.worker = worker
@@ -491,7 +354,6 @@ class Connection:
         self.deadline = 0.0              # when the selector gives up waiting (time.monotonic)
         self.waiting_for = FIRST_REQUEST  # while parked in the selector
         self.parked = False
-        self.timer = None                # when its entry in Worker.timers goes off
 
     def serve(self) -> None:
         """Run in a pool thread when the connection is readable."""
@@ -588,7 +450,6 @@ class Connection:
 
 # Status lines that http11 already has ready-made; any other reason phrase is passed on.
 STANDARD_STATUSES = frozenset(f"{status.value} {status.phrase}" for status in HTTPStatus)
-SENDFILE = hasattr(os, "sendfile")
 
 
 class Exchange(pep3333.Response):
@@ -720,7 +581,7 @@ class Exchange(pep3333.Response):
         its own are not among them; so the response is framed by Content-Length
         and the connection closes after it.
         """
-        size = sendfile_size(wrapper) if SENDFILE else None
+        size = sendfile_size(wrapper)
         if size is None or self.request.method == "HEAD" or self.status_code in (204, 304):
             return False
         for name, value in self.headers:  # the application's own length wins
@@ -729,18 +590,11 @@ class Exchange(pep3333.Response):
         self.start_head(size)
         self.send(self.pending)
         self.pending = b""
-        offset = wrapper.filelike.tell()
         try:
-            while size:
-                # With SO_SNDTIMEO, a client that stops reading makes this fail
-                # after --timeout instead of holding the thread.
-                sent = os.sendfile(self.connection.sock.fileno(), wrapper.filelike.fileno(),
-                                   offset, size)
-                if not sent:
-                    break  # the file got shorter while it was being sent
-                offset += sent
-                size -= sent
-                self.body_size += sent
+            # os.sendfile() where the platform has it; each wait for the client to
+            # take more is bounded by --timeout (the socket's timeout).
+            self.body_size += self.connection.sock.sendfile(
+                wrapper.filelike, offset=wrapper.filelike.tell(), count=size)
         except OSError as error:
             raise ClientDisconnected(str(error)) from error
         self.must_close = True

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from servers import common, trace
+from servers import common, trace, tuning
 
 
 def head(path=b"/", query=b"", headers=(), method="GET", version="1.1"):
@@ -144,7 +144,7 @@ def test_freeze_startup_objects_moves_the_live_objects_out_of_the_collectors_rea
     import gc
     kept_alive = [{"n": n} for n in range(1000)]       # container objects gc tracks
     try:
-        frozen = common.freeze_startup_objects()
+        frozen = tuning.freeze_startup_objects()
         assert frozen == gc.get_freeze_count() >= len(kept_alive)
         # A full collection no longer visits them: they are in no generation.
         tracked = {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
@@ -155,6 +155,6 @@ def test_freeze_startup_objects_moves_the_live_objects_out_of_the_collectors_rea
 
 def test_gc_freeze_flag_defaults_on_and_can_be_turned_off():
     parser = argparse.ArgumentParser()
-    common.add_gc_freeze_argument(parser)
+    tuning.add_gc_freeze_argument(parser)
     assert parser.parse_args([]).gc_freeze is True
     assert parser.parse_args(["--no-gc-freeze"]).gc_freeze is False

@@ -50,7 +50,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from urllib.parse import unquote_to_bytes
 
-from servers import common, http11, spool, trace
+from servers import common, http11, linger, spool, trace
+from servers.timeouts import TimeoutPolicy, Waiting
 from servers.wakeup import WakeupPipe
 from servers.cgi_app import TIMING_HEADER, TIMING_VARIABLE
 
@@ -64,8 +65,6 @@ STDIN_WINDOW = 256 * 1024
 MAX_CGI_HEAD = 65536
 # With --server-timing the response is held until the child ends; this much in memory.
 SPOOL_IN_MEMORY = 1024 * 1024
-# How long a closing connection keeps reading what the client still sends.
-LINGER_SECONDS = 2.0
 
 # The child's environment is built from nothing: the request's meta-variables
 # plus only these of our own. Anything else in the server's environment (cloud
@@ -139,6 +138,7 @@ class CGIServer:
         self.router = router
         self.listener = listener
         self.limits = common.limits_from_args(args)
+        self.timeouts = TimeoutPolicy.from_args(args)
         self.slots = ChildSlots(args.max_children, args.queue)
         self.request_numbers = itertools.count(1)
         self.lock = threading.Lock()
@@ -341,42 +341,27 @@ class Connection:
         self.client = client[:2]
         self.local = sock.getsockname()[:2]
         self.conn = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE)
+        self.timeouts = server.timeouts
         self.idle = False
 
     def run(self) -> None:
         try:
             events = []
+            waiting = Waiting.FIRST_REQUEST
             while True:
-                request, events = self._receive_head(events)
+                request, events = self._receive_head(events, waiting)
                 if request is None or not self._serve(request, events):
                     break
                 with self.server.lock:
                     if self.server.stopping or not self.conn.keep_alive:
                         break
                 events = self.conn.next_request()
+                waiting = Waiting.NEXT_REQUEST
         except (Hangup, OSError):
             pass
         finally:
-            self._lingering_close()
+            linger.lingering_close(self.sock)
             self.server.forget(self)
-
-    def _lingering_close(self) -> None:
-        """RFC 9112 §9.6: "servers typically close a connection in stages. First,
-        the server performs a half-close ... then continues to read from the
-        connection until it receives a corresponding close by the client".
-        Closing at once would answer a client still sending (a body the script
-        never read) with a TCP reset, which can destroy our response before the
-        client has read it."""
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + LINGER_SECONDS
-            while (remaining := deadline - time.monotonic()) > 0:
-                self.sock.settimeout(remaining)
-                if not self.sock.recv(READ_SIZE):
-                    break
-        except OSError:
-            pass
-        self.sock.close()
 
     def close_if_idle(self) -> None:
         """At shutdown: a connection waiting for its next request is closed now."""
@@ -389,13 +374,14 @@ class Connection:
 
     # -- reading --------------------------------------------------------------
 
-    def _receive_head(self, events: list) -> tuple[http11.Request | None, list]:
+    def _receive_head(self, events: list, waiting: Waiting) -> tuple[http11.Request | None, list]:
         """The next request head and the events that came with it; None: close.
 
-        An idle connection may wait --keepalive seconds for a request to begin;
-        once it has begun, the whole head must arrive within --timeout.
+        How long to wait is servers/timeouts.py's policy: --timeout for a new
+        connection's first head, --keepalive for a next one to begin, then
+        --timeout for the rest of it.
         """
-        deadline = None
+        deadline = self.timeouts.deadline(waiting, time.monotonic())
         while True:
             for index, event in enumerate(events):
                 if isinstance(event, http11.Request):
@@ -405,31 +391,25 @@ class Connection:
                     return None, []
                 if isinstance(event, http11.ConnectionClosed):
                     return None, []
-            if deadline is None:
-                data = self._receive_first_bytes()
-                if data is None:
-                    return None, []
-                deadline = time.monotonic() + self.args.timeout
-            else:
-                data = self._receive_until(deadline)
-                if data is None:
-                    self._send(self.conn.error_response(408, "request head not received in time"))
-                    return None, []
-            events = self.conn.receive(data)
-
-    def _receive_first_bytes(self) -> bytes | None:
-        with self.server.lock:
-            if self.server.stopping:
-                return None
-            self.idle = True
-        try:
-            self.sock.settimeout(self.args.keepalive)
-            return self.sock.recv(READ_SIZE)
-        except (TimeoutError, OSError):
-            return None
-        finally:
+            idle = waiting is not Waiting.REST_OF_HEAD
             with self.server.lock:
-                self.idle = False
+                if idle and self.server.stopping:
+                    return None, []
+                self.idle = idle
+            try:
+                data = self._receive_until(deadline)
+            finally:
+                with self.server.lock:
+                    self.idle = False
+            if data is None:
+                status = self.timeouts.status_on_expiry(waiting)
+                if status is not None:
+                    self._send(self.conn.error_response(status, "request head not received in time"))
+                return None, []
+            if waiting is Waiting.NEXT_REQUEST:
+                deadline = self.timeouts.deadline(Waiting.REST_OF_HEAD, time.monotonic())
+            waiting = Waiting.REST_OF_HEAD
+            events = self.conn.receive(data)
 
     def _receive_until(self, deadline: float) -> bytes | None:
         """Bytes from the client before the deadline (b'' at EOF), None on timeout."""

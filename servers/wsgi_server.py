@@ -45,7 +45,8 @@ import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from servers import common, http11, pep3333, prefork, spool, trace, tuning
+from servers import common, http11, linger, pep3333, prefork, spool, trace, tuning
+from servers.timeouts import TimeoutPolicy, Waiting
 from servers.wakeup import WakeupPipe
 
 SERVER_HEADER = b"wsgi_server"
@@ -54,14 +55,11 @@ RECV_SIZE = 65536
 # dropped up to this size so the connection can serve another request; a larger
 # remainder is not worth the wait, and the connection is closed instead.
 MAX_DRAIN = 64 * 1024
-# How long a refused client may go on sending before its connection is closed.
-LINGER_SECONDS = 2.0
 
-# What a parked connection waits for (Connection.waiting_for), and until when.
-FIRST_REQUEST = "first request"  # a new connection: its first head is due --timeout after accept
-NEXT_REQUEST = "next request"    # kept alive: a next request may begin within --keepalive
-REST_OF_HEAD = "rest of head"    # a head has begun: it is due --timeout after its first byte
-CLIENT_CLOSE = "client close"    # our side is closed; input is read and dropped until EOF
+# What a parked connection waits for (Connection.waiting_for) is one of
+# timeouts.Waiting (until when: servers/timeouts.py), or this: our side is closed,
+# and input is read and dropped until EOF (servers/linger.py).
+CLIENT_CLOSE = "client close"
 
 # ── The command line and the listening socket ───────────────────────────────
 
@@ -138,6 +136,7 @@ class Worker:
         self.args = args
         self.parent = parent
         self.limits = common.limits_from_args(args)
+        self.timeouts = TimeoutPolicy.from_args(args)
         self.multithread = args.threads > 1
         self.multiprocess = args.workers > 1
         # The teaching views cost time on every request; a request checks one
@@ -223,7 +222,8 @@ class Worker:
         except OSError:
             sock.close()  # the client is gone already
             return
-        self.park(connection, time.monotonic() + self.args.timeout, FIRST_REQUEST)
+        self.park(connection, self.timeouts.deadline(Waiting.FIRST_REQUEST, time.monotonic()),
+                  Waiting.FIRST_REQUEST)
 
     def hand_to_pool(self, connection: Connection) -> None:
         """The connection has bytes to read: the next free pool thread takes it."""
@@ -270,11 +270,9 @@ class Worker:
                 connection.parked = False
                 expired.append(connection)
         for connection in expired:
-            if connection.waiting_for is REST_OF_HEAD:
-                # RFC 9110 §15.5.9: 408 (Request Timeout) "indicates that the
-                # server did not receive a complete request message within the
-                # time that it was prepared to wait".
-                connection.send_now(connection.parser.error_response(408, "Request Timeout"))
+            status = self.timeouts.status_on_expiry(connection.waiting_for)
+            if status is not None:
+                connection.send_now(connection.parser.error_response(status, "Request Timeout"))
                 connection.linger()
             else:
                 connection.close()
@@ -352,7 +350,7 @@ class Connection:
         self.server = sock.getsockname()[:2]
         self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_HEADER)
         self.deadline = 0.0              # when the selector gives up waiting (time.monotonic)
-        self.waiting_for = FIRST_REQUEST  # while parked in the selector
+        self.waiting_for = Waiting.FIRST_REQUEST  # while parked in the selector
         self.parked = False
 
     def serve(self) -> None:
@@ -376,9 +374,10 @@ class Connection:
             if not events:
                 # Part of a request head: wait for more in the selector, until
                 # the deadline of this head (a new connection's stays as it was).
-                if self.waiting_for is NEXT_REQUEST:
-                    self.deadline = time.monotonic() + self.worker.args.timeout
-                self.worker.park(self, self.deadline, REST_OF_HEAD)
+                if self.waiting_for is Waiting.NEXT_REQUEST:
+                    self.deadline = self.worker.timeouts.deadline(Waiting.REST_OF_HEAD,
+                                                                  time.monotonic())
+                self.worker.park(self, self.deadline, Waiting.REST_OF_HEAD)
                 return
             event = events[0]
             if isinstance(event, http11.Request):
@@ -391,8 +390,8 @@ class Connection:
                     return
                 events = self.parser.next_request()
                 if not events:
-                    self.worker.park(self, time.monotonic() + self.worker.args.keepalive,
-                                     NEXT_REQUEST)
+                    self.worker.park(self, self.worker.timeouts.deadline(
+                        Waiting.NEXT_REQUEST, time.monotonic()), Waiting.NEXT_REQUEST)
                     return
             elif isinstance(event, http11.Error):
                 self.send_all(self.parser.error_response(event.status, event.reason))
@@ -424,23 +423,10 @@ class Connection:
             pass
 
     def linger(self) -> None:
-        """Close after a response while the client may still be sending its request.
-
-        Closing a socket that has unread input makes the kernel answer with a
-        reset, and a reset can destroy the response that the client has not
-        read yet: it would never see its 400 or 413. RFC 9112 §9.6: "servers
-        typically close a connection in stages. First, the server performs a
-        half-close by closing only the write side of the read/write connection.
-        The server then continues to read from the connection until it receives
-        a corresponding close by the client". Here the selector does the
-        reading, for at most LINGER_SECONDS.
-        """
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            self.close()
-            return
-        self.worker.park(self, time.monotonic() + LINGER_SECONDS, CLIENT_CLOSE)
+        """Close after a response while the client may still be sending its request
+        (servers/linger.py); the selector reads and drops its bytes meanwhile."""
+        if linger.half_close(self.sock):
+            self.worker.park(self, time.monotonic() + linger.LINGER_SECONDS, CLIENT_CLOSE)
 
     def close(self) -> None:
         self.sock.close()

@@ -55,6 +55,8 @@ from servers.timeouts import TimeoutPolicy, Waiting
 from servers.wakeup import WakeupPipe
 from servers.cgi_app import TIMING_HEADER, TIMING_VARIABLE
 
+# SERVER_SOFTWARE (RFC 3875 §4.1.17) and the Server header, as every server here
+# names itself: servers.<module>/<version>.
 SERVER_SOFTWARE = "servers.cgi_server/1.0"
 READ_SIZE = 65536
 # Request body bytes read from the client but not yet taken by the child; past
@@ -340,7 +342,7 @@ class Connection:
         self.sock = sock
         self.client = client[:2]
         self.local = sock.getsockname()[:2]
-        self.conn = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE)
+        self.parser = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE.encode())
         self.timeouts = server.timeouts
         self.idle = False
 
@@ -353,9 +355,9 @@ class Connection:
                 if request is None or not self._serve(request, events):
                     break
                 with self.server.lock:
-                    if self.server.stopping or not self.conn.keep_alive:
+                    if self.server.stopping or not self.parser.keep_alive:
                         break
-                events = self.conn.next_request()
+                events = self.parser.next_request()
                 waiting = Waiting.NEXT_REQUEST
         except (Hangup, OSError):
             pass
@@ -387,7 +389,7 @@ class Connection:
                 if isinstance(event, http11.Request):
                     return event, events[index + 1:]
                 if isinstance(event, http11.Error):
-                    self._send(self.conn.error_response(event.status, event.reason))
+                    self._send(self.parser.error_response(event.status, event.reason))
                     return None, []
                 if isinstance(event, http11.ConnectionClosed):
                     return None, []
@@ -404,12 +406,12 @@ class Connection:
             if data is None:
                 status = self.timeouts.status_on_expiry(waiting)
                 if status is not None:
-                    self._send(self.conn.error_response(status, "request head not received in time"))
+                    self._send(self.parser.error_response(status, "request head not received in time"))
                 return None, []
             if waiting is Waiting.NEXT_REQUEST:
                 deadline = self.timeouts.deadline(Waiting.REST_OF_HEAD, time.monotonic())
             waiting = Waiting.REST_OF_HEAD
-            events = self.conn.receive(data)
+            events = self.parser.receive(data)
 
     def _receive_until(self, deadline: float) -> bytes | None:
         """Bytes from the client before the deadline (b'' at EOF), None on timeout."""
@@ -462,7 +464,7 @@ class Connection:
                 raise Refused(408, "request body not received in time")
             return data
         try:
-            return spool.read_chunked_body(self.conn, events, self._send, receive)
+            return spool.read_chunked_body(self.parser, events, self._send, receive)
         except spool.BodyRefused as refused:
             raise Refused(refused.status, refused.reason) from None
 
@@ -487,7 +489,7 @@ class Exchange:
         self.connection = connection
         self.server = connection.server
         self.args = connection.args
-        self.conn = connection.conn
+        self.parser = connection.parser
         self.request = request
         self.received = time.monotonic()
         self.trace = trace.Trace("cgi", next(self.server.request_numbers)) if self.args.trace else None
@@ -502,7 +504,7 @@ class Exchange:
         """An error response of our own; the connection closes after it."""
         self.status = status
         try:
-            self.connection._send(self.conn.error_response(status, reason))
+            self.connection._send(self.parser.error_response(status, reason))
         finally:
             self._log_access()
         return False
@@ -539,7 +541,7 @@ class Exchange:
             self._log_access()
             raise
         self._log_access()
-        return self.conn.keep_alive
+        return self.parser.keep_alive
 
     # -- the environment --------------------------------------------------------
 
@@ -578,7 +580,7 @@ class Exchange:
                                 for key, value in environment.items()})
         streaming_body = stdin is subprocess.PIPE
         if streaming_body:
-            self.connection._send(self.conn.send_continue())
+            self.connection._send(self.parser.send_continue())
         try:
             child = Child(self.server, route, environment, stdin)
         except OSError as exc:  # no #! line, a missing interpreter, no more processes
@@ -671,7 +673,7 @@ class Exchange:
             data = sock.recv(READ_SIZE)
         except OSError as exc:
             raise Hangup(str(exc)) from None
-        events = self.conn.receive(data)
+        events = self.parser.receive(data)
         for event in events:
             if isinstance(event, http11.Error):
                 # EOF in the middle of the body, or a body over --max-body.
@@ -683,7 +685,7 @@ class Exchange:
     def send_head(self, head: CGIHead, headers: list, content_length: int | None) -> None:
         status = head.status
         try:
-            data = self.conn.start_response(status, headers, content_length=content_length,
+            data = self.parser.start_response(status, headers, content_length=content_length,
                                             reason=head.reason)
         except http11.LocalProtocolError as exc:
             raise BadGateway(f"invalid response header: {exc}") from None
@@ -694,7 +696,7 @@ class Exchange:
 
     def send_body(self, data: bytes) -> None:
         try:
-            framed = self.conn.send_body(data)
+            framed = self.parser.send_body(data)
         except http11.LocalProtocolError as exc:
             raise Hangup(f"the script's body does not match its Content-Length: {exc}") from None
         self.sent += len(data)
@@ -702,7 +704,7 @@ class Exchange:
 
     def end_body(self) -> None:
         try:
-            self.connection._send(self.conn.end_response())
+            self.connection._send(self.parser.end_response())
         except http11.LocalProtocolError as exc:
             raise Hangup(f"the script's body is shorter than its Content-Length: {exc}") from None
 
@@ -1023,9 +1025,9 @@ class CGIAnswer:
         block = bytes(self.buffer[:end.start()])
         rest = bytes(self.buffer[end.end():])
         self.buffer.clear()
-        trace = self.exchange.trace
-        if trace:
-            trace.raw_block(f"CGI header block from pid {self.child.pid}", block)
+        view = self.exchange.trace
+        if view:
+            view.raw_block(f"CGI header block from pid {self.child.pid}", block)
         if not block:
             raise BadGateway("the script sent an empty header block")
         self.head = parse_cgi_head(block)

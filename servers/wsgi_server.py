@@ -49,7 +49,8 @@ from servers import common, http11, linger, pep3333, prefork, spool, trace, tuni
 from servers.timeouts import TimeoutPolicy, Waiting
 from servers.wakeup import WakeupPipe
 
-SERVER_HEADER = b"wsgi_server"
+# The Server header, as every server here names itself: servers.<module>/<version>.
+SERVER_SOFTWARE = "servers.wsgi_server/1.0"
 RECV_SIZE = 65536
 # After the response, a request body the application did not read is read and
 # dropped up to this size so the connection can serve another request; a larger
@@ -348,7 +349,7 @@ class Connection:
         self.sock = sock
         self.client = client[:2]
         self.server = sock.getsockname()[:2]
-        self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_HEADER)
+        self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_SOFTWARE.encode())
         self.deadline = 0.0              # when the selector gives up waiting (time.monotonic)
         self.waiting_for = Waiting.FIRST_REQUEST  # while parked in the selector
         self.parked = False

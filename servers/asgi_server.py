@@ -41,11 +41,13 @@ import time
 import traceback
 from urllib.parse import unquote_to_bytes
 
-from servers import common, http11
+from servers import common, http11, trace, tuning
 
 # ASGI HTTP spec: spec_version 2.4 is "Calling send() on a closed connection should
 # raise an error", which send() does (ClientDisconnected). Lifespan spec 2.0 adds
 # startup.failed and shutdown.failed.
+# The Server header, as every server here names itself: servers.<module>/<version>.
+SERVER_SOFTWARE = "servers.asgi_server/1.0"
 HTTP_SPEC_VERSION = "2.4"
 LIFESPAN_SPEC_VERSION = "2.0"
 
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the event loop: asyncio (the standard library, the default), uvloop (a faster "
              "drop-in loop written on libuv, if installed), or auto (uvloop when it can be "
              "imported, else asyncio, like uvicorn's auto). The server code is the same.")
-    common.add_gc_freeze_argument(parser)
+    tuning.add_gc_freeze_argument(parser)
     return parser
 
 
@@ -160,8 +162,8 @@ class Server:
         if failure is not None:
             return failure
         # What exists now (the application, and what its startup built) lives as
-        # long as the server; see common.freeze_startup_objects().
-        frozen = common.freeze_if_asked(self.args)
+        # long as the server; see tuning.freeze_startup_objects().
+        frozen = tuning.freeze_if_asked(self.args)
         # Lifespan spec: startup comes "before it has started to" receive
         # connections, so the port opens only now.
         try:
@@ -268,9 +270,8 @@ class Lifespan:
                 # with type lifespan, the server must continue but not send any
                 # lifespan events."
                 self.status = "unsupported by the app"
-                print(f"lifespan: the application does not support it ({reason}); "
-                      f"carrying on without it (--lifespan on would stop here)",
-                      file=sys.stderr, flush=True)
+                trace.log(f"lifespan: the application does not support it ({reason}); "
+                          f"carrying on without it (--lifespan on would stop here)")
         finally:
             self.replied.set()
 
@@ -286,8 +287,7 @@ class Lifespan:
             # provided and then exit."
             self.failure = f"lifespan startup failed: {message.get('message') or '(no message)'}"
         elif kind == "lifespan.shutdown.failed":
-            print(f"lifespan shutdown failed: {message.get('message') or '(no message)'}",
-                  file=sys.stderr, flush=True)
+            trace.log(f"lifespan shutdown failed: {message.get('message') or '(no message)'}")
         elif kind != "lifespan.shutdown.complete":
             raise RuntimeError(f"ASGI lifespan spec: unexpected message {kind!r} sent by the application")
         self.replied.set()
@@ -302,8 +302,7 @@ class Lifespan:
         try:
             await asyncio.wait_for(self.replied.wait(), timeout)
         except asyncio.TimeoutError:
-            print("lifespan: no reply to lifespan.shutdown within --graceful-timeout",
-                  file=sys.stderr, flush=True)
+            trace.log("lifespan: no reply to lifespan.shutdown within --graceful-timeout")
         self.task.cancel()
 
 
@@ -318,7 +317,7 @@ class HttpConnection(asyncio.Protocol):
         self.app = server.app
         self.args = server.args
         self.loop = asyncio.get_running_loop()
-        self.parser = http11.ServerConnection(server.limits, server_header=b"servers.asgi_server")
+        self.parser = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE.encode())
         self.transport: asyncio.Transport | None = None
         self.cycle: RequestCycle | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -361,17 +360,16 @@ class HttpConnection(asyncio.Protocol):
 
     def handle_events(self, events: list) -> None:
         for event in events:
-            kind = type(event)
             # A cycle that ended early (an error, a refusal) ignores the rest of its body.
-            if kind is http11.Data:
+            if isinstance(event, http11.Data):
                 if self.cycle is not None:
                     self.cycle.body_arrived(event.data)
-            elif kind is http11.Request:
+            elif isinstance(event, http11.Request):
                 self.start_cycle(event)
-            elif kind is http11.EndOfMessage:
+            elif isinstance(event, http11.EndOfMessage):
                 if self.cycle is not None:
                     self.cycle.body_complete()
-            elif kind is http11.ConnectionClosed:
+            elif isinstance(event, http11.ConnectionClosed):
                 self.transport.close()
             else:
                 self.protocol_error(event)
@@ -626,8 +624,7 @@ class RequestCycle:
 
     def log(self, text: str) -> None:
         request = self.request
-        sys.stderr.write(f"asgi_server: {request.method} {request.target.decode('latin-1')}: {text}\n")
-        sys.stderr.flush()
+        trace.log(f"asgi_server: {request.method} {request.target.decode('latin-1')}: {text}")
 
     # -- receive(): the request body, then http.disconnect ------------------------
 
@@ -731,7 +728,7 @@ class RequestCycle:
             if server.args.server_timing:
                 # The header leaves with http.response.start, so "app" is the time
                 # until the application sent that message, not until its last byte.
-                headers = [*headers, (b"server-timing", common.server_timing(self.phases).encode())]
+                headers = [*headers, (b"server-timing", trace.server_timing(self.phases).encode())]
         if server.shutting_down:
             headers = [*headers, (b"connection", b"close")]
         # http11 checks names and values and picks the framing: Content-Length if
@@ -764,16 +761,14 @@ class RequestCycle:
         seconds = time.perf_counter() - self.received_at
         request = self.request
         if server.args.access_log:
-            common.access_line(self.connection.client, request.method,
-                               request.target.decode("latin-1"), request.http_version,
-                               self.status, self.sent, seconds)
+            trace.access_line(self.connection.client, request, self.status, self.sent, seconds)
         if self.trace is not None:
             self.trace.timing([*self.phases, ("complete", seconds)])
 
     def start_trace(self) -> None:
         server = self.connection.server
         server.trace_count += 1
-        self.trace = common.Trace("asgi", server.trace_count)
+        self.trace = trace.Trace("asgi", server.trace_count)
         self.trace.request_head(self.request.raw)
         self.trace.mapping("scope", self.scope)
 

@@ -33,10 +33,13 @@ import traceback
 from servers import pep3333
 
 # The runner sets this extension meta-variable when it wants to know where the
-# child's time went (RFC 3875 §4.1: extension variables "SHOULD be prefixed with X_").
+# child's time went. RFC 3875 §4.1: "The server MAY set additional
+# implementation-defined extension meta-variables, whose names SHOULD be prefixed
+# with ..." the two characters X_.
 TIMING_VARIABLE = "X_CGI_TIMING"
 # ...and the child answers in this extension header field, which the runner reads
-# and removes (RFC 3875 §6.3.5: "field names SHOULD begin with 'X-CGI-'").
+# and removes. RFC 3875 §6.3.5: "There may be additional implementation-defined
+# CGI header fields, whose field names SHOULD begin with ..." the prefix X-CGI-.
 TIMING_HEADER = "X-CGI-Timing"
 # A response this large is held in memory; a larger one moves to a temporary file.
 SPOOL_IN_MEMORY = 1024 * 1024
@@ -156,7 +159,8 @@ class CGIResponse(pep3333.Response):
         self.output.flush()
 
     def _write_head(self) -> None:
-        """RFC 3875 §6.3: "Status:" and the header fields, one per line, then a blank line."""
+        """The CGI header block (RFC 3875 §6.3): a Status field and the header fields,
+        one per line, then a blank line."""
         status, headers, content_length = self.head
         lines = [f"Status: {status}"]
         lines += [f"{name}: {value}" for name, value in headers]

@@ -81,8 +81,9 @@ ENVIRONMENT_ALLOWED_PREFIX = b"LC_"
 
 # Header fields a script must not send because framing the response is the
 # server's job. RFC 3875 §6.3.4: "The script MUST NOT return any header fields
-# that relate to client-side communication issues ... The server MAY remove any
-# such header fields".
+# that relate to client-side communication issues and could affect the server's
+# ability to send the response to the client. The server MAY remove any such
+# header fields returned by the client."
 HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade"))
 
@@ -550,8 +551,9 @@ class Exchange:
 
         exclude_headers: `Proxy:` must never become HTTP_PROXY, which many HTTP
         libraries read as their proxy setting (the "httpoxy" hole, CVE-2016-5385);
-        Authorization is not passed on (RFC 3875 §4.1.18: the server SHOULD NOT
-        create variables for header fields carrying authentication information).
+        Authorization is not passed on. RFC 3875 §4.1.18: "In particular, it SHOULD
+        remove any header fields carrying authentication information, such as
+        'Authorization'".
         """
         variables = common.request_variables(
             request, client=self.connection.client, server=self.connection.local,

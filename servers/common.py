@@ -193,8 +193,8 @@ def _header_key(name: bytes) -> str | None:
     if key is None and name not in _HEADER_KEYS:
         # A '_' in a header name would come out the same as '-' (X-Forwarded_For
         # would impersonate X-Forwarded-For), so such names are dropped, as
-        # nginx and gunicorn do. RFC 3875 §4.1.18: "The server ... MAY exclude
-        # any headers which it has already processed".
+        # nginx and gunicorn do. RFC 3875 §4.1.18: "The server is not required
+        # to create meta-variables for all the header fields that it receives."
         if b"_" in name or name in _OWN_VARIABLES:
             key = None
         else:

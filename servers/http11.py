@@ -45,11 +45,12 @@ class Limits:
     """How much a client may send. Each limit maps to one status code.
 
     RFC 9112 §3: "A server that receives a request-target longer than any URI it
-    wishes to parse MUST respond with a 414 (URI Too Long) status code."
+    wishes to parse MUST respond with a 414 (URI Too Long) status code".
     RFC 6585 §5: 431 "the server is unwilling to process the request because its
-    header fields are too large".  RFC 9110 §15.5.14: 413 "the server is refusing
-    to process a request because the request content is larger than the server is
-    willing or able to process".
+    header fields are too large".
+    RFC 9110 §15.5.14: "The 413 (Content Too Large) status code indicates that the
+    server is refusing to process a request because the request content is larger
+    than the server is willing or able to process."
     """
     max_request_line: int = 8190       # longer -> 414
     max_headers: int = 100             # more field lines -> 431
@@ -433,8 +434,10 @@ class ServerConnection:
         # RFC 9110 §6.2: "A recipient that receives a message with a major version
         # number that it implements and a minor version number higher than what it
         # implements SHOULD process the message as if it were in the highest minor
-        # version within that major version".  RFC 9110 §15.6.6: 505 "the server
-        # does not support, or refuses to support, the major version of HTTP".
+        # version within that major version".
+        # RFC 9110 §15.6.6: "The 505 (HTTP Version Not Supported) status code
+        # indicates that the server does not support, or refuses to support, the
+        # major version of HTTP that was used in the request message."
         if major != b"1":
             raise _Refused(505, "HTTP version not supported")
         version = "1.0" if minor == b"0" else "1.1"
@@ -451,12 +454,12 @@ class ServerConnection:
                 raise _Refused(400, "request target * is only for OPTIONS")
             path, query = b"*", b""
         elif method == "CONNECT":
-            # RFC 9112 §3.2.3: authority-form "is only used for CONNECT requests";
-            # this server is no tunnel.
+            # RFC 9112 §3.2.3: "The authority-form of request-target is only used
+            # for CONNECT requests"; this server is no tunnel.
             raise _Refused(501, "CONNECT is not supported")
         else:
-            # RFC 9112 §3.2.2: "a server MUST accept the absolute-form in requests";
-            # the path and query are taken from it.
+            # RFC 9112 §3.2.2: "A server MUST accept the absolute-form in requests"; the
+            # path and query are taken from it.
             match = _ABSOLUTE_FORM.fullmatch(target)
             if match is None:
                 raise _Refused(400, "invalid request target")
@@ -476,9 +479,9 @@ class ServerConnection:
             # (Bad Request), any received request message that contains whitespace
             # between a header field name and colon."
             # RFC 9112 §5.2: "A server that receives an obs-fold in a request
-            # message that is not within a message/http container MUST either
-            # reject the message by sending a 400 (Bad Request) ... or replace
-            # each received obs-fold with one or more SP octets".  We reject.
+            # message that is not within a ... container MUST either reject the
+            # message by sending a 400 (Bad Request) ... or replace each received
+            # obs-fold with one or more SP octets".  We reject.
             if not colon or not _TOKEN.fullmatch(name):
                 raise _Refused(400, _field_line_problem(line))
             # RFC 9112 §5.1: field-line = field-name ":" OWS field-value OWS
@@ -528,9 +531,13 @@ class ServerConnection:
             if version == "1.0":
                 raise _Refused(400, "Transfer-Encoding in an HTTP/1.0 request")
             # RFC 9112 §6.3: "If a message is received with both a
-            # Transfer-Encoding and a Content-Length header field ... Such a
-            # message might indicate an attempt to perform request smuggling ...
-            # A server MAY reject a request that contains both".  We do.
+            # Transfer-Encoding and a Content-Length header field, the
+            # Transfer-Encoding overrides the Content-Length. Such a message might
+            # indicate an attempt to perform request smuggling ... and ought to be
+            # handled as an error."
+            # RFC 9112 §6.1: "A server MAY reject a request that contains both
+            # Content-Length and Transfer-Encoding or process such a request in
+            # accordance with the Transfer-Encoding alone."  We reject it.
             if content_lengths:
                 raise _Refused(400, "both Content-Length and Transfer-Encoding")
             _check_transfer_codings(codings)
@@ -699,11 +706,20 @@ class ServerConnection:
     def send_continue(self):
         """The interim "100 Continue" response, once, when the client asked for it.
 
-        RFC 9110 §10.1.1: "A server that receives a 100-continue expectation in an
-        HTTP/1.1 request ... MAY omit sending a 100 (Continue) response if it has
-        already received some or all of the content".  A server calls this when
-        the application first reads the body, so a client is not asked for a
-        body nobody reads.
+        RFC 9110 §10.1.1: "A server MAY omit sending a 100 (Continue) response if
+        it has already received some or all of the content for the corresponding
+        request, or if the framing indicates that there is no content."
+        RFC 9110 §10.1.1: "Upon receiving an HTTP/1.1 (or later) request that has a
+        method, target URI, and complete header section that contains a
+        100-continue expectation and an indication that request content will
+        follow, an origin server MUST send either: an immediate response with a
+        final status code, if that status can be determined by examining just the
+        method, target URI, and header fields, or an immediate 100 (Continue)
+        response to encourage the client to send the request content."
+        Here the application decides which: a server calls this when the
+        application first reads the body (or, spooling a chunked body, before
+        calling it), and an application that answers without reading sends its
+        final status instead, so a client is not asked for a body nobody reads.
         """
         request = self._request
         if (request is None or not request.expect_continue or self._sent_continue
@@ -921,15 +937,17 @@ def _check_transfer_codings(codings):
 
 
 def _parse_content_length(values):
-    # RFC 9110 §8.6: Content-Length = 1*DIGIT.  RFC 9112 §6.3: "If a message is
-    # received without Transfer-Encoding and with an invalid Content-Length header
-    # field, then the message framing is invalid and the recipient MUST treat it
-    # as an unrecoverable error, unless the field value can be successfully parsed
-    # as a comma-separated list ... [of values that] are the same ... the server
-    # MUST respond with a 400 (Bad Request) status code and then close the
-    # connection."  We use less of that leeway: a list in one line ("5, 5") is
-    # refused, as are differing lines; identical repeated lines (which some
-    # proxies produce) count as one value.
+    # The syntax is RFC 9110 §8.6's Content-Length = 1*DIGIT.
+    # RFC 9112 §6.3: "If a message is received without Transfer-Encoding and with
+    # an invalid Content-Length header field, then the message framing is invalid
+    # and the recipient MUST treat it as an unrecoverable error, unless the field
+    # value can be successfully parsed as a comma-separated list ..., all values in
+    # the list are valid, and all values in the list are the same ... If the
+    # unrecoverable error is in a request message, the server MUST respond with a
+    # 400 (Bad Request) status code and then close the connection."
+    # We use less of that leeway: a list in one line ("5, 5") is refused, as are
+    # differing lines; identical repeated lines (which some proxies produce) count
+    # as one value.
     value = values[0]
     if not value.isdigit() or not value.isascii() or any(other != value for other in values):
         raise _Refused(400, "invalid Content-Length")
@@ -978,7 +996,8 @@ def _as_bytes(text):
 def _checked(headers):
     """The response headers as bytes pairs, every one checked before any is used.
 
-    RFC 9110 §5.1: field-name = token.  RFC 9110 §5.5: "Field values containing
+    A field name is a token (RFC 9110 §5.1).
+    RFC 9110 §5.5: "Field values containing
     CR, LF, or NUL characters are invalid and dangerous, due to the varying ways
     that implementations might parse and interpret those characters".  A value
     holding CR LF would let the application inject header fields or a whole

@@ -129,9 +129,9 @@ class Response:
 
     def write(self, data: bytes) -> None:
         """The write() callable start_response returns."""
-        # PEP 3333 ("The write() Callable"): write() takes "a bytestring to be
-        # written as part of the HTTP response body, that is treated exactly as
-        # though it had been yielded by the output iterable."
+        # PEP 3333 ("The write() Callable"): "it accepts a single parameter: a
+        # bytestring to be written as part of the HTTP response body, that is
+        # treated exactly as though it had been yielded by the output iterable."
         self.write_called = True
         self.send_piece(data)
 
@@ -171,10 +171,10 @@ class Response:
         if not data:
             return
         if not self.head_sent:
-            # PEP 3333 ("The start_response() Callable"): the server must store the
-            # headers "to transmit only after the first iteration of the application
-            # return value that yields a non-empty bytestring, or upon the
-            # application's first invocation of the write() callable."
+            # PEP 3333 ("The start_response() Callable"): "it must store them for the
+            # server or gateway to transmit only after the first iteration of the
+            # application return value that yields a non-empty bytestring, or upon
+            # the application's first invocation of the write() callable."
             self.start_head(None)
         self.send_body(data)
         self.body_size += len(data)

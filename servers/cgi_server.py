@@ -26,6 +26,14 @@ threads only wait; the work is done by the children, one process each.
 
 Where the time goes (--server-timing) is measured in Exchange.phases below.
 
+A WebSocket handshake (Upgrade: websocket) is answered as a plain HTTP request:
+the script runs and its response goes back, without a 101. A CGI script has no
+way to take over the connection after its response, so there is nothing to
+upgrade to. RFC 9110 §7.8: "A server MAY ignore a received Upgrade header field
+if it wishes to continue using the current protocol on that connection." Django
+then answers /ws/... as it answers any unknown URL; WebSocket is the ASGI
+server's lesson.
+
 Left out on purpose: NPH scripts (RFC 3875 §5), the command line of an "indexed"
 query (§4.4), PATH_TRANSLATED, AUTH_TYPE and REMOTE_USER (no authentication
 here), REMOTE_HOST/REMOTE_IDENT lookups, HTTPS, and the request body for the
@@ -87,35 +95,7 @@ ENVIRONMENT_ALLOWED_PREFIX = b"LC_"
 HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade"))
 
-# ── Start-up: the command line, the listening socket, the accept loop ──────
-
-def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m servers.cgi_server",
-        description="A CGI/1.1 runner: every request starts a new process (RFC 3875).")
-    parser.add_argument("script", nargs="?", metavar="SCRIPT",
-                        help="the executable CGI script that answers every request "
-                             "(one ending in .py runs under this Python)")
-    parser.add_argument("--cgi-dir", metavar="DIR",
-                        help="serve the executable files of DIR under --prefix instead of one SCRIPT")
-    parser.add_argument("--prefix", default="/cgi-bin", metavar="PATH",
-                        help="URL path where --cgi-dir is served (default %(default)s)")
-    parser.add_argument("--max-children", type=common.positive_int, default=8, metavar="N",
-                        help="children running at once (default %(default)s)")
-    parser.add_argument("--queue", type=int, default=32, metavar="N",
-                        help="requests that may wait for a free child; one more gets 503 "
-                             "(default %(default)s)")
-    parser.add_argument("--cgi-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="a child still running after this is killed with its whole "
-                             "process group, and the client gets 504 (default %(default)s)")
-    common.add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    if (args.script is None) == (args.cgi_dir is None):
-        parser.error("give either SCRIPT or --cgi-dir DIR")
-    if args.cgi_timeout <= 0 or args.queue < 0:
-        parser.error("--cgi-timeout must be more than 0 and --queue at least 0")
-    return args
-
+# ── Start-up: the listening socket, the accept loop ────────────────────────
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
@@ -168,7 +148,7 @@ class CGIServer:
                 elif not self.stopping:
                     self._accept()
         selector.close()
-        self.shutdown()
+        shut_down(self)
 
     def _accept(self) -> None:
         try:
@@ -183,36 +163,6 @@ class CGIServer:
             self.connections.add(connection)
         threading.Thread(target=connection.run, name=f"cgi {client[0]}:{client[1]}",
                          daemon=True).start()
-
-    def shutdown(self) -> None:
-        """Graceful: no new connections; idle ones close; running requests finish.
-
-        Children still running after --graceful-timeout are killed, and the
-        server exits 0 either way: the shutdown was asked for.
-        """
-        self.listener.close()
-        with self.lock:
-            connections = list(self.connections)
-        for connection in connections:
-            connection.close_if_idle()
-        if self._wait_for_connections(self.args.graceful_timeout):
-            return
-        with self.lock:
-            children = list(self.children)
-        for child in children:
-            trace.log(f"[cgi pid {child.pid}] still running at shutdown: killed")
-            child.kill()
-        # Their connection threads reap them (and answer 504 if they still can).
-        self._wait_for_connections(5.0)
-
-    def _wait_for_connections(self, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            with self.lock:
-                if not self.connections:
-                    return True
-            time.sleep(0.05)
-        return False
 
     def forget(self, connection: Connection) -> None:
         with self.lock:
@@ -1071,6 +1021,72 @@ class CGIAnswer:
         exchange.end_body()
         if exchange.trace:
             exchange.trace.timing(phases)
+
+
+# ── Shutting down (no request runs this) ────────────────────────────────────
+
+
+def shut_down(server: CGIServer) -> None:
+    """Graceful: no new connections; idle ones close; running requests finish.
+
+    Children still running after --graceful-timeout are killed, and the
+    server exits 0 either way: the shutdown was asked for.
+    """
+    server.listener.close()
+    with server.lock:
+        connections = list(server.connections)
+    for connection in connections:
+        connection.close_if_idle()
+    if _wait_for_connections(server, server.args.graceful_timeout):
+        return
+    with server.lock:
+        children = list(server.children)
+    for child in children:
+        trace.log(f"[cgi pid {child.pid}] still running at shutdown: killed")
+        child.kill()
+    # Their connection threads reap them (and answer 504 if they still can).
+    _wait_for_connections(server, 5.0)
+
+
+def _wait_for_connections(server: CGIServer, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with server.lock:
+            if not server.connections:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+# ── The command line ────────────────────────────────────────────────────────
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m servers.cgi_server",
+        description="A CGI/1.1 runner: every request starts a new process (RFC 3875).")
+    parser.add_argument("script", nargs="?", metavar="SCRIPT",
+                        help="the executable CGI script that answers every request "
+                             "(one ending in .py runs under this Python)")
+    parser.add_argument("--cgi-dir", metavar="DIR",
+                        help="serve the executable files of DIR under --prefix instead of one SCRIPT")
+    parser.add_argument("--prefix", default="/cgi-bin", metavar="PATH",
+                        help="URL path where --cgi-dir is served (default %(default)s)")
+    parser.add_argument("--max-children", type=common.positive_int, default=8, metavar="N",
+                        help="children running at once (default %(default)s)")
+    parser.add_argument("--queue", type=int, default=32, metavar="N",
+                        help="requests that may wait for a free child; one more gets 503 "
+                             "(default %(default)s)")
+    parser.add_argument("--cgi-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="a child still running after this is killed with its whole "
+                             "process group, and the client gets 504 (default %(default)s)")
+    common.add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    if (args.script is None) == (args.cgi_dir is None):
+        parser.error("give either SCRIPT or --cgi-dir DIR")
+    if args.cgi_timeout <= 0 or args.queue < 0:
+        parser.error("--cgi-timeout must be more than 0 and --queue at least 0")
+    return args
 
 
 if __name__ == "__main__":

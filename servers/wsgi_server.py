@@ -13,15 +13,24 @@ sends its request head one byte at a time never holds a thread while it waits.
 With --workers N the server forks N such processes that share the listening
 socket, so N processes run Python at once and the GIL limits each one alone.
 
-The file reads in the order a request travels: the command line and the
-listening socket; the parent of pre-forked workers; a worker's selector loop
-(accept, hand out, take back, time out, shut down); one connection (read,
-parse); one request (the environ, the application, its response, the teaching
-views); last, what the environ hands the application as wsgi.input and
-wsgi.file_wrapper.
+The file reads in the order a request travels: the listening socket; a
+worker's selector loop (accept, hand out, take back, time out); one connection
+(read, parse); one request (the environ, the application, its response, the
+teaching views); what the environ hands the application as wsgi.input and
+wsgi.file_wrapper. Last come what no request runs: shutting down and the
+command line. The pre-fork parent is servers/prefork.py, PEP 3333 itself
+servers/pep3333.py, and the performance devices servers/tuning.py.
 
-What it leaves out, on purpose: TLS (wsgi.url_scheme is always "http"), HTTP/2
-and protocol upgrades (WebSocket), reloading code, changing the number of
+A WebSocket handshake (Upgrade: websocket) is served as a plain HTTP request:
+the application is called and its response sent, without a 101. PEP 3333 gives
+an application no way to take over the connection, so there is nothing to
+upgrade to. RFC 9110 §7.8: "A server MAY ignore a received Upgrade header field
+if it wishes to continue using the current protocol on that connection." Django
+then answers /ws/... as it answers any unknown URL; WebSocket is the ASGI
+server's lesson.
+
+What it leaves out, on purpose: TLS (wsgi.url_scheme is always "http"), HTTP/2,
+the other protocol upgrades, reloading code, changing the number of
 workers while running, a deadline for a whole request body (each read of it
 waits at most --timeout), and the logging configuration of a real server (the
 access log and --trace go to stderr).
@@ -62,34 +71,7 @@ MAX_DRAIN = 64 * 1024
 # and input is read and dropped until EOF (servers/linger.py).
 CLIENT_CLOSE = "client close"
 
-# ── The command line and the listening socket ───────────────────────────────
-
-
-def parse_arguments(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m servers.wsgi_server",
-        description="Serve a WSGI application (PEP 3333) with a pool of threads, "
-                    "optionally in several pre-forked processes.",
-        epilog="SIGTERM or Ctrl-C stops the server gracefully: it stops accepting, closes "
-               "idle connections and lets running requests finish (up to "
-               "--graceful-timeout). A second Ctrl-C exits at once.")
-    parser.add_argument(
-        "app", metavar="MODULE:ATTR",
-        help="the application, e.g. sample_site.wsgi:application (MODULE alone means "
-             "MODULE:application, as in gunicorn)")
-    common.add_common_arguments(parser)
-    parser.add_argument(
-        "--threads", type=common.positive_int, default=8, metavar="N",
-        help="threads per process that run the application; N requests run at once in "
-             "each process, while idle connections wait in the selector without a "
-             "thread (default %(default)s)")
-    parser.add_argument(
-        "--workers", type=common.positive_int, default=1, metavar="N",
-        help="processes that serve requests; with N > 1 the server forks N copies "
-             "sharing one listening socket and restarts one that dies, so that N "
-             "cores can run Python at the same time (default %(default)s)")
-    tuning.add_gc_freeze_argument(parser)
-    return parser.parse_args(argv)
+# ── Start: the application, the listening socket, the workers ───────────────
 
 
 def main(argv=None) -> None:
@@ -197,7 +179,7 @@ class Worker:
                 self.expire_timers()
             if self.parent is not None and os.getppid() != self.parent:
                 self.stop_requested = True  # the parent died: nobody would restart us
-        return self.shutdown()
+        return shut_down(self)
 
     def accept(self) -> None:
         try:
@@ -300,36 +282,6 @@ class Worker:
                 trace.log("wsgi_server: second interrupt, exiting now")
                 os._exit(1)
         self.stop_requested = True
-
-    def shutdown(self) -> int:
-        """Stop accepting, close idle connections, let running requests finish."""
-        self.selector.unregister(self.listener)
-        self.listener.close()
-        with self.lock:
-            # From now on a pool thread closes a connection instead of parking it.
-            self.alive = False
-            for key in list(self.selector.get_map().values()):
-                if key.data is not None:
-                    key.data.parked = False
-                    key.data.close()
-        # Connections already in the queue are served first; then each thread
-        # takes a None and ends.
-        for _ in self.threads:
-            self.ready_connections.put(None)
-        deadline = time.monotonic() + self.args.graceful_timeout
-        for thread in self.threads:
-            thread.join(max(deadline - time.monotonic(), 0))
-        busy = sum(thread.is_alive() for thread in self.threads)
-        if busy:
-            trace.log(f"wsgi_server: {busy} request(s) still running after "
-                      f"--graceful-timeout {self.args.graceful_timeout:g} s; exiting anyway")
-            sys.stdout.flush()
-            # A thread in the middle of the application cannot be stopped from
-            # outside; leave without the interpreter's clean-up, which would run
-            # at the same time as that thread.
-            os._exit(0)
-        return 0
-
 
 # ── One connection: read, parse, serve one request after another ────────────
 
@@ -808,6 +760,69 @@ def sendfile_size(wrapper: pep3333.FileWrapper) -> int | None:
     if not stat.S_ISREG(status.st_mode):
         return None
     return max(status.st_size - position, 0)
+
+
+# ── Shutting down (no request runs this) ────────────────────────────────────
+
+
+def shut_down(worker: Worker) -> int:
+    """Stop accepting, close idle connections, let running requests finish."""
+    worker.selector.unregister(worker.listener)
+    worker.listener.close()
+    with worker.lock:
+        # From now on a pool thread closes a connection instead of parking it.
+        worker.alive = False
+        for key in list(worker.selector.get_map().values()):
+            if key.data is not None:
+                key.data.parked = False
+                key.data.close()
+    # Connections already in the queue are served first; then each thread
+    # takes a None and ends.
+    for _ in worker.threads:
+        worker.ready_connections.put(None)
+    deadline = time.monotonic() + worker.args.graceful_timeout
+    for thread in worker.threads:
+        thread.join(max(deadline - time.monotonic(), 0))
+    busy = sum(thread.is_alive() for thread in worker.threads)
+    if busy:
+        trace.log(f"wsgi_server: {busy} request(s) still running after "
+                  f"--graceful-timeout {worker.args.graceful_timeout:g} s; exiting anyway")
+        sys.stdout.flush()
+        # A thread in the middle of the application cannot be stopped from
+        # outside; leave without the interpreter's clean-up, which would run
+        # at the same time as that thread.
+        os._exit(0)
+    return 0
+
+
+# ── The command line ────────────────────────────────────────────────────────
+
+
+def parse_arguments(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m servers.wsgi_server",
+        description="Serve a WSGI application (PEP 3333) with a pool of threads, "
+                    "optionally in several pre-forked processes.",
+        epilog="SIGTERM or Ctrl-C stops the server gracefully: it stops accepting, closes "
+               "idle connections and lets running requests finish (up to "
+               "--graceful-timeout). A second Ctrl-C exits at once.")
+    parser.add_argument(
+        "app", metavar="MODULE:ATTR",
+        help="the application, e.g. sample_site.wsgi:application (MODULE alone means "
+             "MODULE:application, as in gunicorn)")
+    common.add_common_arguments(parser)
+    parser.add_argument(
+        "--threads", type=common.positive_int, default=8, metavar="N",
+        help="threads per process that run the application; N requests run at once in "
+             "each process, while idle connections wait in the selector without a "
+             "thread (default %(default)s)")
+    parser.add_argument(
+        "--workers", type=common.positive_int, default=1, metavar="N",
+        help="processes that serve requests; with N > 1 the server forks N copies "
+             "sharing one listening socket and restarts one that dies, so that N "
+             "cores can run Python at the same time (default %(default)s)")
+    tuning.add_gc_freeze_argument(parser)
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

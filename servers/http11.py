@@ -27,7 +27,7 @@ line is never accepted with a bare LF or bare CR; obs-fold is refused.
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 __all__ = [
@@ -64,88 +64,45 @@ class LocalProtocolError(ValueError):
     response data (a header value with CR/LF, too many body bytes, ...)."""
 
 
+@dataclass(slots=True)
 class Request:
     """The request head. ``headers`` is a list of (name, value) bytes pairs, names
     lower-cased, values stripped of surrounding whitespace, order and duplicates kept."""
-    __slots__ = ("method", "target", "path", "query", "http_version", "headers",
-                 "keep_alive", "expect_continue", "content_length", "chunked", "raw")
-
-    def __init__(self, method, target, path, query, http_version, headers,
-                 keep_alive, expect_continue, content_length, chunked, raw):
-        self.method = method                    # "GET"
-        self.target = target                    # b"/search?q=a%20b"
-        self.path = path                        # b"/search"
-        self.query = query                      # b"q=a%20b"
-        self.http_version = http_version        # "1.1"
-        self.headers = headers                  # [(b"host", b"example.com"), ...]
-        self.keep_alive = keep_alive            # the client's wish
-        self.expect_continue = expect_continue  # Expect: 100-continue on HTTP/1.1
-        self.content_length = content_length    # int; None when chunked
-        self.chunked = chunked                  # Transfer-Encoding: chunked
-        self.raw = raw                          # the head as received, for --trace
-
-    def __repr__(self):
-        return (f"Request(method={self.method!r}, target={self.target!r}, "
-                f"http_version={self.http_version!r}, headers={self.headers!r}, "
-                f"keep_alive={self.keep_alive!r}, content_length={self.content_length!r}, "
-                f"chunked={self.chunked!r})")
-
-    def __eq__(self, other):
-        return type(other) is Request and all(
-            getattr(self, name) == getattr(other, name) for name in self.__slots__)
+    method: str             # "GET"
+    target: bytes           # b"/search?q=a%20b"
+    path: bytes             # b"/search"
+    query: bytes            # b"q=a%20b"
+    http_version: str       # "1.1"
+    headers: list           # [(b"host", b"example.com"), ...]
+    keep_alive: bool        # the client's wish
+    expect_continue: bool   # Expect: 100-continue on HTTP/1.1
+    content_length: int | None  # None when chunked
+    chunked: bool           # Transfer-Encoding: chunked
+    raw: bytes = field(repr=False)  # the head as received, for --trace
 
 
+@dataclass(slots=True)
 class Data:
     """A piece of the request body, de-chunked, handed on as soon as it arrives."""
-    __slots__ = ("data",)
-
-    def __init__(self, data):
-        self.data = data
-
-    def __repr__(self):
-        return f"Data({self.data!r})"
-
-    def __eq__(self, other):
-        return type(other) is Data and self.data == other.data
+    data: bytes
 
 
+@dataclass(slots=True)
 class EndOfMessage:
     """The request body is complete (trailer fields, if any, were checked and dropped)."""
-    __slots__ = ()
-
-    def __repr__(self):
-        return "EndOfMessage()"
-
-    def __eq__(self, other):
-        return type(other) is EndOfMessage
 
 
+@dataclass(slots=True)
 class ConnectionClosed:
     """The client closed the connection cleanly, between requests."""
-    __slots__ = ()
-
-    def __repr__(self):
-        return "ConnectionClosed()"
-
-    def __eq__(self, other):
-        return type(other) is ConnectionClosed
 
 
+@dataclass(slots=True)
 class Error:
     """The request is malformed or over a limit. Final: answer ``status`` (with
-    ``conn.error_response(status, reason)``) and close the connection."""
-    __slots__ = ("status", "reason")
-
-    def __init__(self, status, reason):
-        self.status = status
-        self.reason = reason
-
-    def __repr__(self):
-        return f"Error({self.status!r}, {self.reason!r})"
-
-    def __eq__(self, other):
-        return (type(other) is Error and self.status == other.status
-                and self.reason == other.reason)
+    ``parser.error_response(status, reason)``) and close the connection."""
+    status: int
+    reason: str
 
 
 class _Refused(Exception):
@@ -243,6 +200,11 @@ _TRAILERS = "trailers"
 _DONE = "done"            # EndOfMessage given; later bytes wait for next_request()
 _CLOSED = "closed"        # ConnectionClosed or Error given: nothing more
 
+# The states of the response to the current request.
+_NOT_STARTED = "not started"    # start_response() (or error_response()) comes next
+_SENDING_BODY = "sending body"  # send_body() as often as needed, then end_response()
+_COMPLETE = "complete"          # the response is whole; next_request() may follow
+
 
 class ServerConnection:
     """One per TCP connection: parses requests one after another and frames the
@@ -263,8 +225,7 @@ class ServerConnection:
         self._reset_response()
 
     def _reset_response(self):
-        self._response_started = False
-        self._response_done = False
+        self._response = _NOT_STARTED
         self._sent_continue = False
         self._body_framing = None  # "none", "length", "chunked" or "close"
         self._to_send = 0
@@ -290,7 +251,7 @@ class ServerConnection:
     def next_request(self):
         """Start the next request on a kept-alive connection; return the events of
         any bytes the client already pipelined (maybe [])."""
-        if self._state is not _DONE or not self._response_done:
+        if self._state is not _DONE or self._response is not _COMPLETE:
             raise LocalProtocolError("next_request() before this request and its response ended")
         if not self.keep_alive:
             raise LocalProtocolError("next_request() on a connection that is not kept alive")
@@ -723,7 +684,7 @@ class ServerConnection:
         """
         request = self._request
         if (request is None or not request.expect_continue or self._sent_continue
-                or self._response_started):
+                or self._response is not _NOT_STARTED):
             return b""
         self._sent_continue = True
         return b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -739,7 +700,7 @@ class ServerConnection:
         request = self._request
         if request is None:
             raise LocalProtocolError("start_response() before a request was received")
-        if self._response_started:
+        if self._response is not _NOT_STARTED:
             raise LocalProtocolError("start_response() called twice")
         if type(status) is not int or not 100 <= status <= 599:
             raise LocalProtocolError(f"invalid status code {status!r}")
@@ -819,14 +780,14 @@ class ServerConnection:
             lines.append(b"Connection: keep-alive\r\n")
         lines.append(b"\r\n")
 
-        self._response_started = True
+        self._response = _SENDING_BODY
         self._body_framing = framing
         self._to_send = int(length_header) if framing == "length" else 0
         return b"".join(lines)
 
     def send_body(self, data):
         """Frame one piece of the response body."""
-        if not self._response_started or self._response_done:
+        if self._response is not _SENDING_BODY:
             raise LocalProtocolError("send_body() outside of a response")
         if not data:
             return b""
@@ -846,14 +807,13 @@ class ServerConnection:
 
     def end_response(self):
         """Finish the response; returns the last-chunk for a chunked body."""
-        if not self._response_started or self._response_done:
+        if self._response is not _SENDING_BODY:
             raise LocalProtocolError("end_response() outside of a response")
+        self._response = _COMPLETE
         if self._body_framing == "length" and self._to_send:
             # The connection must close: the client would wait for the missing bytes.
             self._close_after = True
-            self._response_done = True
             raise LocalProtocolError("response body shorter than its Content-Length")
-        self._response_done = True
         if self._body_framing == "chunked":
             # RFC 9112 §7.1: last-chunk = 1*("0") [ chunk-ext ] CRLF, then the
             # (empty) trailer section and CRLF.
@@ -870,15 +830,14 @@ class ServerConnection:
     def error_response(self, status, reason):
         """A complete text/plain error response with Connection: close.  For an
         Error event, or when the application fails before its response started."""
-        if self._response_started:
+        if self._response is not _NOT_STARTED:
             raise LocalProtocolError("error_response() after the response started")
         if type(status) is not int or not 400 <= status <= 599:
             raise LocalProtocolError(f"error_response() needs a 4xx or 5xx status, not {status!r}")
         body = reason.encode("utf-8", "replace") + b"\n"
         if b"\r" in body or b"\n" in body[:-1]:
             raise LocalProtocolError("the reason must be one line")
-        self._response_started = True
-        self._response_done = True
+        self._response = _COMPLETE
         self._close_after = True
         self._state = _CLOSED
         head_only = self._request is not None and self._request.method == "HEAD"

@@ -25,6 +25,12 @@ def _write_stderr(text: str) -> None:
         sys.stderr.flush()
 
 
+def observed(args) -> bool:
+    """Is a teaching view on (--access-log, --server-timing, --trace)? Each costs time
+    on every request, so a server checks this one flag before doing any of their work."""
+    return args.access_log or args.server_timing or args.trace
+
+
 def log(message: str) -> None:
     """One line to the server log (stderr), never interleaved with a trace block."""
     _write_stderr(message + "\n")

@@ -122,9 +122,7 @@ class Worker:
         self.timeouts = TimeoutPolicy.from_args(args)
         self.multithread = args.threads > 1
         self.multiprocess = args.workers > 1
-        # The teaching views cost time on every request; a request checks one
-        # flag before doing any of their work.
-        self.observed = args.access_log or args.server_timing or args.trace
+        self.observed = trace.observed(args)
         self.request_numbers = itertools.count(1)
 
         # On Linux the selector is epoll: a pool thread may register a

@@ -42,6 +42,7 @@ import traceback
 from urllib.parse import unquote_to_bytes
 
 from servers import common, http11, trace, tuning
+from servers.timeouts import TimeoutPolicy, Waiting
 
 # ASGI HTTP spec: spec_version 2.4 is "Calling send() on a closed connection should
 # raise an error", which send() does (ClientDisconnected). Lifespan spec 2.0 adds
@@ -143,6 +144,7 @@ class Server:
         self.address = address
         self.loop_name = loop_name
         self.limits = common.limits_from_args(args)
+        self.timeouts = TimeoutPolicy.from_args(args)
         # Lifespan spec: "the server will ensure that a shallow copy of the namespace
         # is passed into each subsequent request/response call".
         self.state: dict = {}
@@ -152,7 +154,7 @@ class Server:
         self.trace_count = 0
         self.cut_short = False           # the graceful bound passed with connections open
         # Measuring costs a clock read or two per request; only when asked.
-        self.measure = args.server_timing or args.trace or args.access_log
+        self.observed = trace.observed(args)
 
     async def serve(self) -> str | None:
         """Run until SIGTERM/SIGINT; return None, or why the server could not start."""
@@ -341,7 +343,7 @@ class HttpConnection(asyncio.Protocol):
         limit = self.args.limit_concurrency
         self.over_limit = limit is not None and len(self.server.connections) > limit
         # The first request head must arrive within --timeout.
-        self.set_deadline(self.args.timeout, self.head_timed_out)
+        self.set_deadline(Waiting.FIRST_REQUEST, self.head_timed_out)
 
     def data_received(self, data: bytes) -> None:
         if self.cycle is None:
@@ -356,7 +358,7 @@ class HttpConnection(asyncio.Protocol):
         elif self.idle:
             # A keep-alive connection woke up: the head now has --timeout to arrive.
             self.idle = False
-            self.set_deadline(self.args.timeout, self.head_timed_out)
+            self.set_deadline(Waiting.REST_OF_HEAD, self.head_timed_out)
 
     def handle_events(self, events: list) -> None:
         for event in events:
@@ -453,7 +455,7 @@ class HttpConnection(asyncio.Protocol):
             self.handle_events(events)
         if self.cycle is None and not self.transport.is_closing():
             self.idle = True
-            self.set_deadline(self.args.keepalive, self.idle_timed_out)
+            self.set_deadline(Waiting.NEXT_REQUEST, self.idle_timed_out)
 
     # -- timeouts: a deadline per connection, at most one timer -----------------
     # asyncio keeps its timers in a heap; a timer created and cancelled for every
@@ -461,8 +463,9 @@ class HttpConnection(asyncio.Protocol):
     # connection keeps one deadline: moving it later is an assignment, and the
     # timer, if it fires before the deadline it now has, sets itself again.
 
-    def set_deadline(self, seconds: float, action) -> None:
-        self.deadline = self.loop.time() + seconds
+    def set_deadline(self, waiting: Waiting, action) -> None:
+        # How long to wait is servers/timeouts.py's policy, shared with the other servers.
+        self.deadline = self.server.timeouts.deadline(waiting, self.loop.time())
         self.on_deadline = action
         timer = self.timer
         if timer is None or self.deadline < timer.when():
@@ -549,7 +552,7 @@ class RequestCycle:
         self.sent = 0
         self.trace = None
         self.phases = ()                 # (name, seconds) pairs once measured
-        if connection.server.measure:
+        if connection.server.observed:
             self.received_at = time.perf_counter()
 
     # -- from http11 ----------------------------------------------------------
@@ -591,7 +594,7 @@ class RequestCycle:
         if self.connection.server.args.trace:
             receive, send = self.traced_receive, self.traced_send
             self.start_trace()
-        if self.connection.server.measure:
+        if self.connection.server.observed:
             self.app_started_at = time.perf_counter()
         try:
             await app(self.scope, receive, send)
@@ -619,7 +622,7 @@ class RequestCycle:
             self.status = 500
         self.transport.close()
         server = self.connection.server
-        if server.measure:
+        if server.observed:
             self.log_finished(server)
 
     def log(self, text: str) -> None:
@@ -722,7 +725,7 @@ class RequestCycle:
                 raise TypeError(f"ASGI HTTP spec: response headers are [name, value] byte "
                                 f"strings, got {pair!r:.80}")
         server = self.connection.server
-        if server.measure:
+        if server.observed:
             now = time.perf_counter()
             self.phases = [("app", now - self.app_started_at), ("total", now - self.received_at)]
             if server.args.server_timing:
@@ -751,7 +754,7 @@ class RequestCycle:
         self.response_complete = True
         self.wake_receive()                # a receive() waiting for http.disconnect returns
         server = self.connection.server
-        if server.measure:
+        if server.observed:
             self.log_finished(server)
         self.connection.response_done()
 

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from urllib.parse import unquote_to_bytes
 
-from servers import common, http11, linger, spool, trace
+from servers import common, forwarded, http11, linger, spool, trace
 from servers.timeouts import TimeoutPolicy, Waiting
 from servers.wakeup import WakeupPipe
 from servers.cgi_app import TIMING_HEADER, TIMING_VARIABLE
@@ -505,9 +505,14 @@ class Exchange:
         remove any header fields carrying authentication information, such as
         'Authorization'".
         """
+        # Behind a trusted proxy, the client and scheme it names (servers/forwarded.py).
+        client, scheme = self.args.forwarded_allow_ips.client_and_scheme(
+            self.connection.client, request.headers)
         variables = common.request_variables(
-            request, client=self.connection.client, server=self.connection.local,
+            request, client=client, server=self.connection.local,
             content_length=content_length, exclude_headers=(b"proxy", b"authorization"))
+        if scheme == "https":
+            variables["HTTPS"] = "on"                              # read by servers/cgi_app.py
         if route.path_info is not None:
             variables["SCRIPT_NAME"] = route.script_name          # '/cgi-bin/env.py'
             variables["PATH_INFO"] = route.path_info              # '/rest/of/path'
@@ -1081,6 +1086,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="a child still running after this is killed with its whole "
                              "process group, and the client gets 504 (default %(default)s)")
     common.add_common_arguments(parser)
+    forwarded.add_argument(parser)
     args = parser.parse_args(argv)
     if (args.script is None) == (args.cgi_dir is None):
         parser.error("give either SCRIPT or --cgi-dir DIR")

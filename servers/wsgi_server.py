@@ -54,7 +54,7 @@ import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from servers import common, http11, linger, pep3333, prefork, spool, trace, tuning
+from servers import common, forwarded, http11, linger, pep3333, prefork, spool, trace, tuning
 from servers.timeouts import TimeoutPolicy, Waiting
 from servers.wakeup import WakeupPipe
 
@@ -421,15 +421,18 @@ class Exchange(pep3333.Response):
         if body is None:
             self.input_left = True
             return False
-        environ = common.request_variables(request, client=connection.client,
-                                           server=connection.server,
+        # Behind a trusted proxy, the client and scheme it names (servers/forwarded.py).
+        client, scheme = worker.args.forwarded_allow_ips.client_and_scheme(
+            connection.client, request.headers)
+        environ = common.request_variables(request, client=client, server=connection.server,
                                            content_length=content_length)
         environ.update(pep3333.wsgi_variables(
             input=body,                          # <RequestBody>: read(n), readline()...
             errors=sys.stderr,
             multithread=worker.multithread,      # True with --threads > 1
             multiprocess=worker.multiprocess,    # True with --workers > 1
-            run_once=False))
+            run_once=False,
+            url_scheme=scheme))
         # Not in PEP 3333, but set by gunicorn and others: wsgi.input ends where the
         # body ends, so an application may read it to the end.
         environ["wsgi.input_terminated"] = True
@@ -819,6 +822,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         help="processes that serve requests; with N > 1 the server forks N copies "
              "sharing one listening socket and restarts one that dies, so that N "
              "cores can run Python at the same time (default %(default)s)")
+    forwarded.add_argument(parser)
     tuning.add_gc_freeze_argument(parser)
     return parser.parse_args(argv)
 

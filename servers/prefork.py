@@ -69,7 +69,7 @@ class Arbiter:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             status = self.serve(os.getppid())
         except BaseException:
-            traceback.print_exc()
+            trace.log(traceback.format_exc().rstrip())
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

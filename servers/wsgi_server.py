@@ -309,7 +309,7 @@ class Connection:
         try:
             self.serve_requests()
         except Exception:
-            traceback.print_exc()
+            trace.log(traceback.format_exc().rstrip())
             self.close()
 
     def serve_requests(self) -> None:

@@ -353,7 +353,7 @@ class Connection:
                 return
 
     def receive(self) -> bytes:
-        """The client's next bytes; b"" at EOF, after --timeout (SO_RCVTIMEO) or a reset."""
+        """The client's next bytes; b"" at EOF, after --timeout (the socket's timeout) or a reset."""
         try:
             return self.sock.recv(RECV_SIZE)
         except OSError:

@@ -205,13 +205,13 @@ def _header_key(name: bytes) -> str | None:
 
 
 def request_variables(head: http11.Request, *, client: tuple, server: tuple,
-                      url_scheme: str = "http", content_length: int | None = None,
+                      content_length: int | None = None,
                       exclude_headers: tuple[bytes, ...] = ()) -> dict[str, str]:
     """The CGI variables of one request, as latin-1 "bytes-as-str" strings.
 
     client and server are (host, port) pairs as socket.getpeername() and
     getsockname() give them. content_length overrides the header (a chunked body
-    that the server spooled and counted). url_scheme is kept for the WSGI server.
+    that the server spooled and counted).
     """
     content_type = None
     header_length = None

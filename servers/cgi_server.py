@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from urllib.parse import unquote_to_bytes
 
-from servers import common, forwarded, http11, linger, spool, trace
+from servers import cgi_variables, cli, forwarded, http11, linger, spool, trace
 from servers.timeouts import TimeoutPolicy, Waiting
 from servers.wakeup import WakeupPipe
 from servers.cgi_app import TIMING_HEADER, TIMING_VARIABLE
@@ -101,14 +101,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
     try:
         router = FrontController(args.script) if args.script else CgiDirectory(args.cgi_dir, args.prefix)
-        host, port = common.parse_bind(args.bind)
-        listener = common.open_listener(host, port)
-    except common.StartupError as exc:
-        common.fail(str(exc))
+        host, port = cli.parse_bind(args.bind)
+        listener = cli.open_listener(host, port)
+    except cli.StartupError as exc:
+        cli.fail(str(exc))
     server = CGIServer(args, router, listener)
     signal.signal(signal.SIGTERM, server.request_shutdown)
     signal.signal(signal.SIGINT, server.request_shutdown)
-    common.announce(host, listener.getsockname()[1],
+    cli.announce(host, listener.getsockname()[1],
                     f"cgi, {router.summary}, up to {args.max_children} children")
     server.serve_forever()
 
@@ -120,7 +120,7 @@ class CGIServer:
         self.args = args
         self.router = router
         self.listener = listener
-        self.limits = common.limits_from_args(args)
+        self.limits = cli.limits_from_args(args)
         self.timeouts = TimeoutPolicy.from_args(args)
         self.slots = ChildSlots(args.max_children, args.queue)
         self.request_numbers = itertools.count(1)
@@ -221,7 +221,7 @@ class Route:
     argv: list[str]          # ['/usr/bin/python3', '/srv/cgi-bin/hello.py']
     cwd: str                 # '/srv/cgi-bin': scripts expect to run in their own folder
     script_name: str         # RFC 3875 §4.1.13: '' for the front controller, '/cgi-bin/hello.py'
-    path_info: str | None    # RFC 3875 §4.1.5: None means "the whole path", as common computes it
+    path_info: str | None    # RFC 3875 §4.1.5: None means "the whole path", as cgi_variables computes it
 
 
 def _command(script: str) -> list[str]:
@@ -235,9 +235,9 @@ class FrontController:
     def __init__(self, script: str):
         path = os.path.abspath(script)
         if not os.path.isfile(path):
-            raise common.StartupError(f"{script}: no such file")
+            raise cli.StartupError(f"{script}: no such file")
         if not path.endswith(".py") and not os.access(path, os.X_OK):
-            raise common.StartupError(f"{script}: not executable (chmod +x)")
+            raise cli.StartupError(f"{script}: not executable (chmod +x)")
         self.route_for = Route(_command(path), os.path.dirname(path), "", None)
         self.summary = os.path.basename(path)
 
@@ -258,7 +258,7 @@ class CgiDirectory:
     def __init__(self, directory: str, prefix: str):
         self.directory = os.path.realpath(directory)
         if not os.path.isdir(self.directory):
-            raise common.StartupError(f"--cgi-dir {directory}: not a directory")
+            raise cli.StartupError(f"--cgi-dir {directory}: not a directory")
         self.prefix = "/" + prefix.strip("/")
         self.summary = f"{directory} at {self.prefix}/"
 
@@ -508,7 +508,7 @@ class Exchange:
         # Behind a trusted proxy, the client and scheme it names (servers/forwarded.py).
         client, scheme = self.args.forwarded_allow_ips.client_and_scheme(
             self.connection.client, request.headers)
-        variables = common.request_variables(
+        variables = cgi_variables.request_variables(
             request, client=client, server=self.connection.local,
             content_length=content_length, exclude_headers=(b"proxy", b"authorization"))
         if scheme == "https":
@@ -1077,7 +1077,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="serve the executable files of DIR under --prefix instead of one SCRIPT")
     parser.add_argument("--prefix", default="/cgi-bin", metavar="PATH",
                         help="URL path where --cgi-dir is served (default %(default)s)")
-    parser.add_argument("--max-children", type=common.positive_int, default=8, metavar="N",
+    parser.add_argument("--max-children", type=cli.positive_int, default=8, metavar="N",
                         help="children running at once (default %(default)s)")
     parser.add_argument("--queue", type=int, default=32, metavar="N",
                         help="requests that may wait for a free child; one more gets 503 "
@@ -1085,7 +1085,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cgi-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="a child still running after this is killed with its whole "
                              "process group, and the client gets 504 (default %(default)s)")
-    common.add_common_arguments(parser)
+    cli.add_common_arguments(parser)
     forwarded.add_argument(parser)
     args = parser.parse_args(argv)
     if (args.script is None) == (args.cgi_dir is None):

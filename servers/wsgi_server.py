@@ -54,7 +54,8 @@ import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from servers import common, forwarded, http11, linger, pep3333, prefork, spool, trace, tuning
+from servers import (cgi_variables, cli, forwarded, http11, linger, pep3333, prefork, spool, trace,
+                     tuning)
 from servers.timeouts import TimeoutPolicy, Waiting
 from servers.wakeup import WakeupPipe
 
@@ -77,20 +78,20 @@ CLIENT_CLOSE = "client close"
 def main(argv=None) -> None:
     args = parse_arguments(argv)
     try:
-        host, port = common.parse_bind(args.bind)
+        host, port = cli.parse_bind(args.bind)
         # The application is imported before any fork (gunicorn's --preload): an
         # import error stops the server at once, and the workers share the
         # imported modules' memory until they write to it.
-        app = common.load_app(args.app)
+        app = cli.load_app(args.app)
         # Before any fork: the workers then never write to the frozen objects'
         # garbage-collector headers, so those pages stay shared between them
         # (see tuning.freeze_startup_objects()).
         frozen = tuning.freeze_if_asked(args)
-        listener = common.open_listener(host, port)
-    except common.StartupError as error:
-        common.fail(str(error))
+        listener = cli.open_listener(host, port)
+    except cli.StartupError as error:
+        cli.fail(str(error))
     workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
-    common.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads{frozen}")
+    cli.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads{frozen}")
     if args.workers == 1:
         sys.exit(Worker(app, listener, args).run())
     # --workers N: a parent process that serves nothing keeps N forked workers alive.
@@ -118,7 +119,7 @@ class Worker:
         self.listener = listener
         self.args = args
         self.parent = parent
-        self.limits = common.limits_from_args(args)
+        self.limits = cli.limits_from_args(args)
         self.timeouts = TimeoutPolicy.from_args(args)
         self.multithread = args.threads > 1
         self.multiprocess = args.workers > 1
@@ -424,7 +425,7 @@ class Exchange(pep3333.Response):
         # Behind a trusted proxy, the client and scheme it names (servers/forwarded.py).
         client, scheme = worker.args.forwarded_allow_ips.client_and_scheme(
             connection.client, request.headers)
-        environ = common.request_variables(request, client=client, server=connection.server,
+        environ = cgi_variables.request_variables(request, client=client, server=connection.server,
                                            content_length=content_length)
         environ.update(pep3333.wsgi_variables(
             input=body,                          # <RequestBody>: read(n), readline()...
@@ -811,14 +812,14 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         "app", metavar="MODULE:ATTR",
         help="the application, e.g. sample_site.wsgi:application (MODULE alone means "
              "MODULE:application, as in gunicorn)")
-    common.add_common_arguments(parser)
+    cli.add_common_arguments(parser)
     parser.add_argument(
-        "--threads", type=common.positive_int, default=8, metavar="N",
+        "--threads", type=cli.positive_int, default=8, metavar="N",
         help="threads per process that run the application; N requests run at once in "
              "each process, while idle connections wait in the selector without a "
              "thread (default %(default)s)")
     parser.add_argument(
-        "--workers", type=common.positive_int, default=1, metavar="N",
+        "--workers", type=cli.positive_int, default=1, metavar="N",
         help="processes that serve requests; with N > 1 the server forks N copies "
              "sharing one listening socket and restarts one that dies, so that N "
              "cores can run Python at the same time (default %(default)s)")

@@ -41,7 +41,7 @@ import time
 import traceback
 from urllib.parse import unquote_to_bytes
 
-from servers import common, http11, trace, tuning
+from servers import cli, http11, trace, tuning
 from servers.timeouts import TimeoutPolicy, Waiting
 
 # ASGI HTTP spec: spec_version 2.4 is "Calling send() on a closed connection should
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                "--graceful-timeout to finish; a second signal stops at once.")
     parser.add_argument("app", metavar="MODULE:ATTR",
                         help="the ASGI application, e.g. sample_site.asgi:application")
-    common.add_common_arguments(parser)
+    cli.add_common_arguments(parser)
     parser.add_argument(
         "--lifespan", choices=("auto", "on", "off"), default="auto",
         help="the ASGI lifespan protocol (startup/shutdown events). auto: use it if the "
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
              "startup exits with the application's message. off: never call it "
              "(default %(default)s)")
     parser.add_argument(
-        "--limit-concurrency", type=common.positive_int, default=None, metavar="N",
+        "--limit-concurrency", type=cli.positive_int, default=None, metavar="N",
         help="serve at most N connections at once; a request on a connection beyond N gets "
              "503 Service Unavailable with Connection: close (default: no limit)")
     parser.add_argument(
@@ -103,16 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        host, port = common.parse_bind(args.bind)
-        app = common.load_app(args.app)
+        host, port = cli.parse_bind(args.bind)
+        app = cli.load_app(args.app)
         loop_factory, loop_name = choose_loop(args.loop)
-    except common.StartupError as exc:
-        common.fail(str(exc))
+    except cli.StartupError as exc:
+        cli.fail(str(exc))
     server = Server(app, args, (host, port), loop_name)
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         failure = runner.run(server.serve())
     if failure:
-        common.fail(failure)
+        cli.fail(failure)
     if server.cut_short and threading.active_count() > 1:
         # A sync view still running in a worker thread (Django runs those through
         # sync_to_async) cannot be stopped: Python has no way to cancel a thread, and
@@ -130,7 +130,7 @@ def choose_loop(name: str):
         import uvloop
     except ImportError:
         if name == "uvloop":
-            raise common.StartupError("--loop uvloop: uvloop is not installed") from None
+            raise cli.StartupError("--loop uvloop: uvloop is not installed") from None
         return None, "asyncio"
     return uvloop.new_event_loop, "uvloop"
 
@@ -143,7 +143,7 @@ class Server:
         self.args = args
         self.address = address
         self.loop_name = loop_name
-        self.limits = common.limits_from_args(args)
+        self.limits = cli.limits_from_args(args)
         self.timeouts = TimeoutPolicy.from_args(args)
         # Lifespan spec: "the server will ensure that a shallow copy of the namespace
         # is passed into each subsequent request/response call".
@@ -169,8 +169,8 @@ class Server:
         # Lifespan spec: startup comes "before it has started to" receive
         # connections, so the port opens only now.
         try:
-            listener = common.open_listener(*self.address)
-        except common.StartupError as exc:
+            listener = cli.open_listener(*self.address)
+        except cli.StartupError as exc:
             await lifespan.shutdown(self.args.graceful_timeout)
             return str(exc)
 
@@ -185,7 +185,7 @@ class Server:
         listening = await loop.create_server(lambda: HttpConnection(self), sock=listener)
         host, port = listener.getsockname()[:2]
         limit = self.args.limit_concurrency
-        common.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
+        cli.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
                                     + (f", at most {limit} connections" if limit else "") + frozen)
         await stop.wait()
 

@@ -39,6 +39,7 @@ access log and --trace go to stderr).
 from __future__ import annotations
 
 import argparse
+import functools
 import heapq
 import itertools
 import os
@@ -149,9 +150,10 @@ class Worker:
 
     def run(self) -> int:
         wakeup = WakeupPipe()
-        signal.signal(signal.SIGTERM, self.on_stop_signal)
+        on_signal = functools.partial(on_stop_signal, self)
+        signal.signal(signal.SIGTERM, on_signal)
         if self.parent is None:
-            signal.signal(signal.SIGINT, self.on_stop_signal)
+            signal.signal(signal.SIGINT, on_signal)
         for thread in self.threads:
             thread.start()
         self.listener.setblocking(False)
@@ -272,21 +274,8 @@ class Worker:
         connection.parked = False
         connection.close()
 
-    # -- shutting down -----------------------------------------------------
-
-    def on_stop_signal(self, signum, frame) -> None:
-        if signum == signal.SIGINT:
-            self.interrupts += 1
-            if self.interrupts >= 2:
-                trace.log("wsgi_server: second interrupt, exiting now")
-                os._exit(1)
-        self.stop_requested = True
 
 # ── One connection: read, parse, serve one request after another ────────────
-
-
-class ClientDisconnected(OSError):
-    """The client closed the connection (or stopped reading) during the response."""
 
 
 class Connection:
@@ -602,6 +591,10 @@ class Exchange(pep3333.Response):
                               self.body_size, now - times.parsed)
 
 
+class ClientDisconnected(OSError):
+    """The client closed the connection (or stopped reading) during the response."""
+
+
 @dataclass(slots=True)
 class Times:
     """time.perf_counter() readings of one request, for the teaching views."""
@@ -765,6 +758,16 @@ def sendfile_size(wrapper: pep3333.FileWrapper) -> int | None:
 
 
 # ── Shutting down (no request runs this) ────────────────────────────────────
+
+
+def on_stop_signal(worker: Worker, signum, frame) -> None:
+    """SIGTERM, or SIGINT in a worker of its own: the selector loop ends and shuts down."""
+    if signum == signal.SIGINT:
+        worker.interrupts += 1
+        if worker.interrupts >= 2:
+            trace.log("wsgi_server: second interrupt, exiting now")
+            os._exit(1)
+    worker.stop_requested = True
 
 
 def shut_down(worker: Worker) -> int:

@@ -52,11 +52,14 @@ import traceback
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
 
-from servers import common, http11, websocket
+from servers import cli, http11, trace, tuning, websocket
+from servers.timeouts import TimeoutPolicy, Waiting
 
 # ASGI HTTP spec: spec_version 2.4 is "Calling send() on a closed connection should
 # raise an error", which send() does (ClientDisconnected). Lifespan spec 2.0 adds
 # startup.failed and shutdown.failed.
+# The Server header, as every server here names itself: servers.<module>/<version>.
+SERVER_SOFTWARE = "servers.asgi_server/1.0"
 HTTP_SPEC_VERSION = "2.4"
 LIFESPAN_SPEC_VERSION = "2.0"
 # ASGI HTTP & WebSocket spec: "``2.5``: Added the ``reason`` key to the WebSocket
@@ -92,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                "--graceful-timeout to finish; a second signal stops at once.")
     parser.add_argument("app", metavar="MODULE:ATTR",
                         help="the ASGI application, e.g. sample_site.asgi:application")
-    common.add_common_arguments(parser)
+    cli.add_common_arguments(parser)
     parser.add_argument(
         "--lifespan", choices=("auto", "on", "off"), default="auto",
         help="the ASGI lifespan protocol (startup/shutdown events). auto: use it if the "
@@ -101,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
              "startup exits with the application's message. off: never call it "
              "(default %(default)s)")
     parser.add_argument(
-        "--limit-concurrency", type=common.positive_int, default=None, metavar="N",
+        "--limit-concurrency", type=cli.positive_int, default=None, metavar="N",
         help="serve at most N connections at once, open WebSockets included; a request on a "
              "connection beyond N gets 503 Service Unavailable with Connection: close "
              "(default: no limit)")
@@ -111,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
              "drop-in loop written on libuv, if installed), or auto (uvloop when it can be "
              "imported, else asyncio, like uvicorn's auto). The server code is the same.")
     parser.add_argument(
-        "--ws-max-size", type=common.positive_int, default=16 * 1024 * 1024, metavar="BYTES",
+        "--ws-max-size", type=cli.positive_int, default=16 * 1024 * 1024, metavar="BYTES",
         help="largest WebSocket message accepted; a larger one closes the WebSocket with "
              "1009 (message too big) (default 16 MiB, like uvicorn)")
     parser.add_argument(
@@ -122,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ws-ping-timeout", type=_non_negative_float, default=20.0, metavar="SECONDS",
         help="a WebSocket whose pong does not come within this long is dropped; 0 pings "
              "without ever dropping (default %(default)s)")
-    common.add_gc_freeze_argument(parser)
+    tuning.add_gc_freeze_argument(parser)
     return parser
 
 
@@ -151,17 +154,17 @@ def raise_open_file_limit() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        host, port = common.parse_bind(args.bind)
-        app = common.load_app(args.app)
+        host, port = cli.parse_bind(args.bind)
+        app = cli.load_app(args.app)
         loop_factory, loop_name = choose_loop(args.loop)
-    except common.StartupError as exc:
-        common.fail(str(exc))
+    except cli.StartupError as exc:
+        cli.fail(str(exc))
     raise_open_file_limit()
     server = Server(app, args, (host, port), loop_name)
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         failure = runner.run(server.serve())
     if failure:
-        common.fail(failure)
+        cli.fail(failure)
     if server.cut_short and threading.active_count() > 1:
         # A sync view still running in a worker thread (Django runs those through
         # sync_to_async) cannot be stopped: Python has no way to cancel a thread, and
@@ -179,7 +182,7 @@ def choose_loop(name: str):
         import uvloop
     except ImportError:
         if name == "uvloop":
-            raise common.StartupError("--loop uvloop: uvloop is not installed") from None
+            raise cli.StartupError("--loop uvloop: uvloop is not installed") from None
         return None, "asyncio"
     return uvloop.new_event_loop, "uvloop"
 
@@ -192,7 +195,8 @@ class Server:
         self.args = args
         self.address = address
         self.loop_name = loop_name
-        self.limits = common.limits_from_args(args)
+        self.limits = cli.limits_from_args(args)
+        self.timeouts = TimeoutPolicy.from_args(args)
         # Lifespan spec: "the server will ensure that a shallow copy of the namespace
         # is passed into each subsequent request/response call".
         self.state: dict = {}
@@ -202,7 +206,7 @@ class Server:
         self.trace_count = 0
         self.cut_short = False           # the graceful bound passed with connections open
         # Measuring costs a clock read or two per request; only when asked.
-        self.measure = args.server_timing or args.trace or args.access_log
+        self.observed = trace.observed(args)
 
     async def serve(self) -> str | None:
         """Run until SIGTERM/SIGINT; return None, or why the server could not start."""
@@ -212,13 +216,13 @@ class Server:
         if failure is not None:
             return failure
         # What exists now (the application, and what its startup built) lives as
-        # long as the server; see common.freeze_startup_objects().
-        frozen = common.freeze_if_asked(self.args)
+        # long as the server; see tuning.freeze_startup_objects().
+        frozen = tuning.freeze_if_asked(self.args)
         # Lifespan spec: startup comes "before it has started to" receive
         # connections, so the port opens only now.
         try:
-            listener = common.open_listener(*self.address)
-        except common.StartupError as exc:
+            listener = cli.open_listener(*self.address)
+        except cli.StartupError as exc:
             await lifespan.shutdown(self.args.graceful_timeout)
             return str(exc)
 
@@ -233,7 +237,7 @@ class Server:
         listening = await loop.create_server(lambda: HttpConnection(self), sock=listener)
         host, port = listener.getsockname()[:2]
         limit = self.args.limit_concurrency
-        common.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
+        cli.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
                                     + (f", at most {limit} connections" if limit else "") + frozen)
         await stop.wait()
 
@@ -320,9 +324,8 @@ class Lifespan:
                 # with type lifespan, the server must continue but not send any
                 # lifespan events."
                 self.status = "unsupported by the app"
-                print(f"lifespan: the application does not support it ({reason}); "
-                      f"carrying on without it (--lifespan on would stop here)",
-                      file=sys.stderr, flush=True)
+                trace.log(f"lifespan: the application does not support it ({reason}); "
+                          f"carrying on without it (--lifespan on would stop here)")
         finally:
             self.replied.set()
 
@@ -338,8 +341,7 @@ class Lifespan:
             # provided and then exit."
             self.failure = f"lifespan startup failed: {message.get('message') or '(no message)'}"
         elif kind == "lifespan.shutdown.failed":
-            print(f"lifespan shutdown failed: {message.get('message') or '(no message)'}",
-                  file=sys.stderr, flush=True)
+            trace.log(f"lifespan shutdown failed: {message.get('message') or '(no message)'}")
         elif kind != "lifespan.shutdown.complete":
             raise RuntimeError(f"ASGI lifespan spec: unexpected message {kind!r} sent by the application")
         self.replied.set()
@@ -354,8 +356,7 @@ class Lifespan:
         try:
             await asyncio.wait_for(self.replied.wait(), timeout)
         except asyncio.TimeoutError:
-            print("lifespan: no reply to lifespan.shutdown within --graceful-timeout",
-                  file=sys.stderr, flush=True)
+            trace.log("lifespan: no reply to lifespan.shutdown within --graceful-timeout")
         self.task.cancel()
 
 
@@ -370,7 +371,7 @@ class HttpConnection(asyncio.Protocol):
         self.app = server.app
         self.args = server.args
         self.loop = asyncio.get_running_loop()
-        self.parser = http11.ServerConnection(server.limits, server_header=b"servers.asgi_server")
+        self.parser = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE.encode())
         self.transport: asyncio.Transport | None = None
         self.cycle: RequestCycle | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -395,7 +396,7 @@ class HttpConnection(asyncio.Protocol):
         limit = self.args.limit_concurrency
         self.over_limit = limit is not None and len(self.server.connections) > limit
         # The first request head must arrive within --timeout.
-        self.set_deadline(self.args.timeout, self.head_timed_out)
+        self.set_deadline(Waiting.FIRST_REQUEST, self.head_timed_out)
 
     def data_received(self, data: bytes) -> None:
         if self.websocket is not None:
@@ -413,23 +414,22 @@ class HttpConnection(asyncio.Protocol):
         elif self.idle:
             # A keep-alive connection woke up: the head now has --timeout to arrive.
             self.idle = False
-            self.set_deadline(self.args.timeout, self.head_timed_out)
+            self.set_deadline(Waiting.REST_OF_HEAD, self.head_timed_out)
 
     def handle_events(self, events: list) -> None:
         for event in events:
             if self.websocket is not None:
                 return                   # the connection left HTTP: see WebSocketCycle
-            kind = type(event)
             # A cycle that ended early (an error, a refusal) ignores the rest of its body.
-            if kind is http11.Data:
+            if isinstance(event, http11.Data):
                 if self.cycle is not None:
                     self.cycle.body_arrived(event.data)
-            elif kind is http11.Request:
+            elif isinstance(event, http11.Request):
                 self.start_cycle(event)
-            elif kind is http11.EndOfMessage:
+            elif isinstance(event, http11.EndOfMessage):
                 if self.cycle is not None:
                     self.cycle.body_complete()
-            elif kind is http11.ConnectionClosed:
+            elif isinstance(event, http11.ConnectionClosed):
                 self.transport.close()
             else:
                 self.protocol_error(event)
@@ -474,7 +474,7 @@ class HttpConnection(asyncio.Protocol):
         """The request asks for a WebSocket: judge the handshake (RFC 6455 §4.2.1),
         then hand the connection to a WebSocketCycle, which asks the application."""
         handshake = websocket.check_handshake(request)
-        if type(handshake) is websocket.Rejection:
+        if isinstance(handshake, websocket.Rejection):
             body = handshake.reason.encode() + b"\n"
             headers = [*handshake.headers, (b"content-type", b"text/plain; charset=utf-8"),
                        (b"connection", b"close")]
@@ -484,10 +484,10 @@ class HttpConnection(asyncio.Protocol):
             self.transport.close()
             if self.args.trace:
                 self.server.trace_count += 1
-                trace = common.Trace("asgi", self.server.trace_count)
-                trace.request_head(request.raw)
-                trace.response(handshake.status, headers)
-                trace.raw_block("response body", body)
+                shown = trace.Trace("asgi", self.server.trace_count)
+                shown.request_head(request.raw)
+                shown.response(handshake.status, headers)
+                shown.raw_block("response body", body)
             return
         # Bytes after the head (a client may send its first frame without waiting
         # for the 101) belong to the WebSocket now, not to HTTP.
@@ -566,7 +566,7 @@ class HttpConnection(asyncio.Protocol):
             self.handle_events(events)
         if self.cycle is None and not self.transport.is_closing():
             self.idle = True
-            self.set_deadline(self.args.keepalive, self.idle_timed_out)
+            self.set_deadline(Waiting.NEXT_REQUEST, self.idle_timed_out)
 
     # -- timeouts: a deadline per connection, at most one timer -----------------
     # asyncio keeps its timers in a heap; a timer created and cancelled for every
@@ -574,8 +574,9 @@ class HttpConnection(asyncio.Protocol):
     # connection keeps one deadline: moving it later is an assignment, and the
     # timer, if it fires before the deadline it now has, sets itself again.
 
-    def set_deadline(self, seconds: float, action) -> None:
-        self.deadline = self.loop.time() + seconds
+    def set_deadline(self, waiting: Waiting, action) -> None:
+        # How long to wait is servers/timeouts.py's policy, shared with the other servers.
+        self.deadline = self.server.timeouts.deadline(waiting, self.loop.time())
         self.on_deadline = action
         timer = self.timer
         if timer is None or self.deadline < timer.when():
@@ -665,7 +666,7 @@ class RequestCycle:
         self.sent = 0
         self.trace = None
         self.phases = ()                 # (name, seconds) pairs once measured
-        if connection.server.measure:
+        if connection.server.observed:
             self.received_at = time.perf_counter()
 
     # -- from http11 ----------------------------------------------------------
@@ -707,7 +708,7 @@ class RequestCycle:
         if self.connection.server.args.trace:
             receive, send = self.traced_receive, self.traced_send
             self.start_trace()
-        if self.connection.server.measure:
+        if self.connection.server.observed:
             self.app_started_at = time.perf_counter()
         try:
             await app(self.scope, receive, send)
@@ -735,13 +736,12 @@ class RequestCycle:
             self.status = 500
         self.transport.close()
         server = self.connection.server
-        if server.measure:
+        if server.observed:
             self.log_finished(server)
 
     def log(self, text: str) -> None:
         request = self.request
-        sys.stderr.write(f"asgi_server: {request.method} {request.target.decode('latin-1')}: {text}\n")
-        sys.stderr.flush()
+        trace.log(f"asgi_server: {request.method} {request.target.decode('latin-1')}: {text}")
 
     # -- receive(): the request body, then http.disconnect ------------------------
 
@@ -839,13 +839,13 @@ class RequestCycle:
                 raise TypeError(f"ASGI HTTP spec: response headers are [name, value] byte "
                                 f"strings, got {pair!r:.80}")
         server = self.connection.server
-        if server.measure:
+        if server.observed:
             now = time.perf_counter()
             self.phases = [("app", now - self.app_started_at), ("total", now - self.received_at)]
             if server.args.server_timing:
                 # The header leaves with http.response.start, so "app" is the time
                 # until the application sent that message, not until its last byte.
-                headers = [*headers, (b"server-timing", common.server_timing(self.phases).encode())]
+                headers = [*headers, (b"server-timing", trace.server_timing(self.phases).encode())]
         if server.shutting_down:
             headers = [*headers, (b"connection", b"close")]
         # http11 checks names and values and picks the framing: Content-Length if
@@ -868,7 +868,7 @@ class RequestCycle:
         self.response_complete = True
         self.wake_receive()                # a receive() waiting for http.disconnect returns
         server = self.connection.server
-        if server.measure:
+        if server.observed:
             self.log_finished(server)
         self.connection.response_done()
 
@@ -878,16 +878,14 @@ class RequestCycle:
         seconds = time.perf_counter() - self.received_at
         request = self.request
         if server.args.access_log:
-            common.access_line(self.connection.client, request.method,
-                               request.target.decode("latin-1"), request.http_version,
-                               self.status, self.sent, seconds)
+            trace.access_line(self.connection.client, request, self.status, self.sent, seconds)
         if self.trace is not None:
             self.trace.timing([*self.phases, ("complete", seconds)])
 
     def start_trace(self) -> None:
         server = self.connection.server
         server.trace_count += 1
-        self.trace = common.Trace("asgi", server.trace_count)
+        self.trace = trace.Trace("asgi", server.trace_count)
         self.trace.request_head(self.request.raw)
         self.trace.mapping("scope", self.scope)
 
@@ -946,7 +944,7 @@ class WebSocketCycle:
         self.ping_timer: asyncio.TimerHandle | None = None
         self.awaiting_pong = False
         self.close_timer: asyncio.TimerHandle | None = None
-        self.received_at = time.perf_counter() if connection.server.measure else 0.0
+        self.received_at = time.perf_counter() if connection.server.observed else 0.0
 
     # -- running the application -----------------------------------------------
 
@@ -985,13 +983,11 @@ class WebSocketCycle:
         """--access-log: one line when the handshake is answered (101, or the refusal),
         with the time the application took to answer websocket.connect."""
         if self.connection.args.access_log:
-            request = self.request
-            common.access_line(self.connection.client, request.method, request.target.decode("latin-1"),
-                               request.http_version, status, 0, time.perf_counter() - self.received_at)
+            trace.access_line(self.connection.client, self.request, status, 0,
+                              time.perf_counter() - self.received_at)
 
     def log(self, text: str) -> None:
-        sys.stderr.write(f"asgi_server: WebSocket {self.request.target.decode('latin-1')}: {text}\n")
-        sys.stderr.flush()
+        trace.log(f"asgi_server: WebSocket {self.request.target.decode('latin-1')}: {text}")
 
     # -- receive(): websocket.connect, websocket.receive ..., websocket.disconnect --
 
@@ -1195,22 +1191,21 @@ class WebSocketCycle:
         if reply:
             self.transport.write(reply)
         for event in events:
-            kind = type(event)
-            if kind is websocket.Message:
+            if isinstance(event, websocket.Message):
                 payload = event.data
-                if type(payload) is str:
+                if isinstance(payload, str):
                     self.inbox.append({"type": "websocket.receive", "text": payload})
                 else:
                     self.inbox.append({"type": "websocket.receive", "bytes": payload})
                 self.inbox_bytes += len(payload)
-            elif kind is websocket.Pong:
+            elif isinstance(event, websocket.Pong):
                 if self.awaiting_pong:            # the answer: the timeout is off
                     self.awaiting_pong = False
                     self.ping_timer.cancel()
                     self.schedule_ping()
-            elif kind is websocket.CloseReceived:
+            elif isinstance(event, websocket.CloseReceived):
                 self.closed(event.code, event.reason)
-            elif kind is websocket.Failed:
+            elif isinstance(event, websocket.Failed):
                 self.log(f"closing with {event.code}: {event.reason}")
                 self.closed(event.code, event.reason)
         if protocol.closed:
@@ -1310,7 +1305,7 @@ class WebSocketCycle:
     def start_trace(self) -> None:
         server = self.connection.server
         server.trace_count += 1
-        self.trace = common.Trace("asgi", server.trace_count)
+        self.trace = trace.Trace("asgi", server.trace_count)
         self.trace.request_head(self.request.raw)
         self.trace.mapping("scope", self.scope)
 

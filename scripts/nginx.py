@@ -87,7 +87,7 @@ def render_config(*, listen: str, upstreams: Sequence[str], prefix: Path,
     fields = {
         "user_directive": user_directive(),
         "prefix": str(prefix),
-        "access_log": f"{prefix}/logs/access.log" if access_log else "off",
+        "access_log": f"{prefix}/logs/access.log site" if access_log else "off",
         "backend_count": str(len(upstreams)),
         "upstream_servers": "\n".join(f"        server {address};" for address in upstreams),
         "listen": listen,

@@ -47,7 +47,7 @@ from pathlib import Path
 
 from scripts import loadgen
 from scripts.launch import KINDS, REPO, ServerProcess, free_port, server_command
-from scripts.nginx import NginxMissing, behind_nginx, nginx_program
+from scripts.nginx import INSTALL, behind_nginx, nginx_program
 
 # The servers of the lesson: gunicorn's two WSGI workers, the toy servers, uvicorn.
 DEFAULT_SERVERS = ("gunicorn", "gunicorn-gthread", "wsgi", "asgi", "uvicorn")
@@ -431,8 +431,7 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     if any(count < 0 for count in slow):
         parser.error("--slow: counts cannot be negative")
     if "nginx" in positions and nginx_program() is None:
-        print(NginxMissing(f"nginx is not installed: sudo apt-get update && sudo apt-get install -y nginx "
-                           f"(or measure --positions alone)"), file=sys.stderr)
+        print(f"nginx is not installed: {INSTALL} (or measure --positions alone)", file=sys.stderr)
         return 1
     duration = args.duration or profile["duration"]
     options = {"servers": servers, "slow": slow, "mode": args.mode, "positions": positions,

@@ -53,6 +53,14 @@ def test_bad_options_are_refused_in_one_line():
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
 
 
+def test_without_nginx_the_benchmark_says_so_in_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(bench_slow, "nginx_program", lambda: None)
+    assert bench_slow.main(["--servers", "asgi", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "nginx is not installed: sudo apt-get update && sudo apt-get install -y nginx (or measure --positions alone)"]
+    assert not list(tmp_path.iterdir())
+
+
 def test_slow_heads_hold_the_only_gunicorn_sync_worker_until_they_leave():
     port = free_port()
     with ServerProcess(server_command("gunicorn", port=port), port=port) as server:

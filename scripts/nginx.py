@@ -193,15 +193,18 @@ class Nginx(ServerProcess):
         self.upstreams = list(upstreams)
         self.static_root = static_root
         self.access_log = access_log
-        super().__init__([self.program, "-p", f"{self.prefix}/", "-e", str(self.prefix / "logs" / "error.log"),
-                          "-c", str(self.config_path), "-g", "daemon off;"], port=port, cpus=cpus)
+        # -e: the error log of start-up, before the configuration's error_log is read
+        # (otherwise nginx tries the compiled-in /var/log/nginx/error.log first).
+        self.options = ["-p", f"{self.prefix}/", "-e", str(self.prefix / "logs" / "error.log"),
+                        "-c", str(self.config_path)]
+        super().__init__([self.program, *self.options, "-g", "daemon off;"], port=port, cpus=cpus)
 
     def write_config(self) -> Path:
         prepare_prefix(self.prefix)
         self.config_path.write_text(render_config(
             listen=f"{self.host}:{self.port}", upstreams=self.upstreams, prefix=self.prefix,
             static_root=self.static_root, access_log=self.access_log))
-        checked = subprocess.run([*self.argv[:7], "-t", "-q"], capture_output=True, text=True)
+        checked = subprocess.run([self.program, *self.options, "-t", "-q"], capture_output=True, text=True)
         if checked.returncode != 0:
             raise ServerStartError(f"nginx rejected {self.config_path}: {checked.stderr.strip()}")
         return self.config_path
@@ -267,10 +270,15 @@ def behind_nginx(kind: str, *, backends: int = 1, unix: bool = False, app: str |
     if backends < 1:
         raise ValueError("at least one backend is needed")
     collect_static()
+    throwaway = port is None
     port = port or free_port()
     prefix = NGINX_HOME / str(port)
     prefix.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
+        if throwaway:
+            # A free port is a new folder each time; it goes once everything has stopped.
+            # (An explicit port, like the demo's 8080, keeps its folder to be read.)
+            stack.callback(shutil.rmtree, prefix, ignore_errors=True)
         started, addresses = [], []
         for number in range(backends):
             unix_path = prefix / f"backend-{number}.sock" if unix else None

@@ -3,6 +3,7 @@
     python -m scripts.bench_slow                     # 0 and 50 slow clients, every server, alone and behind nginx
     python -m scripts.bench_slow --quick             # 0 and 30 slow clients, shorter (about a minute)
     python -m scripts.bench_slow --servers gunicorn,wsgi --slow 0,10,50 --mode head
+    python -m scripts.bench_slow --servers all       # also gunicorn-uvicorn, daphne, granian (WSGI, ASGI)
     python -m scripts.bench --slow-clients ...       # the same, from the benchmark's command
 
 The experiment behind "do I need nginx in front of gunicorn?". A slow client is one
@@ -51,6 +52,8 @@ from scripts.nginx import INSTALL, behind_nginx, nginx_program
 
 # The servers of the lesson: gunicorn's two WSGI workers, the toy servers, uvicorn.
 DEFAULT_SERVERS = ("gunicorn", "gunicorn-gthread", "wsgi", "asgi", "uvicorn")
+# --servers all: with the other servers people deploy.
+ALL_SERVERS = DEFAULT_SERVERS + ("gunicorn-uvicorn", "daphne", "granian-wsgi", "granian-asgi")
 MODES = ("head", "upload", "read")
 POSITIONS = ("alone", "nginx")
 GOAL_MS = 100.0
@@ -397,8 +400,8 @@ def _interrupt(signum, frame):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of this mode (also offered by `python -m scripts.bench --slow-clients`)."""
-    parser.add_argument("--servers", help=f"comma-separated kinds (default {','.join(DEFAULT_SERVERS)}); "
-                                          f"any of {', '.join(KINDS)}")
+    parser.add_argument("--servers", help=f"comma-separated kinds (default {','.join(DEFAULT_SERVERS)}), "
+                                          f"any of {', '.join(KINDS)}; or all: {','.join(ALL_SERVERS)}")
     parser.add_argument("--slow", help="comma-separated slow-client counts (default 0,50)")
     parser.add_argument("--mode", default="mix", choices=(*MODES, "mix"),
                         help="what the slow clients do (default mix: a third each)")
@@ -416,7 +419,8 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
         parser = argparse.ArgumentParser(prog="python -m scripts.bench_slow", description=__doc__.split("\n\n")[0])
         add_arguments(parser)
     args = parser.parse_args(argv)
-    servers = tuple(args.servers.split(",")) if args.servers else DEFAULT_SERVERS
+    servers = (ALL_SERVERS if args.servers == "all" else tuple(args.servers.split(",")) if args.servers
+               else DEFAULT_SERVERS)
     unknown = [kind for kind in servers if kind not in KINDS]
     if unknown:
         parser.error(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")

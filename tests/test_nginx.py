@@ -78,7 +78,7 @@ def test_the_configuration_keeps_every_file_under_the_prefix(tmp_path):
     assert "@" not in directives
 
 
-def test_nginx_is_started_on_a_free_port_and_always_stopped(tmp_path):
+def test_nginx_is_started_on_a_free_port_and_always_stopped():
     with pytest.raises(RuntimeError, match="the test failed here"):
         with behind_nginx("wsgi") as site:
             port = site.port
@@ -121,7 +121,7 @@ def test_the_demo_command_explains_itself_and_refuses_bad_input():
     assert "--backends must be at least 1" in run("--backends", "0").stderr
 
 
-def test_two_backends_take_turns(tmp_path):
+def test_two_backends_take_turns():
     with behind_nginx("gunicorn", backends=2, unix=True) as site:
         for _ in range(4):
             assert exchange(site, get("/hello"))[0] == 200

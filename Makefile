@@ -68,8 +68,8 @@ demo-uvicorn: setup ## the same site under uvicorn
 	@echo "Open http://$(HOST):$(PORT)/"
 	$(PY) -m uvicorn sample_site.asgi:application --host $(HOST) --port $(PORT)
 
-demo-nginx: setup ## nginx in front of the site (BACKEND=wsgi|asgi|gunicorn|uvicorn|...; BACKENDS=2; NGINX_PORT=8080)
-	$(PY) -m scripts.nginx --backend $(BACKEND) --backends $(BACKENDS) --port $(NGINX_PORT)
+demo-nginx: setup ## nginx in front of the site (BACKEND=wsgi|asgi|gunicorn|uvicorn|...; BACKENDS=2; UNIX=1; NGINX_PORT=8080)
+	$(PY) -m scripts.nginx --backend $(BACKEND) --backends $(BACKENDS) --port $(NGINX_PORT) $(if $(UNIX),--unix)
 
 clean: ## remove .venv, the database and benchmark results
 	rm -rf $(VENV) var results/*.csv results/*.json results/*.png results/*.svg

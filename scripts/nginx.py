@@ -43,9 +43,9 @@ NGINX_HOME = REPO / "var" / "nginx"
 STATIC_ROOT = REPO / "var" / "static"
 INSTALL = "sudo apt-get update && sudo apt-get install -y nginx"
 
-# The kinds that can listen on a Unix socket today, and how each is told to.
-# (The toy servers' `--bind unix:PATH` comes from another branch; until then they
-# sit behind nginx over TCP.)
+# The kinds that can listen on a Unix socket today. The toy servers' `--bind unix:PATH`
+# comes from another branch; until then they sit behind nginx over TCP (once it is
+# there, adding "wsgi", "asgi", "cgi" here is all it takes: they take --bind like gunicorn).
 UNIX_SOCKET_KINDS = ("gunicorn", "gunicorn-gthread", "gunicorn-uvicorn", "uvicorn", "uvicorn-fast")
 
 
@@ -155,11 +155,11 @@ def unix_socket_command(kind: str, path: Path, *, app: str | None = None,
         raise ValueError(f"{kind} cannot listen on a Unix socket yet; "
                          f"choose from {', '.join(UNIX_SOCKET_KINDS)} or use TCP")
     argv = server_command(kind, port=0, app=app, extra=list(extra))
-    if kind.startswith("gunicorn"):
+    if "--bind" in argv:  # gunicorn (and the toy servers): --bind unix:PATH
         argv[argv.index("--bind") + 1] = f"unix:{path}"
-    else:
+    else:  # uvicorn: --uds PATH instead of --host H --port P
         at = argv.index("--host")
-        del argv[at:at + 4]  # --host H --port P
+        del argv[at:at + 4]
         argv[at:at] = ["--uds", str(path)]
     return argv
 

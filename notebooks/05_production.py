@@ -200,17 +200,26 @@ with nb.server("uvicorn", extra=["--forwarded-allow-ips", "192.0.2.1"]) as srv:
     views.append(("uvicorn alone, trusting only 192.0.2.1", *seen_by_app(srv.url)))
 with nginx.behind_nginx("uvicorn") as site:
     views.append(("uvicorn behind nginx (TCP), trusting 127.0.0.1", *seen_by_app(site.url)))
+with nginx.behind_nginx("uvicorn", unix=True) as site:
+    views.append(("uvicorn behind nginx (Unix socket), trusting 127.0.0.1", *seen_by_app(site.url)))
+with nginx.behind_nginx("uvicorn", unix=True, extra=["--forwarded-allow-ips", "*"]) as site:
+    views.append(("uvicorn behind nginx (Unix socket), trusting '*'", *seen_by_app(site.url)))
 nb.table(views, ["how", "client the app sees", "scheme", "X-Forwarded-* the app got"])
 believed = [how for how, client, *_ in views if client == "203.0.113.9"]
 print(f"The forged address was believed {len(believed)} time(s): {'; '.join(believed) or 'never'}.")
-print("Behind nginx the app saw the address nginx wrote, since nginx replaces X-Forwarded-For "
+print("Behind nginx the app never saw the forged address: nginx replaces X-Forwarded-For "
       "(proxy_set_header X-Forwarded-For $remote_addr) instead of passing the client's on.")
+unknown = [how for how, client, *_ in views if client is None]
+print(f"The app did not know the client at all {len(unknown)} time(s): {'; '.join(unknown) or 'never'} "
+      f"(a Unix socket's peer has no address, and a header from an untrusted peer is not used).")
 
 # %% [markdown]
 # The lesson: trust the forwarded headers only from the proxy, and let nothing but the proxy
-# reach the backend (a Unix socket that only nginx can open does that best). The toy servers'
-# `--forwarded-allow-ips` is being written on another branch; until then they pass the headers
-# to the application untouched and the client is the peer of the socket.
+# reach the backend. A Unix socket that only nginx can open does that best; there the peer has
+# no address to check, so the server is told to trust whatever is on the socket
+# (`--forwarded-allow-ips '*'`), which is safe on that socket and dangerous on a TCP port anyone
+# can reach. The toy servers' `--forwarded-allow-ips` is being written on another branch; until
+# then they pass the headers to the application untouched and the client is the socket's peer.
 
 # %% [markdown]
 # ## WebSocket through nginx
@@ -218,25 +227,29 @@ print("Behind nginx the app saw the address nginx wrote, since nginx replaces X-
 # A WebSocket starts as an HTTP request with `Upgrade: websocket`. `Upgrade` and `Connection`
 # are hop-by-hop headers, which a proxy drops unless told to pass them on: the `/ws/` location
 # of the configuration does, and turns buffering off. Until the sample site's own `/ws/echo`
-# and `/chat` (Channels) are merged, a tiny ASGI echo application (`scripts/proxy_apps.py`)
-# stands in for it, under uvicorn on a Unix socket.
+# and `/chat` (Channels) are merged, a tiny ASGI application (`scripts/proxy_apps.py`: an echo
+# and a one-room chat) stands in for it, under uvicorn on a Unix socket. Alice and Bob join the
+# room through nginx; each message goes through nginx to the room and back to both.
 
 # %%
 from websockets.sync.client import connect as ws_connect
 
 with nginx.behind_nginx("uvicorn", unix=True, app="scripts.proxy_apps:websocket_echo") as site:
-    with ws_connect(f"ws://{site.host}:{site.port}/ws/echo", open_timeout=30) as alice, \
-         ws_connect(f"ws://{site.host}:{site.port}/ws/echo", open_timeout=30) as bob:
+    room = f"ws://{site.host}:{site.port}/ws/chat"
+    with ws_connect(room, open_timeout=30) as alice, ws_connect(room, open_timeout=30) as bob:
         told = json.loads(alice.recv(timeout=30))
         bob.recv(timeout=30)
-        exchanged = []
-        for who, websocket, text in [("alice", alice, "hello from alice"), ("bob", bob, "hi alice, bob here")]:
+        conversation = []
+        for who, websocket, text in [("alice", alice, "alice: hello, anyone here?"),
+                                     ("bob", bob, "bob: hi alice, through nginx")]:
             websocket.send(text)
-            exchanged.append((who, text, websocket.recv(timeout=30)))
+            conversation.append((who, text, alice.recv(timeout=30), bob.recv(timeout=30)))
     log = site.nginx.access_lines()
 print("what the app was told about the connection:", json.dumps(told, indent=1))
-nb.table(exchanged, ["client", "sent", "came back through nginx"])
-print(f"nginx's log: {sum(' 101 ' in line for line in log)} connections switched protocols (101).")
+nb.table(conversation, ["sender", "sent", "alice received", "bob received"])
+delivered = sum(a == b == text for _, text, a, b in conversation)
+print(f"{delivered} of {len(conversation)} messages reached both members; nginx's log: "
+      f"{sum(' 101 ' in line for line in log)} connections switched protocols (101).")
 
 # %% [markdown]
 # ## One backend process, or two?

@@ -6,10 +6,11 @@ put this application behind nginx instead:
 
     python -m uvicorn scripts.proxy_apps:websocket_echo --uds var/echo.sock
 
-/ws/echo sends every text or binary message back; its first message is a JSON
-line saying what the application was told about the connection (the client
-address, the scheme, the forwarded headers), so the proxy's work shows. Every
-other path answers 404.
+/ws/echo sends every text or binary message back; /ws/chat is one chat room: a text
+message from any member goes to every member. On both, the first message is a JSON
+line saying what the application was told about the connection (the client address,
+the scheme, the forwarded headers), so the proxy's work shows. Every other path
+answers 404. The room lives in one process: behind two backends, two rooms.
 """
 
 import json
@@ -25,7 +26,7 @@ async def websocket_echo(scope, receive, send):
         await receive()
         await send({"type": "lifespan.shutdown.complete"})
         return
-    if scope["type"] == "http" or scope["path"] != "/ws/echo":
+    if scope["type"] == "http" or scope["path"] not in ("/ws/echo", "/ws/chat"):
         await not_found(scope, receive, send)
         return
     # ASGI spec, WebSocket "Connection": "This message must be responded to with either
@@ -33,13 +34,20 @@ async def websocket_echo(scope, receive, send):
     # ``websocket.receive`` messages."
     assert (await receive())["type"] == "websocket.connect"
     await send({"type": "websocket.accept"})
-    seen = {
+    seen = json.dumps({
         "client": scope.get("client"),
         "scheme": scope.get("scheme"),
         "headers": {name.decode("latin-1"): value.decode("latin-1")
                     for name, value in scope["headers"] if name in FORWARDED},
-    }
-    await send({"type": "websocket.send", "text": json.dumps(seen)})
+    })
+    if scope["path"] == "/ws/chat":
+        await chat(receive, send, seen)
+    else:
+        await echo(receive, send, seen)
+
+
+async def echo(receive, send, seen):
+    await send({"type": "websocket.send", "text": seen})
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -52,6 +60,28 @@ async def websocket_echo(scope, receive, send):
             await send({"type": "websocket.send", "bytes": message["bytes"]})
 
 
+# The send callables of the chat's members. One event loop runs them all, so a
+# member's task may call another member's send.
+ROOM = set()
+
+
+async def chat(receive, send, seen):
+    # A member joins before its first message leaves: whoever has read that message
+    # is in the room and will get what is said from then on.
+    ROOM.add(send)
+    try:
+        await send({"type": "websocket.send", "text": seen})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is not None:
+                for member in list(ROOM):
+                    await member({"type": "websocket.send", "text": message["text"]})
+    finally:
+        ROOM.discard(send)
+
+
 async def not_found(scope, receive, send):
     if scope["type"] == "websocket":
         await receive()
@@ -59,4 +89,4 @@ async def not_found(scope, receive, send):
         return
     await send({"type": "http.response.start", "status": 404,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
-    await send({"type": "http.response.body", "body": b"only /ws/echo (WebSocket) is here\n"})
+    await send({"type": "http.response.body", "body": b"only /ws/echo and /ws/chat (WebSocket) are here\n"})

@@ -237,6 +237,15 @@ def test_uvicorn_believes_forwarded_headers_only_from_a_trusted_peer():
         assert (scope["client"][0], scope["scheme"]) == ("127.0.0.1", "http")
 
 
+def test_uvicorn_on_a_unix_socket_knows_the_client_only_when_told_to_trust_the_socket():
+    forged = get("/inspect", "X-Forwarded-For: 203.0.113.9")
+    with behind_nginx("uvicorn", unix=True) as site:
+        assert json.loads(exchange(site, forged)[2])["scope"]["client"] is None
+    with behind_nginx("uvicorn", unix=True, extra=["--forwarded-allow-ips", "*"]) as site:
+        # Trusting everything on the socket means trusting nginx, which wrote $remote_addr.
+        assert json.loads(exchange(site, forged)[2])["scope"]["client"][0] == "127.0.0.1"
+
+
 def test_websocket_through_nginx_to_uvicorn_on_a_unix_socket():
     from websockets.sync.client import connect as ws_connect
 
@@ -249,6 +258,12 @@ def test_websocket_through_nginx_to_uvicorn_on_a_unix_socket():
             for message in ("hello", "x" * 100_000, b"\x00\xffbinary"):
                 websocket.send(message)
                 assert websocket.recv(timeout=30) == message
+        chat = f"ws://{site.host}:{site.port}/ws/chat"
+        with ws_connect(chat, open_timeout=30) as alice, ws_connect(chat, open_timeout=30) as bob:
+            alice.recv(timeout=30), bob.recv(timeout=30)
+            alice.send("alice: hello, bob")
+            # Sent through nginx to the room, and from the room through nginx to both.
+            assert bob.recv(timeout=30) == alice.recv(timeout=30) == "alice: hello, bob"
         wait_for(lambda: site.nginx.access_lines(), what="the log line")
         assert " 101 " in site.nginx.access_lines()[-1]
 

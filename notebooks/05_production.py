@@ -16,6 +16,13 @@
 # %% [markdown]
 # # 05 · Production: do I need nginx in front of gunicorn?
 #
+# **Learning goals.** After this notebook you can
+# - start nginx in front of a Python server and read its configuration line by line;
+# - explain, from a measurement, what slow clients do to a server with a worker per connection,
+#   and what nginx's buffering changes;
+# - say which forwarded headers an application may believe, and when;
+# - choose a deployment (proxy, server, workers, socket) and justify it with numbers.
+#
 # A Django site "works" under `gunicorn mysite.wsgi`, so why does every deployment guide put
 # nginx in front of it? This notebook answers by measuring, on this machine, now:
 # - **slow clients**: what a normal visitor waits while a few dozen clients send their requests
@@ -273,6 +280,57 @@ nb.table([(count, f"{r.rps:,.1f}", f"{r.percentile(50) * 1000:.1f}", f"{r.percen
 scale = cpu[2].rps / cpu[1].rps
 print(f"Two backends served {scale:.2f} times the requests of one "
       f"(this machine has {os.cpu_count()} cores, shared with the load generator and nginx).")
+
+# %% [markdown]
+# ## Exercises
+#
+# Each check cell prints ✅, or ❌ with a hint. Under each exercise a collapsed *Solution* cell
+# waits: open it after trying, not before.
+#
+# **1.** Which servers stopped answering the ordinary client when they ran alone with the most
+# slow clients of this run? Write a list of their names as the harness spells them
+# (e.g. `["gunicorn-gthread"]`).
+
+# %%
+answer_1 = ...
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** The servers whose row says "no answer" (or failed requests) in the column
+# "alone" with the most slow clients: in this run, `fail_alone`.
+
+# %% tags=["check"]
+nb.check(answer_1 if answer_1 is ... else sorted(answer_1), sorted(fail_alone),
+         hint="Read the column 'alone' with the most slow clients in the table of the slow-client section.");
+
+# %% [markdown]
+# **2.** One line of nginx's configuration keeps a client that uploads slowly from ever holding a
+# backend worker. Copy it as it appears in the configuration printed at the top (directive,
+# value and semicolon).
+
+# %%
+answer_2 = ...
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** `proxy_request_buffering on;`: nginx reads the whole request body before it
+# opens a connection to the backend. (`proxy_buffering on;` is its partner for responses.)
+
+# %% tags=["check"]
+nb.check(answer_2, "proxy_request_buffering on;",
+         hint="Look in `location /` for the directive about the request body.");
+
+# %% [markdown]
+# **3.** How many requests per second did nginx serve for the stylesheet for each one Django
+# served? Compute it from the two measurements in `static` (to within 20 %).
+
+# %%
+answer_3 = ...
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** `by_nginx.rps / by_django.rps`: `static` holds the two loadgen results, nginx's first.
+
+# %% tags=["check"]
+nb.check(answer_3, by_nginx.rps / by_django.rps, tolerance=0.2,
+         hint="by_nginx.rps / by_django.rps");
 
 # %% [markdown]
 # ## The deployment these measurements argue for

@@ -61,6 +61,14 @@ def test_without_nginx_the_benchmark_says_so_in_one_line(monkeypatch, capsys, tm
     assert not list(tmp_path.iterdir())
 
 
+def test_without_nginx_the_servers_alone_are_still_measured(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench_slow, "nginx_program", lambda: None)
+    assert bench_slow.main(["--servers", "asgi", "--positions", "alone", "--slow", "0", "--duration", "0.3",
+                            "--no-pin", "--out", str(tmp_path), "--name", "alone"]) == 0
+    rows = json.loads((tmp_path / "alone.json").read_text())["rows"]
+    assert [(r["server"], r["position"]) for r in rows] == [("asgi", "alone")] and rows[0]["requests"] > 0
+
+
 def test_slow_heads_hold_the_only_gunicorn_sync_worker_until_they_leave():
     port = free_port()
     with ServerProcess(server_command("gunicorn", port=port), port=port) as server:

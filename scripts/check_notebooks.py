@@ -3,13 +3,18 @@
     .venv/bin/python -m scripts.check_notebooks            # all of notebooks/*.ipynb
     .venv/bin/python -m scripts.check_notebooks 01_cgi     # some of them
     .venv/bin/python -m scripts.check_notebooks --full     # without quick mode
+    .venv/bin/python -m scripts.check_notebooks --pairs    # only: is each .py/.ipynb pair in sync?
 
 Each notebook runs in a fresh "python3" kernel (ipykernel of the interpreter
-running this script, so the virtualenv's), from the repository root, with
-TOOLKIT_QUICK=1 unless --full. Any cell that raises fails the run. The executed
-copies, outputs included, are written to var/notebooks/executed/ for reading; the
-notebooks in git stay without outputs. Prints the time each notebook took, and
-exits 1 if any failed.
+running this script, so the virtualenv's), started in notebooks/ as Jupyter
+starts it, with TOOLKIT_QUICK=1 unless --full. Any cell that raises fails the run.
+The executed copies, outputs included, are written to var/notebooks/executed/ for
+reading; the notebooks in git stay without outputs. Prints the time each notebook
+took, and exits 1 if any failed.
+
+Every notebook is a jupytext pair, NN_name.py (percent format) and NN_name.ipynb
+(notebooks/jupytext.toml); before running anything, every pair found is checked
+to hold the same cells, and the run stops if one does not.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
@@ -34,6 +40,42 @@ EXECUTED = REPO / "var" / "notebooks" / "executed"
 
 class NotebookFailed(Exception):
     """A notebook raised in a cell, or ran in a kernel of another Python."""
+
+
+def is_jupytext_source(path: Path) -> bool:
+    """A .py that jupytext wrote (a `# jupyter:` header), not a module such as classroom.py."""
+    return path.read_text().startswith("# ---\n# jupyter:")
+
+
+def pairs() -> list[tuple[Path, Path]]:
+    """(NN_name.py, NN_name.ipynb) for every notebook in notebooks/, either half possibly missing."""
+    stems = {p.stem for p in NOTEBOOKS.glob("*.ipynb")}
+    stems |= {p.stem for p in NOTEBOOKS.glob("*.py") if is_jupytext_source(p)}
+    return [(NOTEBOOKS / f"{stem}.py", NOTEBOOKS / f"{stem}.ipynb") for stem in sorted(stems)]
+
+
+def cell_view(notebook: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
+    """What a pair must agree on: each cell's type, source and tags, in order."""
+    return [(cell.cell_type, cell.source.strip(), sorted(cell.metadata.get("tags", [])))
+            for cell in notebook.cells]
+
+
+def pair_problems(source: Path, notebook: Path) -> list[str]:
+    """Why `source` and `notebook` are not a synchronised pair (an empty list when they are)."""
+    sync = f"run `.venv/bin/jupytext --sync notebooks/{source.name}`"
+    if not source.exists() or not notebook.exists():
+        missing = source if not source.exists() else notebook
+        return [f"{missing.name} is missing; {sync} (or `jupytext --sync` on the half that exists)"]
+    from_py, from_ipynb = cell_view(jupytext.read(source)), cell_view(nbformat.read(notebook, as_version=4))
+    problems = []
+    if len(from_py) != len(from_ipynb):
+        problems.append(f"{source.name} has {len(from_py)} cells, {notebook.name} {len(from_ipynb)}; {sync}")
+    for number, (left, right) in enumerate(zip(from_py, from_ipynb)):
+        if left != right:
+            problems.append(f"cell {number} differs between {source.name} and {notebook.name} "
+                            f"(starts {left[1][:50]!r} vs {right[1][:50]!r}); {sync}")
+            break
+    return problems
 
 
 def kernel_python(notebook: nbformat.NotebookNode) -> str | None:
@@ -59,7 +101,7 @@ def notebook_client(notebook: nbformat.NotebookNode, **options):
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = os.path.join(sockets, "kernel")
         yield NotebookClient(notebook, kernel_name="python3", config=config,
-                             resources={"metadata": {"path": str(REPO)}}, **options)
+                             resources={"metadata": {"path": str(NOTEBOOKS)}}, **options)
 
 
 def run_notebook(path: Path, *, quick: bool = True, cell_timeout: int | None = None) -> float:
@@ -104,7 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="notebook names (00_overview, 01_cgi, ...); default all")
     parser.add_argument("--full", action="store_true", help="full measurements instead of TOOLKIT_QUICK=1")
+    parser.add_argument("--pairs", action="store_true", help="only check that each .py/.ipynb pair is in sync")
     args = parser.parse_args(argv)
+    unsynced = [problem for source, notebook in pairs() for problem in pair_problems(source, notebook)]
+    for problem in unsynced:
+        print(f"out of sync: {problem}", file=sys.stderr)
+    if unsynced or args.pairs:
+        print(f"{len(pairs())} notebook pairs, {len(unsynced)} out of sync")
+        return 1 if unsynced else 0
     failed, total = [], 0.0
     for path in notebook_paths(args.names):
         print(f"{path.name:24} ", end="", flush=True)

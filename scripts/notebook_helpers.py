@@ -1,7 +1,8 @@
 """What the classroom notebooks need beyond scripts.launch.
 
-Every notebook starts with the same setup cell, then uses these helpers so that
-its own cells stay about the lesson:
+Every notebook's first code cell is `from classroom import setup; nb = setup()`
+(notebooks/classroom.py, which calls `start_notebook()`), then uses these helpers
+so that its own cells stay about the lesson:
 
 - `server(kind, ...)`, `cgi_bin_server(dir)`: a `scripts.launch.ServerProcess` on a
   free port, used in a `with` block, so the server stops when the block ends, when
@@ -47,6 +48,17 @@ QUICK = os.environ.get("TOOLKIT_QUICK", "") not in ("", "0")
 # Files the notebooks write (CGI scripts, small applications, benchmark results)
 # live under var/, which git ignores.
 WORK = REPO / "var" / "notebooks"
+
+
+def start_notebook() -> None:
+    """Work from the repository root, whatever folder Jupyter started the kernel in, and say so.
+
+    scripts.check_notebooks reads the `Python :` line to catch a kernel of another interpreter.
+    """
+    os.chdir(REPO)
+    print("Python     :", sys.executable)
+    print("Repository :", REPO)
+    print("Mode       :", "quick (TOOLKIT_QUICK=1: shorter measurements)" if QUICK else "full")
 
 
 def pick(full: Any, quick: Any) -> Any:

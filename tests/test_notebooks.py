@@ -1,4 +1,5 @@
-"""The classroom notebooks: stored clean, leave no server behind, and run top to bottom.
+"""The classroom notebooks: paired with their .py sources, stored clean, leave no server
+behind, and run top to bottom.
 
 test_notebook_runs executes each notebook in quick mode (what `make notebooks-check`
 does too, through scripts.check_notebooks); it is marked slow.
@@ -10,6 +11,7 @@ import sys
 import textwrap
 import time
 
+import jupytext
 import nbformat
 import pytest
 
@@ -26,8 +28,40 @@ def tracked_notebooks():
 
 
 def test_the_five_notebooks_are_there():
-    assert [p.name for p in NOTEBOOKS] == ["00_overview.ipynb", "01_cgi.ipynb", "02_wsgi.ipynb",
-                                           "03_asgi.ipynb", "04_benchmarks.ipynb"]
+    names = [p.name for p in NOTEBOOKS]
+    for name in ["00_overview.ipynb", "01_cgi.ipynb", "02_wsgi.ipynb", "03_asgi.ipynb", "04_benchmarks.ipynb"]:
+        assert name in names
+
+
+@pytest.mark.parametrize("pair", check_notebooks.pairs(), ids=lambda pair: pair[0].stem)
+def test_every_notebook_is_a_pair_in_sync(pair):
+    source, notebook = pair
+    assert check_notebooks.pair_problems(source, notebook) == []
+    assert jupytext.read(source).metadata["jupytext"]["formats"] == "ipynb,py:percent"
+
+
+def test_the_sync_check_sees_an_edit_to_either_half_and_a_missing_half(tmp_path):
+    source, notebook = check_notebooks.pairs()[0]
+    copy_py, copy_ipynb = tmp_path / source.name, tmp_path / notebook.name
+    copy_py.write_text(source.read_text())
+    copy_ipynb.write_text(notebook.read_text())
+    assert check_notebooks.pair_problems(copy_py, copy_ipynb) == []
+
+    copy_py.write_text(source.read_text().replace("Learning goals", "Learning aims", 1))
+    [problem] = check_notebooks.pair_problems(copy_py, copy_ipynb)
+    assert "cell 0 differs" in problem and "jupytext --sync" in problem
+
+    copy_py.write_text(source.read_text() + "\n# %%\nprint('a cell added in an editor')\n")
+    assert "cells" in check_notebooks.pair_problems(copy_py, copy_ipynb)[0]
+
+    copy_py.write_text(source.read_text())
+    edited = nbformat.read(notebook, as_version=4)
+    edited.cells[-1].metadata["tags"] = ["solution"]
+    nbformat.write(edited, copy_ipynb)
+    assert check_notebooks.pair_problems(copy_py, copy_ipynb), "a tag added in Jupyter only"
+
+    copy_ipynb.unlink()
+    assert "missing" in check_notebooks.pair_problems(copy_py, copy_ipynb)[0]
 
 
 @pytest.mark.parametrize("path", tracked_notebooks(), ids=lambda p: p.name)
@@ -74,7 +108,8 @@ def test_server_helper_leaves_no_process_when_a_cell_raises_or_the_kernel_ends()
     notebook = execute([
         """
         import os
-        from scripts import notebook_helpers as nb
+        from classroom import setup
+        nb = setup()
         """,
         # A cell that fails inside the `with` block: the block stops the server.
         """

@@ -1,0 +1,255 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · CGI: a new process for every request
+#
+# **Learning goals.** After this notebook you can
+# - write a CGI script and have a server run it;
+# - name the RFC 3875 meta-variables a CGI program receives, and where the body is;
+# - say where the time of one CGI request goes (starting a process, starting Python,
+#   importing Django, running the view), from measurements on this machine;
+# - explain why FastCGI and then WSGI replaced CGI.
+
+# %% [markdown]
+# **How to use this notebook.** Run the cells from top to bottom (Shift-Enter). A cell that
+# starts a server does it in a `with nb.server(...) as srv:` block: the server starts on a free
+# port, the cell waits until it answers, and the server stops when the block ends, also when the
+# cell fails. If you interrupt or restart the kernel, its servers are stopped too.
+# Set `TOOLKIT_QUICK=1` in the environment before starting Jupyter for short measurements.
+
+# %%
+# Setup: work from the repository root, load the helpers as `nb` (notebooks/classroom.py).
+import os, pathlib
+import matplotlib.pyplot as plt
+from classroom import setup
+nb = setup()
+
+# %% [markdown]
+# ## A CGI script, written here
+#
+# A CGI program reads the request from its environment and its standard input, and writes
+# the response on its standard output: a header block, an empty line, the body
+# (RFC 3875 §6). No framework, no library. The next cell writes one into
+# `var/notebooks/cgi-bin/` (a folder git ignores); the cell after it makes it executable.
+
+# %%
+CGI_BIN = nb.workdir("cgi-bin")
+print(CGI_BIN)
+
+# %%
+# %%writefile var/notebooks/cgi-bin/env.py
+# #!/usr/bin/env python3
+"""The classic first CGI script: print a header block, then the request as the program sees it."""
+import os
+import sys
+
+# RFC 3875 §4.2: the body is on stdin, CONTENT_LENGTH bytes of it.
+length = int(os.environ.get("CONTENT_LENGTH") or 0)
+body = sys.stdin.buffer.read(length)
+
+# RFC 3875 §6: header lines, an empty line, then the body.
+print("Content-Type: text/plain; charset=utf-8")
+print()
+print(f"pid {os.getpid()}, {len(body)} body bytes")
+for name, value in sorted(os.environ.items()):
+    print(f"{name}={value}")
+
+# %%
+(CGI_BIN / "env.py").chmod(0o755)
+
+
+# %% [markdown]
+# The toy CGI server maps `/cgi-bin/NAME/rest/of/path` to the script `NAME` in a folder
+# (`--cgi-dir`), the classic cgi-bin layout. We send three requests: two GETs and a POST with
+# a small body (the first GET also carries a `Proxy:` header; more on that below). Look at the
+# process id in the first line of each answer.
+
+# %%
+def parse_env_page(text):
+    first, *lines = text.splitlines()
+    return first, dict(line.split("=", 1) for line in lines if "=" in line)
+
+with nb.cgi_bin_server(CGI_BIN) as srv:
+    pages = [
+        nb.fetch(srv.url, "/cgi-bin/env.py/some/path?x=1&y=2",
+                 headers={"X-Course": "web-servers", "Proxy": "http://attacker.example:3128"}),
+        nb.fetch(srv.url, "/cgi-bin/env.py"),
+        nb.fetch(srv.url, "/cgi-bin/env.py/upload", method="POST", body=b"name=Ada",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"}),
+    ]
+for page in pages:
+    print(page.status, parse_env_page(page.text)[0])
+first_line, env = parse_env_page(pages[0].text)
+post_env = parse_env_page(pages[2].text)[1]
+
+# %% [markdown]
+# Three requests, three process ids: each request started a new program, which exited after
+# answering. Here is the environment of the first one, checked against the meta-variables
+# of RFC 3875 §4.1.
+
+# %%
+RFC_3875 = [("AUTH_TYPE", "4.1.1"), ("CONTENT_LENGTH", "4.1.2"), ("CONTENT_TYPE", "4.1.3"),
+            ("GATEWAY_INTERFACE", "4.1.4"), ("PATH_INFO", "4.1.5"), ("PATH_TRANSLATED", "4.1.6"),
+            ("QUERY_STRING", "4.1.7"), ("REMOTE_ADDR", "4.1.8"), ("REMOTE_HOST", "4.1.9"),
+            ("REMOTE_IDENT", "4.1.10"), ("REMOTE_USER", "4.1.11"), ("REQUEST_METHOD", "4.1.12"),
+            ("SCRIPT_NAME", "4.1.13"), ("SERVER_NAME", "4.1.14"), ("SERVER_PORT", "4.1.15"),
+            ("SERVER_PROTOCOL", "4.1.16"), ("SERVER_SOFTWARE", "4.1.17")]
+nb.table([(name, "§" + section, env.get(name, "(not set)"), post_env.get(name, "(not set)"))
+          for name, section in RFC_3875],
+         ["variable", "RFC 3875", "GET /cgi-bin/env.py/some/path?x=1&y=2", "POST /cgi-bin/env.py/upload"])
+
+# %%
+headers = {k: v for k, v in env.items() if k.startswith("HTTP_")}
+standard = {name for name, _ in RFC_3875}
+others = sorted(k for k in env if k not in standard and not k.startswith("HTTP_"))
+print("§4.1.18, one HTTP_ variable per request header:")
+for name, value in headers.items():
+    print(f"  {name} = {value}")
+print("Anything else the program got:", ", ".join(others) or "nothing")
+print("The server's own HOME or USER reached the program:", any(k in env for k in ("HOME", "USER")))
+print("We sent a 'Proxy:' header; HTTP_PROXY reached the program:", "HTTP_PROXY" in env)
+
+# %% [markdown]
+# A few things to notice, all in the output above:
+# - `SCRIPT_NAME` is the path of the script (`/cgi-bin/env.py`), `PATH_INFO` the rest of the path.
+# - `CONTENT_LENGTH` and `CONTENT_TYPE` are set when there is a body; the body itself is on stdin.
+# - The server builds the environment from nothing: its own variables (your `HOME`, any
+#   password in its environment) are not handed on, except the few a Python program needs to
+#   start (`PATH`, locale, the virtualenv). A header called `Proxy:` never becomes
+#   `HTTP_PROXY`: programs read that variable as *their* proxy setting (the "httpoxy" hole of 2016).
+#
+# ## Django over CGI: where does the time go?
+#
+# `sample_site/cgi-bin/django.py` runs the whole Django site as a CGI script. With
+# `--server-timing`, the toy server adds a `Server-Timing` header to each response with the
+# phases of that one request, measured by the server and the child together:
+#
+# | phase | what it measures |
+# |---|---|
+# | `spawn` | the server creating the process: `fork` and `exec` |
+# | `startup` | the Python interpreter starting, until the script's first line runs |
+# | `import` | importing Django and `django.setup()` |
+# | `app` | the request inside Django: the only part a WSGI server also pays |
+# | `child` | the child's whole life as the server saw it (the four above, then writing and exiting) |
+# | `total` | the whole request inside the server |
+#
+# (How each is measured is written next to the code: `phases` in `servers/cgi_server.py`.)
+
+# %%
+N = nb.pick(20, 4)
+phases = []
+with nb.server("cgi", extra=["--server-timing"]) as srv:
+    for _ in nb.progress(range(N), desc="CGI requests"):
+        phases.append(nb.server_timing(nb.fetch(srv.url, "/hello")))
+names = [name for name in phases[0]]
+print("phases reported:", ", ".join(names))
+
+# %%
+import statistics
+median = {name: statistics.median(p[name] for p in phases) for name in names}
+nb.table([(name, median[name], f"{median[name] / median['total']:.0%}") for name in names],
+         ["phase", "median ms", "share of total"], caption=f"{N} requests to /hello over CGI")
+
+# %%
+STACK = {"spawn": lambda p: p["spawn"], "startup": lambda p: p["startup"], "import": lambda p: p["import"],
+         "app": lambda p: p["app"],
+         "child: response and exit": lambda p: p["child"] - p["spawn"] - p["startup"] - p["import"] - p["app"],
+         "server: the rest": lambda p: p["total"] - p["child"]}
+fig, ax = plt.subplots(figsize=(9, 3.5))
+bottom = [0.0] * N
+for name, part in STACK.items():
+    values = [max(0.0, part(p)) for p in phases]
+    ax.bar(range(1, N + 1), values, bottom=bottom, label=name)
+    bottom = [b + v for b, v in zip(bottom, values)]
+ax.set_xlabel("request number"); ax.set_ylabel("ms"); ax.legend(loc="upper right", fontsize=8)
+ax.set_title("One CGI request to Django's /hello, phase by phase")
+plt.show()
+
+# %%
+before_view = median["total"] - median["app"]
+print(f"Of a median request of {median['total']:.0f} ms, Django's view itself took {median['app']:.1f} ms "
+      f"({median['app'] / median['total']:.1%}).")
+print(f"Importing Django took {median['import']:.0f} ms ({median['import'] / median['total']:.0%}); "
+      f"starting the process and the interpreter {median['spawn'] + median['startup']:.0f} ms.")
+print(f"So {before_view / median['app']:.0f} times as long was spent getting ready as answering.")
+
+# %% [markdown]
+# ## How many requests per second is that?
+#
+# Now many requests at once: two clients, each sending its next request as soon as the last
+# one is answered, for a few seconds. Then the same Django site and the same URL under the toy
+# WSGI server, where Django is imported once and stays in memory.
+
+# %%
+SECONDS = nb.pick(8, 2)
+results = {}
+for kind in nb.progress(["cgi", "wsgi"], desc="servers"):
+    with nb.server(kind) as srv:
+        results[kind] = nb.measure(srv.url, "/hello", connections=2, duration=SECONDS)
+nb.table([(kind, r.requests, r.rps, r.percentile(50) * 1000) for kind, r in results.items()],
+         ["server", "requests", "requests/s", "median latency ms"])
+
+# %%
+cgi_rps, wsgi_rps = results["cgi"].rps, results["wsgi"].rps
+print(f"CGI served {cgi_rps:.1f} requests/s; the WSGI server {wsgi_rps:,.0f} requests/s, "
+      f"{wsgi_rps / cgi_rps:,.0f} times as many, on the same machine, same site, same URL.")
+print(f"With {os.cpu_count()} cores and {median['total']:.0f} ms per request, CGI cannot do much better than "
+      f"{os.cpu_count() * 1000 / median['total']:.1f} requests/s.")
+
+# %% [markdown]
+# ## Why FastCGI, and then WSGI
+#
+# The measurements say it: almost all of a CGI request is spent *before* the application
+# runs. FastCGI (1996) kept the program running and fed it request after request over a
+# socket, so start-up and imports were paid once per process instead of once per request.
+# WSGI (2003) went one step further for Python: no separate program and no protocol between
+# the server and the application, just a function call inside a long-running process, with
+# the same CGI variable names in the `environ`. What CGI did well stays worth knowing: it is
+# simple, any language works, and a crash or a memory leak dies with its request.
+#
+# ## Exercises
+#
+# **1.** RFC 3875 §6.3.3: a CGI script chooses the status with a `Status:` header line, e.g.
+# `Status: 404 Not Found`. Change the `%%writefile` cell above so `env.py` answers
+# `418 I'm a teapot`, run that cell again, then run the check cell (it asks the server).
+
+# %%
+with nb.cgi_bin_server(CGI_BIN) as srv:
+    teapot = nb.fetch(srv.url, "/cgi-bin/env.py")
+nb.check(teapot.status, 418, hint=f"The server answered {teapot.status}; add a Status: line before the empty line.");
+
+# %% [markdown]
+# **2.** From the table of median phases: what share of a CGI request's `total` went into
+# importing Django? Give a fraction between 0 and 1 (e.g. `0.25`).
+
+# %%
+answer_2 = ...
+
+# %%
+nb.check(answer_2, median["import"] / median["total"], tolerance=0.15,
+         hint="Divide the import median by the total median.");
+
+# %% [markdown]
+# **3.** If each request takes the median `total` you measured and the machine runs one
+# request per core at a time, how many requests per second can CGI serve at most on this
+# machine? (`os.cpu_count()` tells the cores.)
+
+# %%
+answer_3 = ...
+
+# %%
+nb.check(answer_3, os.cpu_count() * 1000 / median["total"], tolerance=0.15,
+         hint="cores × (1000 ms / median total ms).");

@@ -89,8 +89,8 @@ def kernel_python(notebook: nbformat.NotebookNode) -> str | None:
 
 
 @contextlib.contextmanager
-def notebook_client(notebook: nbformat.NotebookNode, **options):
-    """An nbclient NotebookClient for `notebook`, run from the repository root.
+def notebook_client(notebook: nbformat.NotebookNode, *, folder: Path = NOTEBOOKS, **options):
+    """An nbclient NotebookClient for `notebook`, its kernel started in `folder`.
 
     The "python3" kernel is ipykernel under the interpreter running this (the
     virtualenv's). It talks to us over Unix sockets in a private folder rather
@@ -101,11 +101,14 @@ def notebook_client(notebook: nbformat.NotebookNode, **options):
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = os.path.join(sockets, "kernel")
         yield NotebookClient(notebook, kernel_name="python3", config=config,
-                             resources={"metadata": {"path": str(NOTEBOOKS)}}, **options)
+                             resources={"metadata": {"path": str(folder)}}, **options)
 
 
-def run_notebook(path: Path, *, quick: bool = True, cell_timeout: int | None = None) -> float:
-    """Execute one notebook; answer the seconds it took. Raises NotebookFailed.
+def run_notebook(path: Path, *, quick: bool = True, cell_timeout: int | None = None,
+                 executed: Path = EXECUTED) -> float:
+    """Execute one notebook in its folder; answer the seconds it took. Raises NotebookFailed.
+
+    The executed copy, outputs included, is written into `executed`.
 
     A cell may run for 5 minutes in quick mode; in full mode a benchmark cell
     measures for many minutes, so it gets an hour.
@@ -113,7 +116,7 @@ def run_notebook(path: Path, *, quick: bool = True, cell_timeout: int | None = N
     cell_timeout = cell_timeout or (300 if quick else 3600)
     notebook = nbformat.read(path, as_version=4)
     started = time.monotonic()
-    with notebook_client(notebook, timeout=cell_timeout) as client:
+    with notebook_client(notebook, folder=path.parent, timeout=cell_timeout) as client:
         try:
             # Quick mode reaches the notebook through the kernel's environment.
             client.execute(env={**os.environ, "TOOLKIT_QUICK": "1" if quick else "0"})
@@ -122,14 +125,30 @@ def run_notebook(path: Path, *, quick: bool = True, cell_timeout: int | None = N
         except CellTimeoutError as error:
             raise NotebookFailed(f"{path.name}: a cell ran longer than {cell_timeout} s:\n{error}") from None
         finally:
-            EXECUTED.mkdir(parents=True, exist_ok=True)
-            nbformat.write(notebook, EXECUTED / path.name)
+            executed.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, executed / path.name)
     seconds = time.monotonic() - started
     python = kernel_python(notebook)
     if python is not None and Path(python).absolute() != Path(sys.executable).absolute():
         raise NotebookFailed(f"{path.name} ran under {python}, not {sys.executable}: "
                              f"a 'python3' kernelspec installed elsewhere is shadowing the virtualenv's")
     return seconds
+
+
+def check_outcomes(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """For each executed cell tagged `check`: ("pass", line), ("fail", line) or ("error", why)."""
+    outcomes = []
+    for cell in notebook.cells:
+        if "check" not in cell.metadata.get("tags", []):
+            continue
+        text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream")
+        errors = [f"{o.ename}: {o.evalue}" for o in cell.get("outputs", []) if o.output_type == "error"]
+        verdicts = [line for line in text.splitlines() if line.startswith(("✅", "❌"))]
+        if errors or len(verdicts) != 1:
+            outcomes.append(("error", "; ".join(errors) or f"{len(verdicts)} verdict lines in {cell.source[:60]!r}"))
+        else:
+            outcomes.append(("pass" if verdicts[0].startswith("✅") else "fail", verdicts[0]))
+    return outcomes
 
 
 def notebook_paths(names: list[str]) -> list[Path]:
@@ -147,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="notebook names (00_overview, 01_cgi, ...); default all")
     parser.add_argument("--full", action="store_true", help="full measurements instead of TOOLKIT_QUICK=1")
     parser.add_argument("--pairs", action="store_true", help="only check that each .py/.ipynb pair is in sync")
+    parser.add_argument("--teacher", action="store_true",
+                        help="run the teacher edition (solutions in place: every check must pass)")
     args = parser.parse_args(argv)
     unsynced = [problem for source, notebook in pairs() for problem in pair_problems(source, notebook)]
     for problem in unsynced:
@@ -154,20 +175,29 @@ def main(argv: list[str] | None = None) -> int:
     if unsynced or args.pairs:
         print(f"{len(pairs())} notebook pairs, {len(unsynced)} out of sync")
         return 1 if unsynced else 0
+    paths, executed = notebook_paths(args.names), EXECUTED
+    if args.teacher:
+        from scripts import teacher_edition
+        paths, executed = teacher_edition.write_teacher_edition(paths), EXECUTED.with_name("executed-teacher")
     failed, total = [], 0.0
-    for path in notebook_paths(args.names):
+    for path in paths:
         print(f"{path.name:24} ", end="", flush=True)
         try:
-            seconds = run_notebook(path, quick=not args.full)
+            seconds = run_notebook(path, quick=not args.full, executed=executed)
         except NotebookFailed as error:
             failed.append(path.name)
             print("FAILED")
             print(error, file=sys.stderr)
             continue
         total += seconds
-        print(f"ok  {seconds:6.1f} s", flush=True)
+        outcomes = [verdict for verdict, _ in check_outcomes(nbformat.read(executed / path.name, as_version=4))]
+        # In the student edition the checks fail until answered; in the teacher edition all pass.
+        if args.teacher and set(outcomes) - {"pass"}:
+            failed.append(path.name)
+        print(f"ok  {seconds:6.1f} s  checks: {outcomes.count('pass')} passed, {outcomes.count('fail')} "
+              f"waiting for an answer, {outcomes.count('error')} broken", flush=True)
     print(f"{'all':24} {'FAILED: ' + ', '.join(failed) if failed else 'ok'}  {total:6.1f} s"
-          f"  (executed copies in {EXECUTED.relative_to(REPO)}/)")
+          f"  (executed copies in {executed.relative_to(REPO)}/)")
     return 1 if failed else 0
 
 

@@ -18,7 +18,8 @@ so that its own cells stay about the lesson:
   run from a notebook, and figures taken from its results;
 - `table(...)`, `side_by_side(...)`, `show_source(...)`, `draw_models()`: show
   data captured live;
-- `check(...)`, `check_that(...)`: the exercises' check cells.
+- `check(...)`, `check_that(...)`, `check_code(...)`, `record_prediction(...)`,
+  `check_prediction(...)`: the exercises' check cells.
 
 Quick mode: with TOOLKIT_QUICK=1 in the environment (what `make notebooks-check`
 sets), `pick(full, quick)` returns the quick value, so each measurement is shorter
@@ -36,6 +37,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +203,54 @@ def server_timing(response: Response) -> dict[str, float]:
     """
     from scripts import loadgen
     return loadgen.parse_server_timing(response.header("Server-Timing", "").encode("latin-1"))
+
+
+# --- who served a request: process and thread ------------------------------------
+
+def _whoami_body(query: str) -> bytes:
+    return json.dumps({"pid": os.getpid(), "thread": threading.get_ident()}).encode() + b"\n"
+
+
+def _wait_seconds(query: str) -> float:
+    from urllib.parse import parse_qs
+    return float(parse_qs(query).get("wait", ["0"])[0])
+
+
+def whoami_wsgi(environ, start_response):
+    """A WSGI app answering the process id and thread id that ran it; ?wait=S holds the thread S seconds."""
+    time.sleep(_wait_seconds(environ.get("QUERY_STRING", "")))
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [_whoami_body(environ.get("QUERY_STRING", ""))]
+
+
+async def whoami_asgi(scope, receive, send):
+    """The same for ASGI; ?wait=S awaits S seconds, which leaves the event loop's thread free."""
+    import asyncio
+    if scope["type"] != "http":
+        raise RuntimeError(f"this app only serves HTTP, not {scope['type']!r}")
+    await asyncio.sleep(_wait_seconds(scope["query_string"].decode("latin-1")))
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": _whoami_body("")})
+
+
+WHOAMI_SH = """#!/bin/sh
+# A CGI script needs no Python: a header block, an empty line, then the body, on stdout.
+# $$ is the shell's own process id; a shell script runs in one thread.
+printf 'Content-Type: application/json\\r\\n\\r\\n'
+printf '{"pid": %d, "thread": null}\\n' $$
+"""
+
+
+def who_served(url: str, path: str, *, requests: int, at_once: int = 1) -> list[dict]:
+    """Send `requests` requests, `at_once` at a time; answer each one's {"pid", "thread"}, in order."""
+    with concurrent.futures.ThreadPoolExecutor(at_once) as pool:
+        return [answer.json() for answer in pool.map(lambda _: fetch(url, path), range(requests))]
+
+
+def where(obj: Any) -> str:
+    """`file: Qualified.name (line N)` of a function or class in this repository."""
+    path = Path(inspect.getsourcefile(obj)).resolve().relative_to(REPO)
+    return f"{path}: {obj.__qualname__} (line {inspect.getsourcelines(obj)[1]})"
 
 
 # --- the --trace teaching view -------------------------------------------------
@@ -423,6 +473,11 @@ def show_source(obj: Any, *, lines: tuple[int, int] | None = None) -> None:
 
 
 # --- exercises -----------------------------------------------------------------
+#
+# A check cell (tagged `check`) prints one line: ✅ and why, or ❌ and a hint. It fails
+# on an exercise left as it was given (`...`, or code that does not work yet) and passes
+# only on a working answer; tests/test_notebooks.py runs every notebook without the
+# solutions (every check must fail with its hint) and with them (every check must pass).
 
 @dataclass
 class Check:
@@ -434,31 +489,84 @@ class Check:
         return self.right
 
 
-def check(answer: Any, expected: Any, *, tolerance: float | None = None, hint: str = "") -> Check:
+def _report(right: bool, message: str, hint: str) -> Check:
+    if not hint.strip():
+        raise ValueError("every check needs a hint for the student who has not got it yet")
+    result = Check(right, message if right else f"{message} Hint: {hint}")
+    print(("✅ " if result.right else "❌ ") + result.message.strip())
+    return result
+
+
+NOT_ANSWERED = "Not answered yet: replace ... in the cell above, run it, then run this cell."
+
+
+def check(answer: Any, expected: Any, *, tolerance: float | None = None, hint: str) -> Check:
     """Compare a student's answer with a value computed from this run's measurements.
 
     Numbers compare within a relative `tolerance` when given; strings compare
     ignoring case and surrounding space. An answer left at `...` is not judged.
     """
-    if answer is ...:
-        result = Check(False, "Not answered yet: replace ... in the cell above, run it, then run this cell.")
-    elif tolerance is not None and isinstance(answer, (int, float)) and not isinstance(answer, bool):
+    if unanswered(answer):
+        return _report(False, NOT_ANSWERED, hint)
+    if tolerance is not None and isinstance(answer, (int, float)) and not isinstance(answer, bool):
         right = abs(answer - expected) <= tolerance * abs(expected)
-        result = Check(right, f"Right: {answer:g} is within {tolerance:.0%} of {expected:g}." if right
-                       else f"Not yet: {answer:g} is not within {tolerance:.0%} of the measured value. {hint}")
-    else:
-        normal = (lambda v: v.strip().lower()) if isinstance(expected, str) and isinstance(answer, str) else (lambda v: v)
-        right = normal(answer) == normal(expected)
-        result = Check(right, f"Right: {answer!r}." if right else f"Not yet: {answer!r} is not it. {hint}")
-    print(("✅ " if result.right else "❌ ") + result.message.strip())
-    return result
+        return _report(right, f"Right: {answer:g} is within {tolerance:.0%} of {expected:g}." if right
+                       else f"Not yet: {answer:g} is not within {tolerance:.0%} of the measured value.", hint)
+    normal = (lambda v: v.strip().lower()) if isinstance(expected, str) and isinstance(answer, str) else (lambda v: v)
+    right = normal(answer) == normal(expected)
+    return _report(right, f"Right: {answer!r}." if right else f"Not yet: {answer!r} is not it.", hint)
 
 
-def check_that(condition: bool, *, right: str, hint: str) -> Check:
+def check_that(condition: bool, *, right: str, hint: str, wrong: str = "Not yet.") -> Check:
     """An exercise check that is a condition on measured values, not one expected answer."""
-    result = Check(bool(condition), right if condition else f"Not yet: {hint}")
-    print(("✅ " if result.right else "❌ ") + result.message.strip())
-    return result
+    return _report(bool(condition), right if condition else wrong, hint)
+
+
+def check_code(test: Callable[[], str], *, hint: str) -> Check:
+    """Check code the student wrote: `test()` exercises it and answers what worked.
+
+    Any exception (the `...` body of an untouched exercise raises or returns None,
+    an assertion on its result fails) is the check failing, shown with the hint.
+    """
+    try:
+        worked = test()
+    except Exception as error:  # the student's code may fail in any way; the message says how
+        return _report(False, f"Not yet: {type(error).__name__}: {error}".rstrip(": "), hint)
+    return _report(True, f"Right: {worked}", hint)
+
+
+# Predict, then measure: the measuring cell records the prediction as it stands when the
+# measurement starts, so a prediction written afterwards does not count.
+PREDICTIONS: dict[str, Any] = {}
+
+
+def unanswered(value: Any) -> bool:
+    """`...`, or a dict or list still holding a `...` the student was to replace."""
+    if isinstance(value, dict):
+        return any(unanswered(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(unanswered(item) for item in value)
+    return value is ...
+
+
+def record_prediction(name: str, value: Any) -> None:
+    """Called first thing in a measuring cell: keep the prediction made before it ran."""
+    PREDICTIONS[name] = value
+    print(f"Your prediction ({name}):", "not written yet" if unanswered(value) else repr(value))
+
+
+def check_prediction(name: str, measured: Any, *, hint: str, tolerance: float | None = None) -> Check:
+    """Compare the prediction recorded before the measurement with what it measured."""
+    predicted = PREDICTIONS.get(name, ...)
+    if unanswered(predicted):
+        return _report(False, "No prediction was recorded before the measurement ran: write it, run "
+                              "that cell, then the measuring cell again, then this one.", hint)
+    if tolerance is not None:
+        right = abs(predicted - measured) <= tolerance * abs(measured)
+    else:
+        right = predicted == measured
+    said = f"You predicted {predicted!r}; the run measured {measured!r}."
+    return _report(right, f"Right: {said}" if right else f"Not this time: {said}", hint)
 
 
 # --- the one picture of 00_overview ---------------------------------------------

@@ -17,7 +17,8 @@
 # # 01 · CGI: a new process for every request
 #
 # **Learning goals.** After this notebook you can
-# - write a CGI script and have a server run it;
+# - write a CGI script, in Python and in shell, and have a server run it;
+# - predict and then see what a crashing and a hanging script do to the client and the server;
 # - name the RFC 3875 meta-variables a CGI program receives, and where the body is;
 # - say where the time of one CGI request goes (starting a process, starting Python,
 #   importing Django, running the view), from measurements on this machine;
@@ -187,6 +188,60 @@ print(f"Importing Django took {median['import']:.0f} ms ({median['import'] / med
 print(f"So {before_view / median['app']:.0f} times as long was spent getting ready as answering.")
 
 # %% [markdown]
+# ## When a script crashes or hangs
+#
+# A CGI program is a separate process: whatever it does, the server only sees its output and
+# its exit. Two bad scripts, in two languages: `crash.py` divides by zero, `hang.sh` (a shell
+# script) never answers. The runner starts with `--cgi-timeout 1`: a child still running after
+# one second is killed with its whole process group.
+#
+# **Predict first.** Which HTTP status will the client get for each, and what will a normal
+# request to `env.py` right after them get? (RFC 9110 §15.6 lists the 5xx codes: 500 Internal
+# Server Error, 502 Bad Gateway, 503 Service Unavailable, 504 Gateway Timeout.)
+
+# %%
+prediction_failures = {"crash.py": ..., "hang.sh": ..., "env.py after them": ...}
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution.** The runner is a gateway to the script: a script that gives no valid answer is a
+# bad gateway (502), one that gives none in time a gateway timeout (504). The runner itself
+# is another process and goes on serving.
+#
+# ```python
+# prediction_failures = {"crash.py": 502, "hang.sh": 504, "env.py after them": 200}
+# ```
+
+# %%
+nb.record_prediction("failures", prediction_failures)
+(CGI_BIN / "crash.py").write_text("#!/usr/bin/env python3\nprint(1 / 0)\n")
+(CGI_BIN / "hang.sh").write_text("#!/bin/sh\n# Never answers: sleeps past any sensible timeout.\nsleep 600\n")
+for script in ("crash.py", "hang.sh"):
+    (CGI_BIN / script).chmod(0o755)
+with nb.cgi_bin_server(CGI_BIN, extra=["--cgi-timeout", "1"]) as srv:
+    runner_pid = srv.pid
+    bad = {name: nb.fetch(srv.url, f"/cgi-bin/{name}") for name in ("crash.py", "hang.sh", "env.py")}
+    runner_alive = srv.process.poll() is None
+    runner_said = srv.output()
+nb.table([(name, answer.status, answer.reason, f"{answer.seconds:.2f}", answer.text.splitlines()[0][:70])
+          for name, answer in bad.items()], ["script", "status", "reason", "seconds", "first line of the body"])
+print(f"The runner (pid {runner_pid}) was still running after both: {runner_alive}. What it logged:")
+print("\n".join(line for line in runner_said.splitlines() if "crash.py" in line or "cgi:" in line or "killed" in line))
+measured_failures = {"crash.py": bad["crash.py"].status, "hang.sh": bad["hang.sh"].status,
+                     "env.py after them": bad["env.py"].status}
+
+# %% tags=["check"]
+nb.check_prediction("failures", measured_failures,
+                    hint="The runner stands between the client and the script, as a gateway does; "
+                         "look for 'Gateway' among the 5xx reasons.");
+
+# %% [markdown]
+# One request failed each time, and only that one: the traceback went to the runner's log
+# (the script's stderr), the hanging shell was killed, and the next request was served as if
+# nothing had happened. A crash inside a WSGI or ASGI application is different: it is an
+# exception in the server's own process, which the server must catch (notebook 00 showed
+# where the toy WSGI server does).
+
+# %% [markdown]
 # ## How many requests per second is that?
 #
 # Now many requests at once: two clients, each sending its next request as soon as the last
@@ -218,18 +273,46 @@ print(f"With {os.cpu_count()} cores and {median['total']:.0f} ms per request, CG
 # WSGI (2003) went one step further for Python: no separate program and no protocol between
 # the server and the application, just a function call inside a long-running process, with
 # the same CGI variable names in the `environ`. What CGI did well stays worth knowing: it is
-# simple, any language works, and a crash or a memory leak dies with its request.
-#
+# simple, any language works (the shell script above), and a crash or a memory leak dies with
+# its request (the section before).
+
+# %% [markdown]
 # ## Exercises
 #
-# **1.** RFC 3875 §6.3.3: a CGI script chooses the status with a `Status:` header line, e.g.
-# `Status: 404 Not Found`. Change the `%%writefile` cell above so `env.py` answers
-# `418 I'm a teapot`, run that cell again, then run the check cell (it asks the server).
+# **1. A CGI script in shell.** CGI needs no Python: any program that reads its environment and
+# writes a header block, an empty line and a body will do. Complete `greet.sh` below so that
+# `/cgi-bin/greet.sh?Ada` answers `200`, with `Content-Type: text/plain`, and the body
+# `Hello, Ada` (the query string is in `$QUERY_STRING`, RFC 3875 §4.1.7). Run the cell to write
+# the file, then the check.
 
 # %%
-with nb.cgi_bin_server(CGI_BIN) as srv:
-    teapot = nb.fetch(srv.url, "/cgi-bin/env.py")
-nb.check(teapot.status, 418, hint=f"The server answered {teapot.status}; add a Status: line before the empty line.");
+# %%writefile var/notebooks/cgi-bin/greet.sh
+# #!/bin/sh
+# Answer "Hello, NAME" for /cgi-bin/greet.sh?NAME: a header block, an empty line, the body.
+
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution.** The cell's text, written from Python here; `printf` writes the CRLF line ends
+# HTTP uses (a CGI server accepts plain LF too).
+#
+# ```python
+# (CGI_BIN / "greet.sh").write_text(r'''#!/bin/sh
+# printf 'Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n'
+# printf 'Hello, %s\n' "$QUERY_STRING"
+# ''')
+# ```
+
+# %% tags=["check"]
+def try_greet():
+    script = CGI_BIN / "greet.sh"
+    script.chmod(0o755)
+    with nb.cgi_bin_server(CGI_BIN) as srv:
+        answer = nb.fetch(srv.url, "/cgi-bin/greet.sh?Ada")
+    assert answer.status == 200, f"the server answered {answer.status}: {answer.text.strip()[:120]}"
+    assert answer.header("Content-Type", "").startswith("text/plain"), f"Content-Type was {answer.header('Content-Type')}"
+    assert answer.text.strip() == "Hello, Ada", f"the body was {answer.text!r}"
+    return f"/cgi-bin/greet.sh?Ada answered {answer.text.strip()!r} from a shell script."
+nb.check_code(try_greet, hint="printf the header lines, then an empty line, then the body; "
+              "the name is \"$QUERY_STRING\".");
 
 # %% [markdown]
 # **2.** From the table of median phases: what share of a CGI request's `total` went into
@@ -238,7 +321,14 @@ nb.check(teapot.status, 418, hint=f"The server answered {teapot.status}; add a S
 # %%
 answer_2 = ...
 
-# %%
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution.** Computed from this run's medians (the share is typically more than half).
+#
+# ```python
+# answer_2 = median["import"] / median["total"]
+# ```
+
+# %% tags=["check"]
 nb.check(answer_2, median["import"] / median["total"], tolerance=0.15,
          hint="Divide the import median by the total median.");
 
@@ -250,6 +340,13 @@ nb.check(answer_2, median["import"] / median["total"], tolerance=0.15,
 # %%
 answer_3 = ...
 
-# %%
+# %% [markdown] jupyter={"source_hidden": true} tags=["solution"]
+# **Solution.** Each core finishes 1000 / total requests per second.
+#
+# ```python
+# answer_3 = os.cpu_count() * 1000 / median["total"]
+# ```
+
+# %% tags=["check"]
 nb.check(answer_3, os.cpu_count() * 1000 / median["total"], tolerance=0.15,
          hint="cores × (1000 ms / median total ms).");

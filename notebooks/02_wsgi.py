@@ -18,10 +18,11 @@
 #
 # **Learning goals.** After this notebook you can
 # - write a WSGI application with its three parts: `environ`, `start_response`, the iterable;
-# - use `wsgiref.validate` to find a mistake against PEP 3333;
+# - use `wsgiref.validate` to find a mistake against PEP 3333, and write a middleware;
 # - read how Django's `WSGIHandler` answers the call, and match it to what a server does;
 # - serve the same site with gunicorn, the server people deploy;
-# - say when threads help and when only processes do, from measurements.
+# - say when threads help and when only processes do, from measurements, with gunicorn's
+#   `--workers` and `--threads` beside the toy server's.
 
 # %% [markdown]
 # **How to use this notebook.** Run the cells from top to bottom (Shift-Enter). A cell that
@@ -197,88 +198,203 @@ nb.table([(key, toy.get(key, "(absent)"), gun.get(key, "(absent)")) for key in
 # - `/io?ms=50` waits 50 ms (`time.sleep`, standing for a database call). A waiting thread
 #   releases Python's GIL, so other threads run meanwhile.
 # - `/cpu?n=...` computes in pure Python. Only one thread per process runs Python at a time
-#   (the GIL), so more threads do not help; more processes use more cores.
+#   (the GIL), so more threads do not help; more processes help only if there are free cores.
 #
-# We measure the toy WSGI server with 1 thread, with 8 threads, and with 2 worker processes of
-# 1 thread each, under 16 clients. (The load generator runs on the same 2 cores, which costs
-# the server some CPU: the comparison between the three is what counts.)
+# We measure the toy WSGI server with 1 thread, 8 threads, and 2 worker processes of 1 thread,
+# and gunicorn with the same two settings (`--threads 8`, `--workers 2`), under 16 clients.
+# As in the benchmark (`scripts/bench.py`), the servers are pinned to the machine's cores but
+# the last, and the load generator to the last one, so that the two do not take turns on the
+# same core.
+#
+# **Predict first.** Compared with 1 thread, will 8 threads serve no more requests per second
+# (`"no more"`) or several times as many (`"several times"`), on the waiting view and on the
+# computing one?
 
 # %%
-CONFIGS = {"1 thread": ["--threads", "1"], "8 threads": ["--threads", "8"],
-           "2 workers × 1 thread": ["--workers", "2", "--threads", "1"]}
-WORK = {"I/O wait (/io?ms=50)": "/io?ms=50", "CPU (/cpu?n=200000)": "/cpu?n=200000"}
+prediction_threads = {"I/O wait": ..., "CPU": ...}
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** Waiting threads release the GIL, computing ones do not.
+#
+# ```python
+# prediction_threads = {"I/O wait": "several times", "CPU": "no more"}
+# ```
+
+# %%
+nb.record_prediction("threads", prediction_threads)
+SERVER_CPUS, LOADER_CPUS = nb.split_cpus()
+CONFIGS = {"toy, 1 thread": ("wsgi", ["--threads", "1"]),
+           "toy, 8 threads": ("wsgi", ["--threads", "8"]),
+           "toy, 2 workers × 1 thread": ("wsgi", ["--workers", "2", "--threads", "1"]),
+           "gunicorn --threads 8": ("gunicorn-gthread", []),
+           "gunicorn --workers 2": ("gunicorn", ["--workers", "2"])}
+WORK = {"I/O wait": "/io?ms=50", "CPU": "/cpu?n=200000"}
 SECONDS = nb.pick(4, 1.5)
 
 def run(point):
     config, work = point
-    with nb.server("wsgi", extra=CONFIGS[config]) as srv:
-        return nb.measure(srv.url, WORK[work], connections=16, duration=SECONDS)
+    kind, extra = CONFIGS[config]
+    with nb.server(kind, extra=extra, pinned=True) as srv:
+        return nb.measure(srv.url, WORK[work], connections=16, duration=SECONDS, pinned=True)
 
 measured = dict(nb.sweep([(c, w) for c in CONFIGS for w in WORK], run, desc="threads vs workers"))
-nb.table([(c, w, r.rps, r.percentile(50) * 1000) for (c, w), r in measured.items()],
+print(f"server pinned to cores {sorted(SERVER_CPUS) if SERVER_CPUS else 'all'}, "
+      f"load generator to {sorted(LOADER_CPUS) if LOADER_CPUS else 'all'}")
+nb.table([(c, f"{w} ({WORK[w]})", r.rps, r.percentile(50) * 1000) for (c, w), r in measured.items()],
          ["server", "work", "requests/s", "median latency ms"])
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
 for ax, work in zip(axes, WORK):
     rps = [measured[(c, work)].rps for c in CONFIGS]
-    ax.bar(list(CONFIGS), rps, color=["#999", "#4f81bd", "#c0504d"])
-    ax.set_title(work); ax.set_ylabel("requests/s")
+    ax.bar(range(len(CONFIGS)), rps, color=["#999", "#4f81bd", "#c0504d", "#8fb3de", "#e39c9a"])
+    ax.set_xticks(range(len(CONFIGS)), [c.replace(", ", "\n").replace(" --", "\n--") for c in CONFIGS], fontsize=8)
+    ax.set_title(f"{work} ({WORK[work]})"); ax.set_ylabel("requests/s")
     for x, v in enumerate(rps):
         ax.text(x, v, f"{v:.0f}", ha="center", va="bottom")
-fig.suptitle("Toy WSGI server, 16 clients")
+fig.suptitle("16 clients; servers pinned away from the load generator")
 plt.show()
 
 # %%
-io, cpu = WORK
-gain = lambda work, config: measured[(config, work)].rps / measured[("1 thread", work)].rps
-print(f"Waiting on I/O: 8 threads served {gain(io, '8 threads'):.1f}x as many requests as 1 thread "
+def gain(work, config):
+    return measured[(config, work)].rps / measured[("toy, 1 thread", work)].rps
+
+def verdict(ratio):
+    return "several times" if ratio >= 3 else "no more" if ratio <= 1.5 else "in between"
+
+measured_threads = {work: verdict(gain(work, "toy, 8 threads")) for work in WORK}
+cores = len(SERVER_CPUS) if SERVER_CPUS else os.cpu_count()
+workers_cpu = gain("CPU", "toy, 2 workers × 1 thread")
+print(f"Waiting on I/O: 8 threads served {gain('I/O wait', 'toy, 8 threads'):.1f}x as many requests as 1 thread "
       f"(the ceiling is 8x: 8 threads × 20 waits of 50 ms per second = 160 requests/s).")
-print(f"Computing: 8 threads served {gain(cpu, '8 threads'):.2f}x as many as 1 thread "
-      f"-- the GIL lets one thread run Python at a time.")
-print(f"Computing with 2 processes: {gain(cpu, '2 workers × 1 thread'):.2f}x, "
-      f"on {os.cpu_count()} cores shared with the load generator.")
+print(f"Computing: 8 threads served {gain('CPU', 'toy, 8 threads'):.2f}x as many as 1 thread.")
+print(f"Computing with 2 worker processes: {workers_cpu:.2f}x, with {cores} core(s) for the server: "
+      + ("a second process found a free core." if workers_cpu >= 1.4 else
+         "the second process had no core of its own to run on, so it only took turns with the first."))
+print(f"gunicorn beside the toy server: --threads 8 {measured[('gunicorn --threads 8', 'I/O wait')].rps:.0f} vs "
+      f"{measured[('toy, 8 threads', 'I/O wait')].rps:.0f} requests/s waiting; --workers 2 (sync workers, one request "
+      f"each) {measured[('gunicorn --workers 2', 'I/O wait')].rps:.0f} waiting, "
+      f"{measured[('gunicorn --workers 2', 'CPU')].rps:.0f} computing.")
+
+# %% tags=["check"]
+nb.check_prediction("threads", measured_threads,
+                    hint="time.sleep releases the GIL, a Python loop holds it; read the two bar charts.");
+
+# %% [markdown]
+# This is why gunicorn has both `--workers` (processes: they use more cores for computing) and
+# `--threads` (for waiting). The usual advice, a few workers per core and threads for I/O,
+# follows from the two charts; the run above says how much a second worker brought on the
+# cores this server was given.
 
 
 # %% [markdown]
-# This is why gunicorn has both `--workers` (processes: one per core, for CPU) and
-# `--threads` (for waiting), and why the usual advice is workers ≈ cores and threads for I/O.
-#
 # ## Exercises
 #
-# **1.** Fix `broken` so that `wsgiref.validate` accepts it: write a function `fixed` in the
+# **1. A middleware.** A WSGI middleware is a WSGI application that wraps another one: it can
+# change the `environ` on the way in and the status, headers or body on the way out. Write
+# `timing(app)`, which answers an application that calls `app` and adds a header
+# `Server-Timing: app;dur=MS`, MS being the milliseconds `app` took to return its body, and
+# leaves the status and the body as `app` gave them. The check runs it through
+# `wsgiref.validate` on both sides.
+
+# %%
+def timing(app):
+    ...
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** Catch the application's `start_response` call to add the header; here the body
+# is collected first, so that the time covers it (a streaming middleware would send the
+# timing in a trailer, or time only the call).
+#
+# ```python
+# import time
+#
+# def timing(app):
+#     def wrapped(environ, start_response):
+#         started = time.perf_counter()
+#         seen = {}
+#         def remember(status, headers, exc_info=None):
+#             seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
+#         result = app(environ, remember)
+#         try:
+#             body = b"".join(result)
+#         finally:
+#             if hasattr(result, "close"):
+#                 result.close()
+#         took = (time.perf_counter() - started) * 1000
+#         start_response(seen["status"], [*seen["headers"], ("Server-Timing", f"app;dur={took:.3f}")],
+#                        seen["exc_info"])
+#         return [body]
+#     return wrapped
+# ```
+
+# %% tags=["check"]
+import time
+
+def slow_app(environ, start_response):
+    start_response("201 Created", [("Content-Type", "text/plain")])
+    yield b"made "
+    time.sleep(0.05)
+    yield b"slowly\n"
+
+def try_timing():
+    seen = {}
+    environ = {"QUERY_STRING": ""}
+    setup_testing_defaults(environ)
+    result = validator(timing(validator(slow_app)))(environ, lambda s, h, e=None: seen.update(status=s, headers=h))
+    try:
+        body = b"".join(result)
+    finally:
+        result.close()
+    assert seen.get("status") == "201 Created", f"the status was {seen.get('status')!r}"
+    assert body == b"made slowly\n", f"the body was {body!r}"
+    header = dict(seen["headers"]).get("Server-Timing")
+    assert header, f"no Server-Timing header among {seen['headers']}"
+    took = float(header.split("dur=")[1])
+    assert took >= 50, f"Server-Timing says {took} ms, but the app took at least 50 ms to give its body"
+    return f"status and body passed through; Server-Timing: {header}."
+
+nb.check_code(try_timing, hint="return a function (environ, start_response); call app with your own "
+              "start_response that adds the header, and time until the body is done.");
+
+# %% [markdown]
+# **2.** Fix `broken` so that `wsgiref.validate` accepts it: write a function `fixed` in the
 # next cell, then run the check cell.
 
 # %%
 def fixed(environ, start_response):
     ...
 
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** The body must be an iterable of bytes.
+#
+# ```python
+# def fixed(environ, start_response):
+#     start_response("200 OK", [("Content-Type", "text/plain")])
+#     return [b"Hello, world!\n"]
+# ```
 
-# %%
-try:
+# %% tags=["check"]
+def try_fixed():
     body = call_validated(fixed)
-    nb.check(body, b"Hello, world!\n", hint="The body should still say Hello, world!")
-except Exception as error:
-    nb.check_that(False, right="", hint=f"wsgiref.validate or the call says: {error!r}")
+    assert body == b"Hello, world!\n", f"the validator passed, but the body was {body!r}"
+    return f"the validator accepted it; the body is {body!r}."
+nb.check_code(try_fixed, hint="The body should still say Hello, world!, as bytes: b\"...\".");
 
 # %% [markdown]
-# **2.** Which `environ` key holds the stream the request body is read from? (Look at the
+# **3.** Which `environ` key holds the stream the request body is read from? (Look at the
 # toy server's trace above, or at `WSGIHandler.__call__`.)
-
-# %%
-answer_2 = ...
-
-# %%
-nb.check(answer_2, next(k for k, v in toy.items() if k.startswith("wsgi.") and "input" in k.lower()),
-         hint="One of the wsgi.* keys; PEP 3333 lists them.");
-
-# %% [markdown]
-# **3.** With one thread and a view that waits 50 ms, how many requests per second can a server
-# answer at most? Compute it, then compare with the measured value for `1 thread` on `/io`.
 
 # %%
 answer_3 = ...
 
-# %%
-nb.check(answer_3, 1000 / 50, tolerance=0.05, hint="One request at a time, 50 ms each.")
-print(f"measured: {measured[('1 thread', io)].rps:.1f} requests/s")
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.**
+#
+# ```python
+# answer_3 = "wsgi.input"
+# ```
+
+# %% tags=["check"]
+nb.check(answer_3, next(k for k, v in toy.items() if k.startswith("wsgi.") and "input" in k.lower()),
+         hint="One of the wsgi.* keys; PEP 3333 lists them.");

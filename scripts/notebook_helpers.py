@@ -77,14 +77,23 @@ def workdir(name: str) -> Path:
 
 # --- servers -----------------------------------------------------------------
 
+def split_cpus() -> tuple[set[int] | None, set[int] | None]:
+    """(server cores, load generator cores), split as scripts.bench splits them: the last core
+    for the load, the rest for the server; (None, None) with a single core."""
+    from scripts import bench
+    return bench.split_cpus()
+
+
 def server(kind: str, *, app: str | None = None, extra: Sequence[str] = (),
-           pythonpath: str | os.PathLike | None = None) -> ServerProcess:
+           pythonpath: str | os.PathLike | None = None, pinned: bool = False) -> ServerProcess:
     """A server of `kind` (see scripts.launch.KINDS) on a free port, not yet started.
 
     Use it as `with server("wsgi") as srv: ...`: the block starts it, waits until
     it accepts connections, and stops it at the end, also when the cell raises.
     `pythonpath` adds a folder (e.g. one a notebook wrote an application into) to
     the server's import path, so `app="module:attr"` can name a module there.
+    `pinned` keeps the server (all its processes) on the benchmark's server cores;
+    use it with `measure(..., pinned=True)` whenever a comparison is about cores.
     """
     port = free_port()
     env = {}
@@ -92,7 +101,7 @@ def server(kind: str, *, app: str | None = None, extra: Sequence[str] = (),
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(pythonpath).resolve()), os.environ.get("PYTHONPATH", "")) if p)
     argv = server_command(kind, port=port, app=app, extra=list(extra))
-    return ServerProcess(argv, port=port, env=env)
+    return ServerProcess(argv, port=port, env=env, cpus=split_cpus()[0] if pinned else None)
 
 
 def cgi_bin_server(directory: str | os.PathLike, *, prefix: str = "/cgi-bin",
@@ -318,7 +327,8 @@ def show_trace(blocks: Sequence[TraceBlock]) -> None:
 
 # --- load ----------------------------------------------------------------------
 
-def measure(url: str, path: str, *, connections: int, duration: float, warm: bool = True, **options: Any):
+def measure(url: str, path: str, *, connections: int, duration: float, warm: bool = True,
+            pinned: bool = False, **options: Any):
     """Closed-loop load from scripts.loadgen: `connections` keep-alive clients for `duration` s.
 
     Answers a scripts.loadgen.Result (.rps, .requests, .percentile(50) in seconds, .errors, ...).
@@ -326,15 +336,24 @@ def measure(url: str, path: str, *, connections: int, duration: float, warm: boo
     server (Django loads some things on the first request), and on a server still
     busy with requests a previous measurement abandoned at its end, it waits in
     line behind them, so they are not counted against this measurement.
+    With `pinned`, the load runs on the benchmark's load generator core, away from
+    a server started with `server(..., pinned=True)`.
     """
     from scripts import loadgen
     if warm:
         fetch(url, path)
+    loader_cpus = split_cpus()[1] if pinned else None
+
+    def load():
+        if loader_cpus:
+            # Linux pins only the calling thread: this one, which exists for this load only.
+            os.sched_setaffinity(0, loader_cpus)
+        return loadgen.run(url + path, connections=connections, duration=duration, **options)
+
     # A notebook kernel already runs an event loop in its main thread, and
     # loadgen.run starts its own: give it a thread of its own to run in.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(loadgen.run, url + path, connections=connections, duration=duration,
-                           **options).result()
+        return pool.submit(load).result()
 
 
 def progress(items: Iterable[Any], *, desc: str):

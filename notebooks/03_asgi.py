@@ -20,8 +20,11 @@
 # - write an ASGI application with `scope`, `receive` and `send`, and read its messages in a trace;
 # - read Django's `ASGIHandler` and see where it runs sync code in a thread;
 # - serve the same site with uvicorn;
-# - show with measurements where threads run out and the event loop does not, why one blocking
-#   call in an async view hurts everyone, and what a sync view costs under ASGI.
+# - write an ASGI application that streams, and one that waits without blocking the loop;
+# - show with measurements where threads run out and the event loop does not, how many
+#   threads Django runs under ASGI, why one blocking call in an async view hurts everyone,
+#   and what a sync view costs under ASGI;
+# - see what Django does when a client disconnects mid-request (`listen_for_disconnect`).
 
 # %% [markdown]
 # **How to use this notebook.** Run the cells from top to bottom (Shift-Enter). A cell that
@@ -134,11 +137,12 @@ SETUPS = {"WSGI, 8 threads, sync view": ("wsgi", ["--threads", "8"], "/io?ms=50"
           "ASGI, sync view": ("asgi", [], "/io?ms=50"),
           "ASGI, async view": ("asgi", [], "/io-async?ms=50")}
 
-curves = {}
+curves, threads = {}, {}
 for name, (kind, extra, path) in SETUPS.items():
     with nb.server(kind, extra=extra) as srv:
-        curves[name] = dict(nb.sweep(LEVELS, lambda c: nb.measure(srv.url, path, connections=c, duration=SECONDS),
-                                     desc=name))
+        # Also count the server's threads while the load runs: who does the waiting?
+        curves[name], _, threads[name] = nb.peak_threads(srv, lambda: dict(
+            nb.sweep(LEVELS, lambda c: nb.measure(srv.url, path, connections=c, duration=SECONDS), desc=name)))
 
 # %%
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -159,6 +163,15 @@ wsgi_rps = curves["WSGI, 8 threads, sync view"][top].rps
 async_rps = curves["ASGI, async view"][top].rps
 print(f"At {top} clients, 8 threads served {wsgi_rps:.0f} requests/s (their ceiling: 8 / 0.05 s = 160/s); "
       f"the async view on the event loop served {async_rps:.0f}/s, {async_rps / wsgi_rps:.1f}x as many.")
+nb.table([(name, count) for name, count in threads.items()], ["setup", "threads in the server at its busiest"])
+asgi_sync_threads, asgi_async_threads = threads["ASGI, sync view"], threads["ASGI, async view"]
+print(f"Under the toy ASGI server, Django ran the sync view with up to {asgi_sync_threads} threads in the process: "
+      f"the event loop is one of them, the rest are the threads sync_to_async handed the view to.")
+print(f"With the async view the process had up to {asgi_async_threads} threads: "
+      + ("far fewer, the view waited on the loop." if asgi_async_threads < asgi_sync_threads / 2 else
+         "not far fewer, because Django still runs its sync parts through sync_to_async, async view or "
+         "not: the request_started and request_finished signal receivers (they close database "
+         "connections) and the response's close()."))
 
 # %% [markdown]
 # ## One blocking call inside an async view
@@ -187,7 +200,25 @@ async def blocking(scope, receive, send):
     await send({"type": "http.response.body", "body": b"done\n"})
 
 
+# %% [markdown]
+# **Predict first.** 16 clients, each sending its next request as soon as the last is answered,
+# for each application. Each request waits 50 ms. About how many requests per second will
+# each serve: `"about 20"` or `"about 320"`?
+
 # %%
+prediction_blocking = {"polite": ..., "blocking": ...}
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** `polite` waits on the loop, so all 16 wait at once: 16 × 20 = 320 per second at
+# most. `blocking` stops the loop for each of them in turn: 1 / 0.05 s = 20 per second at most.
+#
+# ```python
+# prediction_blocking = {"polite": "about 320", "blocking": "about 20"}
+# ```
+
+# %%
+nb.record_prediction("blocking", prediction_blocking)
+
 def serve_and_measure(app, clients=16):
     with nb.server("asgi", app=app, pythonpath=APPS, extra=["--lifespan", "off"]) as srv:
         return nb.measure(srv.url, "/", connections=clients, duration=nb.pick(3, 1.5))
@@ -199,6 +230,58 @@ polite, blocking = sleepy.values()
 print(f"One time.sleep instead of await asyncio.sleep: {polite.rps / blocking.rps:.0f}x fewer requests/s "
       f"({blocking.rps:.0f}/s: one request at a time, as if the server had one thread), and a median "
       f"latency of {blocking.percentile(50) * 1000:.0f} ms instead of {polite.percentile(50) * 1000:.0f} ms.")
+
+# %% tags=["check"]
+import math
+nearest = lambda rps: "about 20" if rps < math.sqrt(20 * 320) else "about 320"
+nb.check_prediction("blocking", {"polite": nearest(polite.rps), "blocking": nearest(blocking.rps)},
+                    hint="How many 50 ms waits fit in a second, and how many clients can wait at the same time?");
+
+# %% [markdown]
+# ## A client that leaves: `listen_for_disconnect`
+#
+# A client may give up before the answer is ready: a closed tab, a timeout in front. Under
+# WSGI the server finds out only when it writes the response. Under ASGI the server says so at
+# once: its next `receive()` answers `http.disconnect`. Django's `ASGIHandler` runs a task
+# that does nothing but wait for that message while the view runs:
+
+# %%
+nb.show_source(django.core.handlers.asgi.ASGIHandler.listen_for_disconnect)
+
+# %% [markdown]
+# Live: a client asks for `/io-async?ms=1500` (an async view that waits 1.5 s), and hangs up
+# after 0.3 s. A second client asks for the same and waits. The trace shows what Django got
+# and what it sent for each.
+
+# %%
+import socket
+import time
+
+def leave_early(srv, path, after):
+    with socket.create_connection((srv.host, srv.port)) as client:
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: {srv.host}\r\n\r\n".encode())
+        time.sleep(after)
+
+with nb.server("asgi", extra=["--trace"]) as srv:
+    mark = len(srv.output())
+    leave_early(srv, "/io-async?ms=1500", after=0.3)
+    stayed = nb.fetch(srv.url, "/io-async?ms=1500")
+    disconnect_trace = nb.trace_blocks(nb.output_since(srv, mark, settle=0.5))
+by_request = {}
+for block in disconnect_trace:
+    if block.message_type():
+        by_request.setdefault(block.number, []).append(f"{block.title}: {block.message_type()}")
+for number, lines in by_request.items():
+    print(f"request #{number}:", " | ".join(lines))
+left, waited = (by_request.get(n, []) for n in sorted(by_request)[:2])
+print(f"The client that left: {'no response was sent' if not any('response' in l for l in left) else 'a response was still sent'}; "
+      f"the one that waited got {stayed.status} after {stayed.seconds:.1f} s.")
+
+# %% [markdown]
+# When `http.disconnect` arrived, `listen_for_disconnect` raised `RequestAborted`, Django
+# cancelled the task running the view, and no response was sent: the server stopped working
+# for someone who had left. A sync view cannot be stopped that way: its thread runs on to the
+# end, and the answer is thrown away.
 
 # %% [markdown]
 # ## What a sync view costs under ASGI
@@ -290,11 +373,67 @@ print(f"CPU per request: {with_freeze:.3f} ms with the freeze, {without_freeze:.
 # When the whole stack is sync, ASGI has nothing to offer it, and the numbers above show
 # what the adaptation costs on this machine. ASGI pays off when requests *wait*: long-lived
 # connections, streaming, calls to slow services made with `await`, as measured earlier.
-#
+
+# %% [markdown]
 # ## Exercises
 #
-# **1.** The application in the next cell blocks the loop. Fix it (one line, plus an import),
-# run the cell, then the check cell: it serves your application and measures it with 16 clients.
+# **1. An ASGI application that streams.** Write `ticker`, which answers `200` with
+# `content-type: text/plain` and the body `tick 1\n`, `tick 2\n`, `tick 3\n` sent as three
+# separate `http.response.body` messages, awaiting 0.1 s before each of the last two (so a
+# browser would see them arrive one by one). The next cell writes it to a file; the check
+# serves it with the toy ASGI server, traced.
+
+# %%
+# %%writefile var/notebooks/apps/ticker_asgi.py
+import asyncio
+
+
+async def ticker(scope, receive, send):
+    ...
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** `more_body: True` on every body message but the last tells the server more is
+# coming; without a `content-length` the toy server sends the pieces chunked as they come.
+#
+# ```python
+# (APPS / "ticker_asgi.py").write_text('''import asyncio
+#
+#
+# async def ticker(scope, receive, send):
+#     await send({"type": "http.response.start", "status": 200,
+#                 "headers": [(b"content-type", b"text/plain")]})
+#     for number in (1, 2, 3):
+#         if number > 1:
+#             await asyncio.sleep(0.1)
+#         await send({"type": "http.response.body", "body": f"tick {number}\\n".encode(),
+#                     "more_body": number < 3})
+# ''')
+# ```
+
+# %% tags=["check"]
+def try_ticker():
+    with nb.server("asgi", app="ticker_checked:app", pythonpath=APPS, extra=["--trace", "--lifespan", "off"]) as srv:
+        mark = len(srv.output())
+        answer = nb.fetch(srv.url, "/")
+        blocks = nb.trace_blocks(nb.output_since(srv, mark))
+    assert answer.status == 200, f"the server answered {answer.status}: {answer.text[:200]}"
+    assert answer.header("Content-Type", "").startswith("text/plain"), f"content-type was {answer.header('Content-Type')}"
+    assert answer.text == "tick 1\ntick 2\ntick 3\n", f"the body was {answer.text!r}"
+    bodies = [b for b in blocks if b.message_type() == "http.response.body"]
+    assert len(bodies) == 3, f"the trace shows {len(bodies)} http.response.body messages, not 3"
+    assert answer.seconds >= 0.2, f"the whole answer took {answer.seconds:.2f} s: where are the two waits of 0.1 s?"
+    return f"three body messages, {answer.text!r}, in {answer.seconds:.2f} s."
+
+# The application goes through the ASGI checker, which refuses messages out of order.
+(APPS / "ticker_checked.py").write_text("from servers.asgi_checker import checked\n"
+                                        "from ticker_asgi import ticker\n\napp = checked(ticker)\n")
+nb.check_code(try_ticker, hint="one http.response.start, then three http.response.body with "
+              "more_body=True on the first two; await asyncio.sleep(0.1) between them.");
+
+# %% [markdown]
+# **2. Unblock the loop.** The application in the next cell blocks the loop. Fix it (one line,
+# plus an import), run the cell, then the check cell: it serves your application to 16 clients
+# at once and watches how many requests are inside it at the same time, and how long each took.
 
 # %%
 # %%writefile var/notebooks/apps/exercise_asgi.py
@@ -306,21 +445,65 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": b"done\n"})
 
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** The wait must stay (it stands for a call to a database), but on the loop.
+#
+# ```python
+# (APPS / "exercise_asgi.py").write_text('''import asyncio
+#
+#
+# async def app(scope, receive, send):
+#     await asyncio.sleep(0.05)
+#     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+#     await send({"type": "http.response.body", "body": b"done\\n"})
+# ''')
+# ```
 
 # %%
-mine = serve_and_measure("exercise_asgi:app")
-nb.check_that(mine.rps > 4 * blocking.rps,
-              right=f"Right: {mine.rps:.0f} requests/s, {mine.rps / blocking.rps:.0f}x the blocking version.",
-              hint=f"{mine.rps:.0f} requests/s, like the blocking version ({blocking.rps:.0f}/s). Await instead of blocking.");
+# %%writefile var/notebooks/apps/exercise_probe.py
+"""Your app inside a middleware that counts the requests inside it and times each one."""
+import time
 
-# %% [markdown]
-# **2.** In the trace of `first_asgi`, which message type did the application *receive*?
+from exercise_asgi import app as inner
 
-# %%
-answer_2 = ...
+inside = 0
 
-# %%
-nb.check(answer_2, messages[0], hint="The first message in the trace came from the server.");
+
+async def app(scope, receive, send):
+    global inside
+    inside += 1
+    started = time.perf_counter()
+    crowd = inside
+
+    async def send_counted(message):
+        nonlocal crowd
+        crowd = max(crowd, inside)
+        if message["type"] == "http.response.start":
+            took = (time.perf_counter() - started) * 1000
+            message = {**message, "headers": [*message.get("headers", []),
+                                              (b"x-inside", str(crowd).encode()), (b"x-took-ms", f"{took:.1f}".encode())]}
+        await send(message)
+
+    try:
+        await inner(scope, receive, send_counted)
+    finally:
+        inside -= 1
+
+# %% tags=["check"]
+import concurrent.futures
+
+def try_unblocked():
+    with nb.server("asgi", app="exercise_probe:app", pythonpath=APPS, extra=["--lifespan", "off"]) as srv:
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: nb.fetch(srv.url, "/"), range(32)))
+    most_inside = max(int(a.header("x-inside")) for a in answers)
+    shortest = min(float(a.header("x-took-ms")) for a in answers)
+    assert shortest >= 45, f"a request took {shortest:.1f} ms inside the app: the 50 ms wait is gone, not moved"
+    assert most_inside > 1, "never more than one request inside the app at once: the loop is still blocked"
+    return f"up to {most_inside} requests waited inside the app at once, each for at least {shortest:.0f} ms."
+
+nb.check_code(try_unblocked, hint="await asyncio.sleep(0.05) instead of time.sleep(0.05): keep the wait, "
+              "let the loop run others meanwhile.");
 
 # %% [markdown]
 # **3.** 256 clients each ask for a view that waits 50 ms. A WSGI server has 8 threads. What is
@@ -330,7 +513,12 @@ nb.check(answer_2, messages[0], hint="The first message in the trace came from t
 # %%
 answer_3 = ...
 
-# %%
-nb.check(answer_3, 256 / (8 * 20) * 1000, tolerance=0.1, hint="clients / (threads × 20 per s), in ms.")
-if 256 in curves["WSGI, 8 threads, sync view"]:
-    print(f"measured: {curves['WSGI, 8 threads, sync view'][256].percentile(50) * 1000:.0f} ms")
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** 8 threads serve 160 requests per second; 256 clients in line wait 256 / 160 s.
+#
+# ```python
+# answer_3 = 256 / (8 * 20) * 1000
+# ```
+
+# %% tags=["check"]
+nb.check(answer_3, 256 / (8 * 20) * 1000, tolerance=0.1, hint="clients / (threads × 20 per s), in ms.");

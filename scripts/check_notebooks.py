@@ -105,10 +105,11 @@ def notebook_client(notebook: nbformat.NotebookNode, *, folder: Path = NOTEBOOKS
 
 
 def run_notebook(path: Path, *, quick: bool = True, cell_timeout: int | None = None,
-                 executed: Path = EXECUTED) -> float:
+                 executed: Path = EXECUTED, env: dict[str, str] | None = None) -> float:
     """Execute one notebook in its folder; answer the seconds it took. Raises NotebookFailed.
 
-    The executed copy, outputs included, is written into `executed`.
+    The executed copy, outputs included, is written into `executed`. `env` adds
+    variables to the kernel's environment.
 
     A cell may run for 5 minutes in quick mode; in full mode a benchmark cell
     measures for many minutes, so it gets an hour.
@@ -119,7 +120,7 @@ def run_notebook(path: Path, *, quick: bool = True, cell_timeout: int | None = N
     with notebook_client(notebook, folder=path.parent, timeout=cell_timeout) as client:
         try:
             # Quick mode reaches the notebook through the kernel's environment.
-            client.execute(env={**os.environ, "TOOLKIT_QUICK": "1" if quick else "0"})
+            client.execute(env={**os.environ, "TOOLKIT_QUICK": "1" if quick else "0", **(env or {})})
         except CellExecutionError as error:
             raise NotebookFailed(f"{path.name}: a cell failed:\n{error}") from None
         except CellTimeoutError as error:

@@ -98,6 +98,8 @@ def serve_one(listener, app):
                    "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
                    "wsgi.errors": sys.stderr, "wsgi.multithread": False,
                    "wsgi.multiprocess": False, "wsgi.run_once": False}
+        # PEP 3333, environ Variables: "Variables corresponding to the client-supplied HTTP
+        # request headers (i.e., variables whose names begin with "HTTP_")."
         for line in header_lines:
             name, _, value = line.partition(":")
             environ["HTTP_" + name.strip().upper().replace("-", "_")] = value.strip()

@@ -92,7 +92,10 @@ def serve_one(listener, app):
     with connection:                                        # 7. close when done
         head = b""
         while b"\r\n\r\n" not in head:                      # 3. read until the empty line
-            head += connection.recv(65536)
+            chunk = connection.recv(65536)
+            if not chunk:                                   # the client left before the end
+                return
+            head += chunk
         head, _, body = head.partition(b"\r\n\r\n")
         request_line, *header_lines = head.decode("latin-1").split("\r\n")
         method, target, protocol = request_line.split(" ")

@@ -324,7 +324,10 @@ nb.check_prediction("bench", {"waiting": "event loop" if event_loop > thread_poo
 # %% [markdown]
 # ## The summary table of the harness
 #
-# Each toy server's throughput as a ratio of its reference, measured in the same run.
+# Each toy server's throughput as a ratio of its reference, measured in the same run at the
+# same client counts. Read each ratio with the list of section 1: the toy servers do less per
+# request (no TLS, no HTTP/2, one process, no access log, little hardening), so a ratio above
+# 1 says the smaller job was done faster, not that the toy server could replace its reference.
 
 # %%
 print("\n".join(results.get("summary", [])) if SHOWN == "pre-run" else

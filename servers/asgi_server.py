@@ -55,15 +55,17 @@ from urllib.parse import unquote_to_bytes
 from servers import cli, http11, trace, tuning, websocket
 from servers.timeouts import TimeoutPolicy, Waiting
 
-# ASGI HTTP spec: spec_version 2.4 is "Calling send() on a closed connection should
-# raise an error", which send() does (ClientDisconnected). Lifespan spec 2.0 adds
-# startup.failed and shutdown.failed.
+# ASGI HTTP spec ("Spec Versions"): "``2.4``: Calling ``send()`` on a closed
+# connection should raise an error", which send() does (ClientDisconnected).
+# ASGI lifespan spec ("Version History"): "2.0 (2019-03-04): Added startup.failed and
+# shutdown.failed, clarified exception handling during startup phase."
 # The Server header, as every server here names itself: servers.<module>/<version>.
 SERVER_SOFTWARE = "servers.asgi_server/1.0"
 HTTP_SPEC_VERSION = "2.4"
 LIFESPAN_SPEC_VERSION = "2.0"
-# ASGI HTTP & WebSocket spec: "``2.5``: Added the ``reason`` key to the WebSocket
-# disconnect event." The websocket scope says 2.5, since websocket.disconnect has it.
+# ASGI WebSocket spec ("Spec Versions"): "``2.5``: Added the ``reason`` key to the
+# WebSocket disconnect event." The websocket scope says 2.5, since
+# websocket.disconnect has it.
 WEBSOCKET_SPEC_VERSION = "2.5"
 
 # Flow control, one bound in each direction:
@@ -75,8 +77,8 @@ ABORT_GRACE_SECONDS = 0.5       # past the graceful bound: to react to http.disc
 
 
 class ClientDisconnected(OSError):
-    """ASGI HTTP spec 2.4: "If send() is called on a closed connection the server
-    should raise a server-specific subclass of OSError"."""
+    """ASGI HTTP spec ("Disconnected Client"): "If ``send()`` is called on a closed
+    connection the server should raise a server-specific subclass of ``OSError``"."""
 
 
 # ── 1. The command line ──────────────────────────────────────────────────────
@@ -197,8 +199,9 @@ class Server:
         self.loop_name = loop_name
         self.limits = cli.limits_from_args(args)
         self.timeouts = TimeoutPolicy.from_args(args)
-        # Lifespan spec: "the server will ensure that a shallow copy of the namespace
-        # is passed into each subsequent request/response call".
+        # ASGI lifespan spec ("Lifespan State"): "The server will ensure that a
+        # *shallow copy* of the namespace is passed into each subsequent
+        # request/response call into the application."
         self.state: dict = {}
         self.connections: set[HttpConnection] = set()
         self.shutting_down = False
@@ -218,8 +221,9 @@ class Server:
         # What exists now (the application, and what its startup built) lives as
         # long as the server; see tuning.freeze_startup_objects().
         frozen = tuning.freeze_if_asked(self.args)
-        # Lifespan spec: startup comes "before it has started to" receive
-        # connections, so the port opens only now.
+        # ASGI lifespan spec ("Startup"): "Sent to the application when the server is
+        # ready to startup and receive connections, but before it has started to do
+        # so." The port opens only now.
         try:
             listener = cli.open_listener(*self.address)
         except cli.StartupError as exc:
@@ -300,8 +304,9 @@ class Lifespan:
             return None
         self.task = asyncio.create_task(self.run())
         await self.events.put({"type": "lifespan.startup"})
-        # Lifespan spec: "A server must wait for this message before it starts
-        # processing connections."  run() also sets `replied` if the app returns.
+        # ASGI lifespan spec ("Startup Complete"): "A server must wait for this
+        # message before it starts processing connections." run() also sets
+        # `replied` if the app returns.
         await self.replied.wait()
         return self.failure
 
@@ -319,10 +324,10 @@ class Lifespan:
                 traceback.print_exc()
                 self.failure = self.failure or f"lifespan failed: {reason}"
             else:
-                # Lifespan spec: "If an exception is raised when calling the
-                # application callable with a lifespan.startup message or a scope
-                # with type lifespan, the server must continue but not send any
-                # lifespan events."
+                # ASGI lifespan spec ("Scope"): "If an exception is raised when
+                # calling the application callable with a ``lifespan.startup``
+                # message or a ``scope`` with type ``lifespan``, the server must
+                # continue but not send any lifespan events."
                 self.status = "unsupported by the app"
                 trace.log(f"lifespan: the application does not support it ({reason}); "
                           f"carrying on without it (--lifespan on would stop here)")
@@ -337,8 +342,8 @@ class Lifespan:
         if kind == "lifespan.startup.complete":
             self.started = True
         elif kind == "lifespan.startup.failed":
-            # Lifespan spec: "If a server sees this it should log/print the message
-            # provided and then exit."
+            # ASGI lifespan spec ("Startup Failed"): "If a server sees this it should
+            # log/print the message provided and then exit."
             self.failure = f"lifespan startup failed: {message.get('message') or '(no message)'}"
         elif kind == "lifespan.shutdown.failed":
             trace.log(f"lifespan shutdown failed: {message.get('message') or '(no message)'}")
@@ -351,8 +356,9 @@ class Lifespan:
             return
         self.replied.clear()
         await self.events.put({"type": "lifespan.shutdown"})
-        # Lifespan spec: "A server must wait for this message before terminating";
-        # within the graceful bound, though, so a hung shutdown cannot hang the server.
+        # ASGI lifespan spec ("Shutdown Complete"): "A server must wait for this
+        # message before terminating"; within the graceful bound, though, so a hung
+        # shutdown cannot hang the server.
         try:
             await asyncio.wait_for(self.replied.wait(), timeout)
         except asyncio.TimeoutError:
@@ -441,8 +447,10 @@ class HttpConnection(asyncio.Protocol):
             self.refuse(503, f"server busy: more than {self.args.limit_concurrency} connections")
             return
         path = request.path
-        # ASGI HTTP spec: path is the target "with percent-encoded sequences and
-        # UTF-8 byte sequences decoded into characters"; raw_path is as received.
+        # ASGI HTTP spec ("HTTP Connection Scope"): "``path`` (*Unicode string*) --
+        # HTTP request target excluding any query string, with percent-encoded
+        # sequences and UTF-8 byte sequences decoded into characters." raw_path is
+        # as received.
         if b"%" in path:
             path_text = unquote_to_bytes(path).decode("utf-8", "replace")
         else:
@@ -603,8 +611,9 @@ class HttpConnection(asyncio.Protocol):
             self.transport.close()
 
     def head_timed_out(self) -> None:
-        # RFC 9110 §15.5.9: 408 "the server did not receive a complete request
-        # message within the time that it was prepared to wait".
+        # RFC 9110 §15.5.9: "The 408 (Request Timeout) status code indicates that the
+        # server did not receive a complete request message within the time that it
+        # was prepared to wait."
         if self.head_started:
             self.refuse(408, "request head not received within the timeout")
         else:
@@ -657,10 +666,11 @@ class RequestCycle:
         # The response.
         self.response_started = False
         self.response_complete = False
-        # ASGI HTTP spec: servers "need not flush the data generated by this event
-        # [http.response.start] to the send buffer until the first Response Body
-        # event". The head waits, to leave in one write with the first body when
-        # the application sends that at once (most do), else on the loop's next turn.
+        # ASGI HTTP spec ("Response Start"): "Protocol servers *need not* flush the
+        # data generated by this event to the send buffer until the first *Response
+        # Body* event is processed." The head waits, to leave in one write with the
+        # first body when the application sends that at once (most do), else on the
+        # loop's next turn.
         self.head = b""
         self.status = 0
         self.sent = 0
@@ -713,7 +723,9 @@ class RequestCycle:
         try:
             await app(self.scope, receive, send)
         except ClientDisconnected:
-            # ASGI HTTP spec: servers "should not log it as an error".
+            # ASGI HTTP spec ("Disconnected Client"): "Servers must be prepared to
+            # catch this exception if they raised it and should not log it as an
+            # error in their server logs."
             pass
         except Exception:
             self.log(f"the application raised an exception:\n{traceback.format_exc()}")
@@ -761,12 +773,12 @@ class RequestCycle:
             self.buffered = 0
             self.connection.resume_reading()
             self.body_taken = not self.more_body
-            # ASGI HTTP spec: "more_body ... If True, the consuming application
-            # should wait until it gets a chunk with this set to False."
+            # ASGI HTTP spec ("Request"): "If ``True``, the consuming application
+            # should wait until it gets a chunk with this set to ``False``."
             return {"type": "http.request", "body": body, "more_body": self.more_body}
-        # ASGI HTTP spec: http.disconnect is "sent to the application if receive is
+        # ASGI HTTP spec ("Disconnect"): "Sent to the application if receive is
         # called after a response has been sent or after the HTTP connection has
-        # been closed". Until then, this call waits.
+        # been closed." Until then, this call waits.
         if not self.disconnected and not self.response_complete:
             await self.wait_for_news()
         return {"type": "http.disconnect"}
@@ -808,9 +820,10 @@ class RequestCycle:
         if more_body:
             self.transport.write(data)
             self.sent += len(body)
-            # ASGI HTTP spec: "Protocol servers must flush any data passed to them
-            # into the send buffer before returning from a send call"; while the
-            # client reads slower than we write, wait here instead of buffering more.
+            # ASGI HTTP spec ("Response Body"): "Protocol servers must flush any data
+            # passed to them into the send buffer before returning from a send call";
+            # while the client reads slower than we write, wait here instead of
+            # buffering more.
             if not self.connection.writable.is_set():
                 await self.connection.writable.wait()
                 if self.disconnected:
@@ -1090,9 +1103,10 @@ class WebSocketCycle:
             if not isinstance(text, str):
                 raise TypeError(f"ASGI WebSocket spec: 'text' must be a str, got {type(text).__name__}")
             self.transport.write(self.protocol.send(text))
-        # ASGI HTTP spec: "Protocol servers must flush any data passed to them into
-        # the send buffer before returning from a send call"; while the client reads
-        # slower than the application sends, wait here instead of buffering more.
+        # ASGI HTTP spec ("Response Body"): "Protocol servers must flush any data
+        # passed to them into the send buffer before returning from a send call";
+        # while the client reads slower than the application sends, wait here
+        # instead of buffering more.
         writable = self.connection.writable
         if not writable.is_set():
             await writable.wait()

@@ -55,13 +55,13 @@ from urllib.parse import unquote_to_bytes
 from servers import cli, http11, trace, tuning, websocket
 from servers.timeouts import TimeoutPolicy, Waiting
 
-# ASGI HTTP spec ("Spec Versions"): "``2.4``: Calling ``send()`` on a closed
-# connection should raise an error", which send() does (ClientDisconnected).
-# ASGI lifespan spec ("Version History"): "2.0 (2019-03-04): Added startup.failed and
-# shutdown.failed, clarified exception handling during startup phase."
 # The Server header, as every server here names itself: servers.<module>/<version>.
 SERVER_SOFTWARE = "servers.asgi_server/1.0"
+# ASGI HTTP spec ("Spec Versions"): "``2.4``: Calling ``send()`` on a closed
+# connection should raise an error", which send() does (ClientDisconnected).
 HTTP_SPEC_VERSION = "2.4"
+# ASGI lifespan spec ("Version History"): "2.0 (2019-03-04): Added startup.failed and
+# shutdown.failed, clarified exception handling during startup phase."
 LIFESPAN_SPEC_VERSION = "2.0"
 # ASGI WebSocket spec ("Spec Versions"): "``2.5``: Added the ``reason`` key to the
 # WebSocket disconnect event." The websocket scope says 2.5, since

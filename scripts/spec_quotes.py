@@ -387,7 +387,8 @@ def replace_table(document: str, table: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Print the spec-to-code table (every quoted rule in servers/ and the "
-                    "site's entry points) as Markdown.")
+                    "site's entry points) as Markdown, or keep the design document's "
+                    "shorter table in step with the source (--update, --check).")
     parser.add_argument("files", nargs="*", type=Path,
                         help="files to read (default: the files the docs render)")
     action = parser.add_mutually_exclusive_group()

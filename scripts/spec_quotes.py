@@ -359,12 +359,14 @@ def design_table(quotes: list[Quote], root: Path = ROOT) -> str:
         else:
             section = ref.section or "(the whole text)"
         words = quote.words.split()
-        beginning = " ".join(words[:BEGINNING_WORDS]) + (" …" if len(words) > BEGINNING_WORDS else "")
+        beginning = " ".join(words[:BEGINNING_WORDS])
+        if len(words) > BEGINNING_WORDS:
+            beginning += " …"
         tree = trees[quote.path]
         name = owner(tree, quote.line)
-        where = f"`{name}`" if name else (
-            "the module docstring" if ast.get_docstring(tree) and quote.line <= tree.body[0].end_lineno
-            else "the module")
+        in_docstring = ast.get_docstring(tree) is not None and quote.line <= tree.body[0].end_lineno
+        where = (f"`{name}`" if name else
+                 "the module docstring" if in_docstring else "the module")
         rows.append(f"| {spec} | [{section}]({ref.url}) | \"{markdown_text(beginning)}\" | "
                     f"`{quote.path}` | {where} |")
     return "\n".join(rows)

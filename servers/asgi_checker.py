@@ -393,7 +393,8 @@ class WebSocketCycle:
 
 
 class LifespanCycle:
-    """ASGI lifespan spec 2.0: startup, its reply, shutdown, its reply — in that order, each once."""
+    """ASGI lifespan spec 2.0: startup, its reply, shutdown, its reply — in that order,
+    each once."""
 
     REPLIES = {
         "lifespan.startup": ("lifespan.startup.complete", "lifespan.startup.failed"),

@@ -466,3 +466,14 @@ def test_handshake_checks():
                 good.replace(b"Upgrade: websocket", b"Upgrade: h2c")):
         with pytest.raises(loadgen.HandshakeError):
             loadgen.check_handshake(bad, key)
+
+
+@pytest.mark.slow
+def test_websocket_loader_check_against_the_websockets_library():
+    completed = subprocess.run([sys.executable, "-m", "scripts.bench_wrk", "--websocket", "--duration", "0.5",
+                                "--connections", "4"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    # Which loader was faster is a measurement (exit status 0 or 1), not something to assert.
+    assert completed.returncode in (0, 1), completed.stderr
+    line = completed.stdout.strip().splitlines()[-1]
+    assert line.startswith("websocket echo x4 on uvicorn (bare echo app): loadgen ")
+    assert "websockets library " in line and " ratio " in line

@@ -746,6 +746,11 @@ class FrameReader:
         self._fragments = None     # (opcode, [payloads]) while a fragmented message arrives
 
     def feed(self, data):
+        # The usual case, taken without copying: exactly one whole unfragmented text or binary
+        # frame under 126 bytes (first byte FIN and the opcode, second the length, mask bit clear).
+        if (not self._buffer and self._fragments is None and len(data) >= 2 and data[0] in (0x81, 0x82)
+                and data[1] < 126 and len(data) == data[1] + 2):
+            return [("message", data[0] & 0x0F, data[2:])]
         buffer = self._buffer
         buffer += data
         events = []

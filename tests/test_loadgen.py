@@ -450,6 +450,13 @@ def test_client_frames_and_the_frame_reader():
         events = reader.feed(stream[:cut]) + reader.feed(stream[cut:])
         assert events == [("ping", b"hi"), ("message", loadgen.OP_TEXT, b"abcde"),
                           ("message", loadgen.OP_BINARY, b"y" * 300), ("close", 1000)], cut
+    # A 126-byte message (16-bit length form) whose frame is 130 bytes, and whose 128-byte
+    # prefix must not be mistaken for a frame of 126 bytes.
+    long_frame = b"\x81\x7e\x00\x7e" + b"z" * 126
+    reader = loadgen.FrameReader()
+    assert reader.feed(long_frame[:128]) == [] and reader.feed(long_frame[128:]) == [
+        ("message", loadgen.OP_TEXT, b"z" * 126)]
+    assert loadgen.FrameReader().feed(b"\x82\x03abc") == [("message", loadgen.OP_BINARY, b"abc")]
     for bad in (b"\x81\x85abcd", b"\xc1\x00", b"\x83\x00", b"\x09\x00", b"\x80\x00", b"\x89\x7e\x00\x7e"):
         with pytest.raises(ProtocolError):
             loadgen.FrameReader().feed(bad + b"\x00" * 130)

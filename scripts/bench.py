@@ -4,6 +4,7 @@
     python -m scripts.bench                         # the full matrix (tens of minutes)
     python -m scripts.bench --servers wsgi,gunicorn-gthread --endpoints hello --concurrency 1,32
     python -m scripts.bench --goals all             # the comparisons the server issues are judged by
+    python -m scripts.bench --websocket [--quick]   # WebSocket echo round trips and memory per idle socket
 
 How it measures (DESIGN.md, "Benchmarks"):
 - every server is started with scripts.launch on a free port and pinned to one CPU set
@@ -15,6 +16,13 @@ How it measures (DESIGN.md, "Benchmarks"):
 - each row is one server, endpoint, concurrency and repeat, with the server's RSS
   (all its processes) and the CPU seconds it used; the summary gives the median of the
   repeats, their spread, and each toy server's ratio against its reference.
+
+The WebSocket matrix (--websocket, and --goals websocket inside --goals all) meets the toy
+ASGI server, uvicorn and daphne on /ws/echo: echo round trips per second at 64 connections,
+and the memory of each idle open WebSocket (the server's RSS with N open minus its RSS with
+none, over N) at 1,000 and 5,000; a server that does not complete an echo there is skipped
+with the reason. The server catalogue is scripts.catalogue; the check of our load generator
+against wrk (and of its WebSocket mode against the websockets library) is scripts.bench_wrk.
 
 Results: results/<name>.csv and results/<name>.json (with a metadata block: CPU, cores,
 versions, date, commit, pinning, and the exact server command lines).

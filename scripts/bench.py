@@ -856,6 +856,7 @@ def websocket_goals(rows, reference="uvicorn", toy="asgi"):
             results.append(f"{toy} held {most['held']} of {counts[-1]} websockets, {errors} errors")
     if toy not in {row["server"] for row in rows}:
         lines.append(f"{toy} was not measured, so its websocket goals are open")
+        results.append(f"{toy} websocket not measured")
     return lines, results
 
 

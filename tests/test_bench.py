@@ -260,12 +260,15 @@ def test_spawn_floor_passes_on_what_the_cgi_runner_allows(monkeypatch):
 @pytest.mark.slow
 def test_tiny_websocket_matrix_end_to_end(tmp_path):
     completed = subprocess.run([sys.executable, "-m", "scripts.bench", "--websocket", "--servers", "uvicorn,asgi,daphne",
-                                "--ws-app", "bare-ws", "--ws-idle", "60", "--concurrency", "4", "--duration", "0.3",
+                                "--ws-idle", "60", "--concurrency", "4", "--duration", "0.3",
                                 "--repeats", "2", "--warmup", "0", "--out", str(tmp_path), "--name", "ws"],
                                cwd=REPO, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     results = json.loads((tmp_path / "ws.json").read_text())
     rows = results["rows"]
+    # The site's /ws/echo (Django Channels), or, on a site without one, the bare echo app, said so.
+    app = results["metadata"]["options"]["websocket_app"]
+    assert app == "site" or (app == "bare-ws" and "measuring the bare echo app" in completed.stdout)
     measured = {row["server"] for row in rows}
     assert {"uvicorn", "daphne"} <= measured
     # The toy server's WebSocket support arrives on its own branch: until then it is skipped, and says why.
@@ -275,15 +278,18 @@ def test_tiny_websocket_matrix_end_to_end(tmp_path):
     assert len(echo) == 2 * len(measured) and len(idle) == len(measured)
     for row in echo:
         assert row["concurrency"] == 4 and row["requests"] > 0 and row["rps"] > 0 and row["cpu_s"] > 0
-        assert all(row[kind] == 0 for kind in bench.WEBSOCKET_ERRORS) and row["app"] == "bare-ws"
+        assert all(row[kind] == 0 for kind in bench.WEBSOCKET_ERRORS) and row["app"] == app
         assert 0 < row["loader_cpu_share"]
     for row in idle:
         assert (row["concurrency"], row["held"], row["failed"], row["dropped"]) == (60, 60, 0, 0)
-        assert row["rss_mb"] > row["rss_idle_mb"] > 1
-        assert row["kb_per_connection"] == pytest.approx((row["rss_mb"] - row["rss_idle_mb"]) * 1000 / 60, rel=0.02)
+        # Memory freed by the echo runs may be reused, so only the arithmetic is certain (the MB are
+        # rounded to 10 kB, the kB per socket is not).
+        assert row["rss_mb"] > 1 and row["rss_idle_mb"] > 1
+        assert row["kb_per_connection"] == pytest.approx((row["rss_mb"] - row["rss_idle_mb"]) * 1000 / 60, abs=0.2)
     meta = results["metadata"]
-    assert meta["options"]["websocket_app"] == "bare-ws" and meta["packages"]["daphne"]
-    assert any("scripts.hello_apps:ws_echo" in argv for argv in meta["commands"]["daphne (bare-ws)"])
+    assert meta["packages"]["daphne"] and meta["packages"]["websockets"]
+    served = "sample_site.asgi:application" if app == "site" else "scripts.hello_apps:ws_echo"
+    assert served in meta["commands"][f"daphne ({app})"]
     assert "websocket echo round trips per second at 4 connections" in completed.stdout
     assert "idle websockets held open" in completed.stdout
     with open(tmp_path / "ws.csv", newline="") as file:

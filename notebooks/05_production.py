@@ -138,7 +138,9 @@ nb.check_prediction("slow heads", {where: verdict for where, (verdict, _) in fir
 # measures three of the five servers: one of each kind of worker.
 
 # %%
-SERVERS = ["gunicorn", "gunicorn-gthread", "wsgi", "asgi", "uvicorn"]
+# Quick mode: one server of each kind (a process, threads, an event loop) per connection.
+SERVERS = nb.pick(["gunicorn", "gunicorn-gthread", "wsgi", "asgi", "uvicorn"],
+                  ["gunicorn", "gunicorn-gthread", "uvicorn"])
 PROFILE = nb.pick(bench_slow.FULL, bench_slow.QUICK)
 SLOW = PROFILE["slow"]
 

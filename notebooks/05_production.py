@@ -20,17 +20,18 @@
 # - start nginx in front of a Python server and read its configuration line by line;
 # - explain, from a measurement, what slow clients do to a server with a worker per connection,
 #   and what nginx's buffering changes;
-# - say which forwarded headers an application may believe, and when;
+# - say which forwarded headers an application may believe, and when, and write that rule;
 # - choose a deployment (proxy, server, workers, socket) and justify it with numbers.
 #
 # A Django site "works" under `gunicorn mysite.wsgi`, so why does every deployment guide put
 # nginx in front of it? This notebook answers by measuring, on this machine, now:
 # - **slow clients**: what a normal visitor waits while a few dozen clients send their requests
-#   or read their responses a byte at a time, for five servers, each alone and behind nginx;
+#   or read their responses a byte at a time, for five servers (three in quick mode), each alone
+#   and behind nginx;
 # - **static files**: nginx reading a file from disk against Django serving the same file;
 # - **proxy headers**: what the application is told about the client, with and without a
 #   proxy it trusts;
-# - **WebSocket** through nginx;
+# - **WebSocket** through nginx: the site's echo and chat room;
 # - **one backend process against two** behind nginx, on CPU-bound work.
 #
 # It ends with the deployment these measurements argue for. Every sentence that states a

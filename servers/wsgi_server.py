@@ -360,13 +360,15 @@ class Connection:
             self.send_all(self.parser.error_response(refused.status, refused.reason))
             self.linger()
             return False
-        # The body is read before the application runs, so a client that waits for
-        # "100 Continue" before sending it must get it now. RFC 9110 §10.1.1 (quoted
-        # at http11.ServerConnection.send_continue): the server "MUST send either:
-        # an immediate response with a final status code, if that status can be
-        # determined by examining just the method, target URI, and header fields, or
-        # an immediate 100 (Continue) response"; the final status here is 413 for
-        # a Content-Length over --max-body, which http11 gives before this.
+        # The body is read before the application runs, so the server answers the
+        # expectation itself, the first way PEP 3333 offers. PEP 3333 ("HTTP 1.1
+        # Expect/Continue"): "Respond to requests containing an Expect: 100-continue
+        # request with an immediate ..." RFC 9110 §10.1.1: "... an origin server MUST
+        # send either: an immediate response with a final status code, if that status
+        # can be determined by examining just the method, target URI, and header
+        # fields, or an immediate 100 (Continue) response to encourage the client to
+        # send the request content." The one final status known from the head is
+        # 413 (a Content-Length over --max-body), and http11 gave it before this.
         interim = self.parser.send_continue()
         if interim:
             try:

@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     except cli.StartupError as exc:
         cli.fail(str(exc))
     raise_open_file_limit()
-    server = Server(app, args, (host, port), loop_name)
+    server = Server(app, args, (host, port), loop_name)  # port None: a Unix socket
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         failure = runner.run(server.serve())
     if failure:
@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         # would wait for it at exit. --graceful-timeout is the bound, so leave now.
         sys.stdout.flush()
         sys.stderr.flush()
+        cli.remove_socket_files()
         os._exit(0)
 
 
@@ -190,7 +191,7 @@ def choose_loop(name: str):
 # ── 2. The server: lifespan, accepting connections, shutting down ────────────
 
 class Server:
-    def __init__(self, app, args: argparse.Namespace, address: tuple[str, int], loop_name: str):
+    def __init__(self, app, args: argparse.Namespace, address: tuple[str, int | None], loop_name: str):
         self.app = app
         self.args = args
         self.address = address
@@ -235,9 +236,8 @@ class Server:
             loop.add_signal_handler(signum, on_signal)
 
         listening = await loop.create_server(lambda: HttpConnection(self), sock=listener)
-        host, port = listener.getsockname()[:2]
         limit = self.args.limit_concurrency
-        cli.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
+        cli.announce(listener, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
                                     + (f", at most {limit} connections" if limit else "") + frozen)
         await stop.wait()
 
@@ -390,8 +390,8 @@ class HttpConnection(asyncio.Protocol):
         # pause_writing() is called when more than WRITE_HIGH_WATER bytes wait to
         # be sent, resume_writing() when the buffer has drained to a quarter of it.
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        self.client = tuple(transport.get_extra_info("peername")[:2])
-        self.sockname = tuple(transport.get_extra_info("sockname")[:2])
+        self.client = cli.client_address(transport.get_extra_info("peername"))
+        self.sockname = cli.server_address(transport.get_extra_info("sockname"))
         self.server.connections.add(self)
         limit = self.args.limit_concurrency
         self.over_limit = limit is not None and len(self.server.connections) > limit

@@ -30,6 +30,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 
+from servers import cli
+
 DEFAULT = "127.0.0.1"
 
 
@@ -71,12 +73,14 @@ class ProxyTrust:
             return False
         return any(address in network for network in self.networks)
 
-    def client_and_scheme(self, peer: tuple, headers: list, scheme: str = "http") -> tuple[tuple, str]:
+    def client_and_scheme(self, peer: tuple | None, headers: list,
+                          scheme: str = "http") -> tuple[tuple | None, str]:
         """(client (host, port), scheme) for a request from `peer` with these headers.
 
-        headers are http11's (lower-case name, value) bytes pairs.
+        headers are http11's (lower-case name, value) bytes pairs. peer None is a
+        Unix socket's peer, trusted as cli.LOCAL_PEER would be (see servers/cli.py).
         """
-        if not self.trusts(peer[0]):
+        if not self.trusts(cli.LOCAL_PEER if peer is None else peer[0]):
             return peer, scheme
         forwarded_for, forwarded_proto = [], None
         for name, value in headers:

@@ -91,7 +91,7 @@ def main(argv=None) -> None:
     except cli.StartupError as error:
         cli.fail(str(error))
     workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
-    cli.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads{frozen}")
+    cli.announce(listener, f"wsgi, {workers} x {args.threads} threads{frozen}")
     if args.workers == 1:
         sys.exit(Worker(app, listener, args).run())
     # --workers N: a parent process that serves nothing keeps N forked workers alive.
@@ -200,7 +200,9 @@ class Worker:
             sock.settimeout(self.args.timeout)
             # The response goes out in one send as soon as it is ready; Nagle's
             # algorithm would hold a small second write back until an ACK arrives.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # (A Unix socket has no Nagle to turn off.)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection = Connection(self, sock, client)
         except OSError:
             sock.close()  # the client is gone already
@@ -286,8 +288,8 @@ class Connection:
     def __init__(self, worker: Worker, sock: socket.socket, client: tuple):
         self.worker = worker
         self.sock = sock
-        self.client = client[:2]
-        self.server = sock.getsockname()[:2]
+        self.client = cli.client_address(client)          # None over a Unix socket
+        self.server = cli.server_address(sock.getsockname())
         self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_SOFTWARE.encode())
         self.deadline = 0.0              # when the selector gives up waiting (time.monotonic)
         self.waiting_for = Waiting.FIRST_REQUEST  # while parked in the selector
@@ -663,6 +665,7 @@ def on_stop_signal(worker: Worker, signum, frame) -> None:
         worker.interrupts += 1
         if worker.interrupts >= 2:
             trace.log("wsgi_server: second interrupt, exiting now")
+            cli.remove_socket_files()
             os._exit(1)
     worker.stop_requested = True
 
@@ -693,6 +696,7 @@ def shut_down(worker: Worker) -> int:
         # A thread in the middle of the application cannot be stopped from
         # outside; leave without the interpreter's clean-up, which would run
         # at the same time as that thread.
+        cli.remove_socket_files()
         os._exit(0)
     return 0
 

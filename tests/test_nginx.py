@@ -24,9 +24,9 @@ from tests.http_client import SITE_ENDPOINTS, chunked, connect, exchange, get, r
 
 STYLESHEET = REPO / "sample_site" / "shop" / "static" / "shop" / "site.css"
 
-# The toy servers sit behind nginx over TCP (their --bind unix:PATH comes from another
-# branch); gunicorn's and uvicorn's workers over a Unix socket, as they are deployed.
-DEPLOYMENTS = [("wsgi", False), ("asgi", False), ("cgi", False),
+# Every backend behind nginx on a Unix socket, as they are deployed (TCP backends are
+# in test_nginx_is_started_on_a_free_port_and_always_stopped and the uvicorn tests).
+DEPLOYMENTS = [("wsgi", True), ("asgi", True), ("cgi", True),
                ("gunicorn", True), ("gunicorn-uvicorn", True), ("uvicorn", True)]
 
 
@@ -116,8 +116,8 @@ def test_the_demo_command_explains_itself_and_refuses_bad_input():
     run = lambda *args: subprocess.run([sys.executable, "-m", "scripts.nginx", *args], cwd=REPO,
                                        capture_output=True, text=True, timeout=60)
     assert "--backends" in run("--help").stdout
-    refused = run("--backend", "wsgi", "--unix")
-    assert refused.returncode == 2 and "cannot listen on a Unix socket yet" in refused.stderr
+    refused = run("--backend", "daphne", "--unix")
+    assert refused.returncode == 2 and "cannot listen on a Unix socket" in refused.stderr
     assert "--backends must be at least 1" in run("--backends", "0").stderr
 
 
@@ -128,7 +128,7 @@ def test_two_backends_take_turns():
         # nginx logs a request after its response has left: wait for the fourth line.
         wait_for(lambda: len(site.nginx.access_lines()) == 4, what="four access log lines")
         answered = [line.split("upstream=")[1].split()[0] for line in site.nginx.access_lines()]
-        sockets = {f"unix:{backend.path}" for backend in site.backends}
+        sockets = {f"unix:{backend.unix}" for backend in site.backends}
     assert len(answered) == 4 and set(answered) == sockets
     # Round robin: never the same backend twice in a row.
     assert all(first != second for first, second in zip(answered, answered[1:]))

@@ -246,6 +246,19 @@ def test_uvicorn_on_a_unix_socket_knows_the_client_only_when_told_to_trust_the_s
         assert json.loads(exchange(site, forged)[2])["scope"]["client"][0] == "127.0.0.1"
 
 
+def test_the_toy_asgi_server_on_a_unix_socket_trusts_nginx_unless_told_otherwise():
+    """A Unix peer counts as 127.0.0.1 for --forwarded-allow-ips (servers/cli.py)."""
+    forged = get("/inspect", "X-Forwarded-For: 203.0.113.9", "X-Forwarded-Proto: https")
+    with behind_nginx("asgi", unix=True) as site:
+        scope = json.loads(exchange(site, forged)[2])["scope"]
+        # nginx replaced the forged values with $remote_addr and $scheme.
+        assert (scope["client"], scope["scheme"]) == (["127.0.0.1", 0], "http")
+        assert scope["server"][1] is None and scope["server"][0].endswith(".sock")
+    with behind_nginx("asgi", unix=True, extra=["--forwarded-allow-ips", "10.0.0.0/8"]) as site:
+        scope = json.loads(exchange(site, forged)[2])["scope"]
+        assert (scope["client"], scope["scheme"]) == (None, "http")
+
+
 def test_websocket_through_nginx_to_uvicorn_on_a_unix_socket():
     from websockets.sync.client import connect as ws_connect
 

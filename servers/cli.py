@@ -251,12 +251,12 @@ atexit.register(remove_socket_files)
 # What a connection over a Unix socket looks like to the application. The ASGI
 # scope says it directly, and the WSGI environ and the CGI variables follow:
 #
-#   ASGI HTTP spec ("HTTP Connection Scope"): "... or [path, None] where path is
-#   that of the unix socket. Optional; if missing defaults to None." That is for
-#   `server`; `client` has no such form: "A two-item iterable of [host, port],
-#   where host is the remote host's IPv4 or IPv6 address, and port is the remote
-#   port as an integer. Optional; if missing defaults to None." A Unix peer has
-#   neither, so `client` is None.
+#   `server`, ASGI HTTP spec ("HTTP Connection Scope"): "... or [path, None] where
+#   path is that of the unix socket. Optional; if missing defaults to None."
+#   `client` has no such form, ASGI HTTP spec ("HTTP Connection Scope"): "A
+#   two-item iterable of [host, port], where host is the remote host's IPv4 or IPv6
+#   address, and port is the remote port as an integer. Optional; if missing
+#   defaults to None." A Unix peer has neither host nor port, so `client` is None.
 #
 #   REMOTE_ADDR is LOCAL_PEER (servers/cgi_variables.py): the peer is a process on
 #   this machine, and RFC 3875 §4.1.8: "The REMOTE_ADDR variable MUST be set to the

@@ -218,8 +218,12 @@ def open_unix_listener(path: str, backlog: int = 2048) -> socket.socket:
 
 def _unix_socket_accepts(path: str) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        # A server whose listen queue is full makes connect() wait: it is alive.
+        probe.settimeout(2.0)
         try:
             probe.connect(path)
+        except TimeoutError:
+            return True
         except OSError:
             return False  # ECONNREFUSED: nothing listens; the file is stale
     return True

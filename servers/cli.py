@@ -218,14 +218,15 @@ def open_unix_listener(path: str, backlog: int = 2048) -> socket.socket:
 
 def _unix_socket_accepts(path: str) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        # A server whose listen queue is full makes connect() wait: it is alive.
         probe.settimeout(2.0)
         try:
             probe.connect(path)
-        except TimeoutError:
-            return True
-        except OSError:
-            return False  # ECONNREFUSED: nothing listens; the file is stale
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False  # nothing listens: the file is stale
+        except (TimeoutError, BlockingIOError):
+            return True   # a server whose listen queue is full: alive
+        except OSError as exc:
+            raise StartupError(f"unix:{path}: {exc.strerror}") from None
     return True
 
 

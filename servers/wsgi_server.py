@@ -280,7 +280,7 @@ class Worker:
 
 
 class Connection:
-    """One TCP connection and its HTTP/1.1 state (servers/http11.py)."""
+    """One connection (TCP, or a Unix socket) and its HTTP/1.1 state (servers/http11.py)."""
 
     __slots__ = ("worker", "sock", "client", "server", "parser", "deadline",
                  "waiting_for", "parked", "request", "body")

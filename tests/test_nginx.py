@@ -259,10 +259,11 @@ def test_the_toy_asgi_server_on_a_unix_socket_trusts_nginx_unless_told_otherwise
         assert (scope["client"], scope["scheme"]) == (None, "http")
 
 
-def test_websocket_through_nginx_to_uvicorn_on_a_unix_socket():
+@pytest.mark.parametrize("kind", ["uvicorn", "asgi"])
+def test_websocket_through_nginx_on_a_unix_socket(kind):
     from websockets.sync.client import connect as ws_connect
 
-    with behind_nginx("uvicorn", unix=True, app="scripts.proxy_apps:websocket_echo") as site:
+    with behind_nginx(kind, unix=True, app="scripts.proxy_apps:websocket_echo") as site:
         with ws_connect(f"ws://{site.host}:{site.port}/ws/echo", open_timeout=30,
                         additional_headers={"X-Forwarded-For": "203.0.113.9"}) as websocket:
             seen = json.loads(websocket.recv(timeout=30))

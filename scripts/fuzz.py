@@ -254,7 +254,7 @@ def regression_inputs(name):
 
 # ── Running: a child process per target, as many at once as there are cores ───────────
 
-def run_target(name, seconds, work):
+def run_target(name, seconds, work, seed):
     """In the child process: instrument the core, then let libFuzzer run for `seconds`."""
     import atheris
     with atheris.instrument_imports(include=["servers"]):
@@ -263,12 +263,12 @@ def run_target(name, seconds, work):
     corpus, seed_dir = work / name / "corpus", work / name / "seeds"
     corpus.mkdir(parents=True, exist_ok=True)
     seed_dir.mkdir(parents=True, exist_ok=True)
-    for index, seed in enumerate(seeds()):
-        (seed_dir / f"seed-{index:04d}").write_bytes(seed)
+    for index, data in enumerate(seeds()):
+        (seed_dir / f"seed-{index:04d}").write_bytes(data)
     for path in regression_inputs(name):
         (seed_dir / f"regression-{path.name}").write_bytes(path.read_bytes())
-    argv = [sys.argv[0], f"-max_total_time={seconds}", "-rss_limit_mb=2048", "-timeout=10",
-            "-print_final_stats=1", f"-artifact_prefix={work / name}{os.sep}",
+    argv = [sys.argv[0], f"-max_total_time={seconds}", f"-seed={seed}", "-rss_limit_mb=2048",
+            "-timeout=10", "-print_final_stats=1", f"-artifact_prefix={work / name}{os.sep}",
             str(corpus), str(seed_dir)]
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()
@@ -299,12 +299,14 @@ def main(argv=None):
                         help="targets run at once (default: one per core)")
     parser.add_argument("--work", type=Path, default=WORK,
                         help="where the growing corpus and any crash inputs go (default results/fuzz)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="libFuzzer's random seed; 0 (the default) picks one")
     parser.add_argument("--run-one", metavar="TARGET", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.seconds < 1 or args.jobs < 1:
         parser.error("--seconds and --jobs must be at least 1")
     if args.run_one:
-        run_target(args.run_one, args.seconds, args.work)
+        run_target(args.run_one, args.seconds, args.work, args.seed)
         return 0
     names = available_targets() if args.targets == "all" else \
         [name.strip() for name in args.targets.split(",") if name.strip()]
@@ -325,7 +327,8 @@ def main(argv=None):
                 log = open(_log_path(args.work, name), "w+")
                 child = subprocess.Popen(
                     [sys.executable, "-m", "scripts.fuzz", "--run-one", name,
-                     "--seconds", str(args.seconds), "--work", str(args.work)],
+                     "--seconds", str(args.seconds), "--work", str(args.work),
+                     "--seed", str(args.seed)],
                     cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
                 running[name] = (child, log)
             for name, (child, log) in list(running.items()):

@@ -9,9 +9,12 @@ STAMP  := $(VENV)/.requirements.stamp
 DB     := var/db.sqlite3
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+SERVERS  ?= all
+REQUESTS ?= 20000
+SECONDS  ?= 60
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test bench notebooks notebooks-check demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn clean
+.PHONY: help setup test bench soak fuzz notebooks notebooks-check demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +39,12 @@ test: setup ## run the whole test suite (unit, real-socket, end-to-end, every no
 bench: setup ## benchmark every server on the same site (quick matrix, ~2 min): table and plots
 	$(PY) -m scripts.bench --quick
 	$(PY) -m scripts.plots results/quick.json
+
+soak: setup ## soak and faults, then SIGTERM under load, per server (SERVERS=all|toy|wsgi,asgi REQUESTS=20000): table, goals, results/soak.json
+	$(PY) -m scripts.soak --servers $(SERVERS) --requests $(REQUESTS)
+
+fuzz: setup ## fuzz the protocol cores with atheris, one target per core, SECONDS=60 each
+	$(PY) -m scripts.fuzz --seconds $(SECONDS)
 
 notebooks: setup ## start Jupyter Lab on the notebooks/ folder (it prints the URL to open)
 	cd notebooks && ../$(PY) -m jupyter lab --no-browser --ServerApp.ip=$(HOST)

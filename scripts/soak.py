@@ -16,7 +16,9 @@ For each server kind of scripts.launch it
    4xx), and two bursts above the server's concurrency limit, run while the rest of
    the load waits (a 503 there is an expected answer and counted apart);
    WebSocket echo sessions join the mix when the server answers /ws/echo with 101;
-3. waits for the server to return to its baseline (descriptors, threads, children);
+3. waits for the server to return to its baseline (descriptors, threads, children),
+   measured, like the baseline, right after a full garbage collection in the server
+   (scripts/soak_apps.py adds the endpoint that runs it, and says why);
 4. sends SIGTERM with --in-flight requests under way (uploads, streams, event streams,
    slow views) and checks that each one completes, or is cut cleanly (never a
    corrupted body), that the server exits 0 within its graceful timeout, and that
@@ -50,7 +52,8 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from scripts.launch import KINDS, REPO, ServerProcess, free_port, server_command
+from scripts.launch import KINDS, REPO, ServerProcess, free_port, interface_of, server_command
+from scripts.soak_apps import COLLECT_PATH
 from tests.http11_corpus import INVALID
 
 TOY_SERVERS = ("cgi", "wsgi", "asgi")
@@ -1040,21 +1043,49 @@ def wait_for_accepted(pid, port, wanted, timeout=10.0):
         time.sleep(0.05)
 
 
+def soak_app(kind):
+    """The site with scripts.soak_apps' garbage-collection endpoint (None for CGI, whose
+    server runs no Python application itself: its default script)."""
+    if kind == "cgi":
+        return None
+    return f"scripts.soak_apps:{interface_of(kind)}_application"
+
+
+def collect_garbage(ctx):
+    """Ask the server to run a full garbage collection (scripts/soak_apps.py says why);
+    the number of objects it freed, or None where there is no such endpoint (CGI)."""
+    if ctx.kind == "cgi":
+        return None
+    client = Client(ctx.address, timeout=60)
+    try:
+        client.send(request_bytes("POST", COLLECT_PATH, close=True))
+        response = client.read_response()
+    finally:
+        client.close()
+    if response.status != 200:
+        raise RuntimeError(f"{ctx.kind}: {COLLECT_PATH} answered {response.status}")
+    return int(response.body.split()[1])
+
+
 def soak_server(kind, *, requests, connections, in_flight, seed, progress_position=0):
     """The whole run against one server kind: its row of the result."""
     flags, limit_kind = server_flags(kind, connections)
     port = free_port()
-    server = ServerProcess(server_command(kind, port=port, extra=flags), port=port, ready_timeout=60)
+    server = ServerProcess(server_command(kind, port=port, app=soak_app(kind), extra=flags),
+                           port=port, ready_timeout=60)
     tally = Tally()
     with server:
         ctx = Context(kind, (server.host, server.port), tally, limit_kind)
         websocket = websocket_offered(ctx.address)
         warm_up(ctx, connections)
+        collect_garbage(ctx)
         baseline = settled_metrics(server.pid)
         plan = make_plan(requests, seed, websocket)
         with tqdm(total=len(plan), desc=f"soak {kind}", unit="op", position=progress_position,
                   leave=False, file=sys.stderr) as progress:
             memory = steady_phase(ctx, plan, connections, server.pid, progress)
+        settled_metrics(server.pid)   # the last connections closed, their requests ended
+        collected = collect_garbage(ctx)
         after = settled_metrics(server.pid, baseline)
         shutdown = shutdown_under_load(server, kind, in_flight, seed)
         output_tail = server.output()[-2000:]
@@ -1071,6 +1102,7 @@ def soak_server(kind, *, requests, connections, in_flight, seed, progress_positi
         "rss_growth_middle_to_end": round(growth, 4) if growth is not None else None,
         "baseline": baseline,
         "after": after,
+        "collected_before_after": collected,
         "shutdown": shutdown,
         "server_output_tail": output_tail if (tally.errors or shutdown["problems"]) else "",
     }

@@ -37,6 +37,7 @@ import argparse
 import collections
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import os
 import random
@@ -44,6 +45,7 @@ import re
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -934,7 +936,7 @@ def classify_cut(client, exchange):
     if head_end < 0:
         return "cut" if raw == b"HTTP/1.1 "[:len(raw)] or raw.startswith(b"HTTP/1.") else "corrupt"
     body = raw[head_end + 4:]
-    expected = exchange.check.__dict__.get("exact")
+    expected = getattr(exchange.check, "exact", None)
     if expected is None:
         return "cut"   # a JSON answer cut short cannot be a wrong one that looks right
     if b"transfer-encoding: chunked" in raw[:head_end].lower():
@@ -986,6 +988,7 @@ def shutdown_under_load(server, kind, in_flight, seed):
             problems.append(str(wrong))
         except threading.BrokenBarrierError:
             outcomes["not started"] += 1
+            problems.append(f"{exchange.target}: not under way when SIGTERM was sent")
         finally:
             if client is not None:
                 client.close()
@@ -1002,7 +1005,7 @@ def shutdown_under_load(server, kind, in_flight, seed):
     try:
         returncode = server.wait(timeout=bound)
         exit_seconds = time.monotonic() - sent_at
-    except Exception:                # still running past the bound: the launcher kills it
+    except subprocess.TimeoutExpired:   # still running past the bound: the launcher kills it
         returncode, exit_seconds = None, None
     for thread in threads:
         thread.join(timeout=GRACEFUL_TIMEOUT + 40)
@@ -1016,7 +1019,8 @@ def shutdown_under_load(server, kind, in_flight, seed):
         "accepted_at_sigterm": accepted,
         "completed": outcomes["completed"],
         "cut_cleanly": outcomes["cut"],
-        "corrupt": outcomes["corrupt"] + outcomes["not started"],
+        "corrupt": outcomes["corrupt"],
+        "not_started": outcomes["not started"],
         "exit_status": returncode,
         "exit_seconds": round(exit_seconds, 2) if exit_seconds is not None else None,
         "bound_seconds": bound,
@@ -1182,6 +1186,13 @@ def report(rows):
     return lines
 
 
+def package_version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m scripts.soak",
@@ -1219,6 +1230,8 @@ def main(argv=None):
     meta = metadata({"requests": args.requests, "connections": args.connections,
                      "in_flight": args.in_flight, "seed": args.seed, "servers": kinds},
                     {}, None, None)
+    meta["packages"].update({name: package_version(name) for name in
+                             ("psutil", "daphne", "granian", "uvicorn-worker", "asgiref")})
     meta["command"] = "python -m scripts.soak " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = []
     for kind in tqdm(kinds, desc="servers", unit="server", file=sys.stderr):

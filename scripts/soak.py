@@ -146,7 +146,7 @@ class Client:
         return data
 
     def read_head(self):
-        """(status, http minor version, headers) of the next final response."""
+        """(status, http minor version, headers) of the next final response (or 101)."""
         while True:
             head = self._take_until(b"\r\n\r\n", 65536)
             status_line, *lines = head.split(b"\r\n")
@@ -160,7 +160,8 @@ class Client:
                 if not colon or not name or name != name.strip():
                     raise Wrong(f"bad header line {line[:80]!r}")
                 headers[name.decode("latin-1").lower()] = value.strip().decode("latin-1")
-            if status >= 200:
+            # 100 Continue and 103 Early Hints come before the answer; 101 is the answer.
+            if status >= 200 or status == 101:
                 return status, int(match[1]), headers
 
     def read_response(self, method="GET"):
@@ -206,7 +207,7 @@ class Client:
 
 
 def request_bytes(method, target, *, body=b"", chunked_pieces=None, close=False, headers=()):
-    lines = [f"{method} {target} HTTP/1.1", "Host: soak.test", *headers]
+    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1", *headers]
     if chunked_pieces is not None:
         lines.append("Transfer-Encoding: chunked")
         payload = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in chunked_pieces if piece)
@@ -557,8 +558,8 @@ def op_malformed(ctx, rng):
 # WebSocket (RFC 6455), spoken with raw frames so that the harness needs no client library.
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="   # RFC 6455 §1.3's example key; any 16 random bytes do
 WS_HANDSHAKE = (
-    "GET /ws/echo HTTP/1.1\r\nHost: soak.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    f"Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://soak.test\r\n\r\n"
+    "GET /ws/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    f"Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n\r\n"
 ).encode()
 
 

@@ -953,13 +953,18 @@ def classify_cut(client, exchange):
     return "cut" if expected.startswith(body) else "corrupt"
 
 
-def shutdown_under_load(server, kind, in_flight, seed):
+def shutdown_under_load(server, in_flight, seed):
     """SIGTERM with `in_flight` requests under way: completed, cut cleanly or corrupted."""
     address = (server.host, server.port)
     exchanges = shutdown_exchanges(in_flight, random.Random(seed))
     outcomes = collections.Counter()
+    outcomes_lock = threading.Lock()
     started = threading.Barrier(in_flight + 1)
     problems = []
+
+    def record(outcome):
+        with outcomes_lock:
+            outcomes[outcome] += 1
 
     def one(exchange):
         client = None
@@ -978,17 +983,17 @@ def shutdown_under_load(server, kind, in_flight, seed):
                 client.send(raw)
                 started.wait(timeout=60)
             exchange.verify(client.read_response(exchange.method))
-            outcomes["completed"] += 1
+            record("completed")
         except Lost as lost:
             verdict = classify_cut(client, exchange) if client else "cut"
-            outcomes[verdict] += 1
+            record(verdict)
             if verdict == "corrupt":
                 problems.append(f"{exchange.target}: corrupt after {lost}")
         except Wrong as wrong:
-            outcomes["corrupt"] += 1
+            record("corrupt")
             problems.append(str(wrong))
         except threading.BrokenBarrierError:
-            outcomes["not started"] += 1
+            record("not started")
             problems.append(f"{exchange.target}: not under way when SIGTERM was sent")
         finally:
             if client is not None:
@@ -1092,7 +1097,7 @@ def soak_server(kind, *, requests, connections, in_flight, seed, progress_positi
         settled_metrics(server.pid)   # the last connections closed, their requests ended
         collected = collect_garbage(ctx)
         after = settled_metrics(server.pid, baseline)
-        shutdown = shutdown_under_load(server, kind, in_flight, seed)
+        shutdown = shutdown_under_load(server, in_flight, seed)
         output_tail = server.output()[-2000:]
     growth = (memory["end"] - memory["middle"]) / memory["middle"] if memory["middle"] else None
     return {

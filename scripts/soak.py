@@ -1124,15 +1124,23 @@ GOAL_REQUESTS = 20_000
 
 
 def goals(row):
-    """(goal, measured, verdict) for one server's row: verdicts PASS, FAIL or SHORT."""
+    """(goal, measured, verdict) for one server's row: verdicts PASS, FAIL or SHORT (no
+    failure, but fewer requests than the goal asks for)."""
     shutdown = row["shutdown"]
     base, after = row["baseline"], row["after"]
-    lost = row["wrong"] + row["lost"] + row["malformed_wrong"]
+    bad = row["wrong"] + row["lost"]
     growth = row["rss_growth_middle_to_end"]
+    limited = f" + {row['limited_503']:,} 503 in bursts over the limit" if row["limited_503"] else ""
+    shutdown_ok = (shutdown["completed"] == shutdown["in_flight"] and shutdown["exit_status"] == 0
+                   and not shutdown["group_left"])
     return [
         (f"{GOAL_REQUESTS:,} mixed requests, 0 wrong or lost",
-         f"{row['correct']:,}/{row['sent']:,} correct, {lost} wrong or lost",
-         "FAIL" if lost else ("PASS" if row["sent"] >= GOAL_REQUESTS else "SHORT")),
+         f"{row['sent']:,} sent: {row['correct']:,} correct{limited}, {row['wrong']} wrong, "
+         f"{row['lost']} lost",
+         "FAIL" if bad else ("PASS" if row["sent"] >= GOAL_REQUESTS else "SHORT")),
+        ("every malformed request refused with its status",
+         f"{row['malformed_refused']}/{row['malformed_sent']}",
+         "PASS" if row["malformed_refused"] == row["malformed_sent"] else "FAIL"),
         ("memory growth middle->end < 10 %",
          f"{growth * 100:+.1f} %" if growth is not None else "n/a",
          "PASS" if growth is not None and growth < 0.10 else "FAIL"),
@@ -1143,11 +1151,11 @@ def goals(row):
         ("child processes back to baseline (CGI: 0 left)", f"{base['children']} -> {after['children']}",
          "PASS" if after["children"] <= base["children"] else "FAIL"),
         (f"shutdown {shutdown['in_flight']}/{shutdown['in_flight']} in flight, exit 0, nothing left",
-         f"{shutdown['completed']} completed, {shutdown['cut_cleanly']} cut, "
-         f"{shutdown['corrupt']} corrupt, exit {shutdown['exit_status']}, "
+         f"{shutdown['completed']} completed, {shutdown['cut_cleanly']} cut cleanly, "
+         f"{shutdown['corrupt']} corrupt, exit {shutdown['exit_status']} "
+         f"in {shutdown['exit_seconds']} s (bound {shutdown['bound_seconds']} s), "
          f"group {'left' if shutdown['group_left'] else 'empty'}",
-         "PASS" if (shutdown["completed"] == shutdown["in_flight"] and shutdown["exit_status"] == 0
-                    and not shutdown["group_left"]) else "FAIL"),
+         "PASS" if shutdown_ok else "FAIL"),
     ]
 
 
@@ -1218,7 +1226,16 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=17, help="seed of the plan (default 17)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "soak.json",
                         help="where to write the JSON result (default results/soak.json)")
+    parser.add_argument("--report-from", type=Path, metavar="JSON",
+                        help="print the table and goals of an earlier run's JSON result, run nothing")
     args = parser.parse_args(argv)
+    if args.report_from:
+        try:
+            rows = json.loads(args.report_from.read_text())["rows"]
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"cannot read a soak result from {args.report_from}: {error}")
+        print("\n".join(report(rows)))
+        return 0
     if args.servers == "all":
         kinds = list(KINDS)
     elif args.servers == "toy":

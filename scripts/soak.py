@@ -29,6 +29,7 @@ results/soak.json with the run's metadata. Nothing here asserts a timing.
 
     python -m scripts.soak --servers wsgi --requests 2000
     python -m scripts.soak --servers all --requests 20000     # what `make soak` runs
+    python -m scripts.soak --report-from results/soak.json    # print an earlier run again
 """
 
 from __future__ import annotations
@@ -1151,6 +1152,7 @@ def goals(row):
         ("child processes back to baseline (CGI: 0 left)", f"{base['children']} -> {after['children']}",
          "PASS" if after["children"] <= base["children"] else "FAIL"),
         (f"shutdown {shutdown['in_flight']}/{shutdown['in_flight']} in flight, exit 0, nothing left",
+         f"{shutdown['accepted_at_sigterm']} accepted by SIGTERM; "
          f"{shutdown['completed']} completed, {shutdown['cut_cleanly']} cut cleanly, "
          f"{shutdown['corrupt']} corrupt, exit {shutdown['exit_status']} "
          f"in {shutdown['exit_seconds']} s (bound {shutdown['bound_seconds']} s), "

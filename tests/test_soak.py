@@ -69,3 +69,29 @@ def test_the_report_prints_a_table_and_the_goals(row):
     assert lines[2].split()[0] == row["kind"]
     assert any("[PASS ] threads back to baseline" in line for line in lines), lines
     assert any("WebSocket /ws/echo" in line for line in lines)
+
+
+class Received:
+    """What classify_cut reads of a client: the bytes that arrived before the cut."""
+
+    def __init__(self, data):
+        self.buffer = bytearray(data)
+
+
+def test_a_cut_answer_is_clean_only_when_it_is_a_prefix_of_the_right_one():
+    stream = soak.Exchange("GET", "/stream?chunks=3&delay_ms=0", soak.exactly(soak.stream_body(3)))
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert soak.classify_cut(Received(b""), stream) == "cut"
+    assert soak.classify_cut(Received(b"HTTP/1.1 2"), stream) == "cut"
+    assert soak.classify_cut(Received(head + b"d\r\nchunk 1 of 3\n\r\n"), stream) == "cut"
+    assert soak.classify_cut(Received(head + b"d\r\nchunk 1 of 3\n\r\nd\r\nchunk 2"), stream) == "cut"
+    assert soak.classify_cut(Received(head + b"d\r\nchunk 9 of 3\n\r\n"), stream) == "corrupt"
+    assert soak.classify_cut(Received(b"garbage"), stream) == "corrupt"
+
+
+def test_bad_command_lines_get_a_one_line_error(capsys):
+    for argv in (["--servers", "nope"], ["--requests", "0"], ["--report-from", "/no/such/file"]):
+        with pytest.raises(SystemExit) as exit_info:
+            soak.main(argv)
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith("python -m scripts.soak: error:")

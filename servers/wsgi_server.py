@@ -55,6 +55,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -142,6 +143,9 @@ class Worker:
         self.timers: list[tuple[float, int, Connection]] = []  # a heap of deadlines
         self.timer_numbers = itertools.count()
         self.alive = True
+        # Every connection accepted and not yet collected (only the main thread
+        # adds and reads: shut_down looks here for bodies still arriving).
+        self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         self.stop_requested = False
         self.interrupts = 0
 
@@ -159,27 +163,32 @@ class Worker:
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(wakeup.reader, selectors.EVENT_READ)
 
-        ready, timers = self.selector.select, self.timers
+        self.wakeup = wakeup
         while not self.stop_requested:
-            timeout = 1.0
-            if timers:
-                timeout = min(max(timers[0][0] - time.monotonic(), 0.0), 1.0)
-            for key, _ in ready(timeout):
-                connection = key.data
-                if connection is not None:
-                    if connection.waiting_for is CLIENT_CLOSE:
-                        self.drop_input(connection)
-                    else:
-                        self.hand_to_pool(connection)
-                elif key.fileobj is self.listener:
-                    self.accept()
-                else:
-                    wakeup.drain()  # a signal: its handler has set stop_requested
-            if timers and timers[0][0] <= time.monotonic():
-                self.expire_timers()
+            self.turn()
             if self.parent is not None and os.getppid() != self.parent:
                 self.stop_requested = True  # the parent died: nobody would restart us
         return shut_down(self)
+
+    def turn(self, longest: float = 1.0) -> None:
+        """One turn of the selector loop: wait for readiness or the next deadline."""
+        timers = self.timers
+        timeout = longest
+        if timers:
+            timeout = min(max(timers[0][0] - time.monotonic(), 0.0), longest)
+        for key, _ in self.selector.select(timeout):
+            connection = key.data
+            if connection is not None:
+                if connection.waiting_for is CLIENT_CLOSE:
+                    self.drop_input(connection)
+                else:
+                    self.hand_to_pool(connection)
+            elif key.fileobj is self.listener:
+                self.accept()
+            else:
+                self.wakeup.drain()  # a signal: its handler has set stop_requested
+        if timers and timers[0][0] <= time.monotonic():
+            self.expire_timers()
 
     def accept(self) -> None:
         try:
@@ -204,6 +213,7 @@ class Worker:
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection = Connection(self, sock, client)
+            self.connections.add(connection)
         except OSError:
             sock.close()  # the client is gone already
             return
@@ -227,7 +237,9 @@ class Worker:
         Called by pool threads and by the main thread.
         """
         with self.lock:
-            if not self.alive:
+            # Shutting down, only a request whose head has arrived waits for more: the
+            # rest of its body (it is in flight: shut_down lets it finish).
+            if not self.alive and waiting_for is not Waiting.REST_OF_BODY:
                 connection.close()
                 return
             connection.deadline = deadline
@@ -283,7 +295,7 @@ class Connection:
     """One connection (TCP, or a Unix socket) and its HTTP/1.1 state (servers/http11.py)."""
 
     __slots__ = ("worker", "sock", "client", "server", "parser", "deadline",
-                 "waiting_for", "parked", "request", "body")
+                 "waiting_for", "parked", "request", "body", "__weakref__")
 
     def __init__(self, worker: Worker, sock: socket.socket, client: tuple):
         self.worker = worker
@@ -674,18 +686,26 @@ def shut_down(worker: Worker) -> int:
     """Stop accepting, close idle connections, let running requests finish."""
     worker.selector.unregister(worker.listener)
     worker.listener.close()
+    deadline = time.monotonic() + worker.args.graceful_timeout
     with worker.lock:
-        # From now on a pool thread closes a connection instead of parking it.
+        # From now on a pool thread closes a connection instead of parking it,
+        # unless the rest of a request's body is what it waits for.
         worker.alive = False
         for key in list(worker.selector.get_map().values()):
-            if key.data is not None:
-                key.data.parked = False
-                key.data.close()
+            connection = key.data
+            if connection is not None and connection.waiting_for is not Waiting.REST_OF_BODY:
+                worker.selector.unregister(connection.sock)
+                connection.parked = False
+                connection.close()
+    # A request whose body is still arriving is in flight like one in the
+    # application: keep the selector turning until every body is in (its
+    # request then goes to a pool thread) or --graceful-timeout is over.
+    while receiving_bodies(worker) and time.monotonic() < deadline:
+        worker.turn(longest=max(min(deadline - time.monotonic(), 0.2), 0.0))
     # Connections already in the queue are served first; then each thread
     # takes a None and ends.
     for _ in worker.threads:
         worker.ready_connections.put(None)
-    deadline = time.monotonic() + worker.args.graceful_timeout
     for thread in worker.threads:
         thread.join(max(deadline - time.monotonic(), 0))
     busy = sum(thread.is_alive() for thread in worker.threads)
@@ -699,6 +719,12 @@ def shut_down(worker: Worker) -> int:
         cli.remove_socket_files()
         os._exit(0)
     return 0
+
+
+def receiving_bodies(worker: Worker) -> bool:
+    """Has a request its head in and its body still arriving, on an open connection?"""
+    return any(connection.body is not None and connection.sock.fileno() != -1
+               for connection in worker.connections)
 
 
 # ── The command line ────────────────────────────────────────────────────────

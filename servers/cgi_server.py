@@ -108,8 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     server = CGIServer(args, router, listener)
     signal.signal(signal.SIGTERM, server.request_shutdown)
     signal.signal(signal.SIGINT, server.request_shutdown)
-    cli.announce(host, listener.getsockname()[1],
-                    f"cgi, {router.summary}, up to {args.max_children} children")
+    cli.announce(listener, f"cgi, {router.summary}, up to {args.max_children} children")
     server.serve_forever()
 
 
@@ -157,12 +156,18 @@ class CGIServer:
             return
         # The head and the body often leave in two small writes; without
         # TCP_NODELAY the second waits for the client's delayed ACK (~40 ms).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # (A Unix socket has no Nagle to turn off.)
+        try:
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # the client is gone already
+            sock.close()
+            return
         connection = Connection(self, sock, client)
         with self.lock:
             self.connections.add(connection)
-        threading.Thread(target=connection.run, name=f"cgi {client[0]}:{client[1]}",
-                         daemon=True).start()
+        name = "unix" if connection.client is None else "{}:{}".format(*connection.client)
+        threading.Thread(target=connection.run, name=f"cgi {name}", daemon=True).start()
 
     def forget(self, connection: Connection) -> None:
         with self.lock:
@@ -291,8 +296,8 @@ class Connection:
         self.server = server
         self.args = server.args
         self.sock = sock
-        self.client = client[:2]
-        self.local = sock.getsockname()[:2]
+        self.client = cli.client_address(client)          # None over a Unix socket
+        self.local = cli.server_address(sock.getsockname())
         self.parser = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE.encode())
         self.timeouts = server.timeouts
         self.idle = False

@@ -634,7 +634,7 @@ def test_a_stalled_body_is_408_and_no_child_starts(impatient, chunked):
     status, _, body = raw_exchange(impatient.port, head + wire[:5], timeout=30)
     assert status == 408, body
     output = wait_for(lambda: '"POST /cgi-bin/hash.py HTTP/1.1" 408' in impatient.output()[seen:]
-                      and impatient.output()[seen:])
+                      and impatient.output()[seen:], timeout=10)
     assert output, impatient.output()[seen:]
     assert "CGI environment" not in output
 
@@ -649,7 +649,7 @@ def test_a_body_cut_off_is_400_and_no_child_starts(impatient, chunked):
         received = read_to_end(sock)
     assert received.startswith(b"HTTP/1.1 400 "), received
     output = wait_for(lambda: '"POST /cgi-bin/hash.py HTTP/1.1" 400' in impatient.output()[seen:]
-                      and impatient.output()[seen:])
+                      and impatient.output()[seen:], timeout=10)
     assert output, impatient.output()[seen:]
     assert "CGI environment" not in output
 

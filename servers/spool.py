@@ -10,10 +10,12 @@ content-codings." Django reads exactly CONTENT_LENGTH bytes of wsgi.input (none
 when it is missing), so it would see an empty body. Both servers therefore
 de-chunk the whole body first and set CONTENT_LENGTH to its size.
 
-The second is the WSGI server's: a client that sends its body a byte at a time
-would hold a pool thread for as long as the application waits for that body.
-Its selector side collects every body in a Spool as the bytes arrive, and a
-thread runs the application only when the whole request is there.
+The second: a client that sends its body a byte at a time would hold what the
+server has least of for as long as the application waits for that body, a pool
+thread of the WSGI server, a child slot of the CGI runner. The WSGI server's
+selector side collects every body in a Spool as the bytes arrive, and a thread
+runs the application only when the whole request is there; the CGI runner's
+connection thread reads the body into a Spool before it takes a child slot.
 
 A body is kept in memory up to SPOOL_IN_MEMORY, then in a temporary file, and
 never exceeds --max-body (http11 answers 413 beyond it). The cost: the
@@ -69,24 +71,3 @@ class Spool:
     def close(self) -> None:
         self.file.close()
 
-
-def read_chunked_body(connection: http11.ServerConnection, events: list, send, receive):
-    """(file at position 0, its size) once the whole body is in.
-
-    events are the body events that came with the head; send(bytes) writes to
-    the client, receive() returns its next bytes (b"" at EOF; it raises
-    TimeoutError or another OSError when the client is too slow or gone).
-    """
-    spool = Spool()
-    try:
-        # The body is read now, before the application could ask for it, so a
-        # client that waits for "100 Continue" is told to send it now.
-        interim = connection.send_continue()
-        if interim:
-            send(interim)
-        while not spool.take(events):
-            events = connection.receive(receive())
-        return spool.file, spool.size
-    except BaseException:
-        spool.close()
-        raise

@@ -5,7 +5,8 @@
     a head has begun      the whole head is due --timeout after its first byte
                           (a new connection keeps its accept deadline)
     a body is arriving    its next bytes are due --timeout after the last ones
-                          (the WSGI server, which reads bodies in its selector)
+                          (the WSGI server in its selector, the CGI runner in
+                          the connection's thread: both read a body whole)
 
 When the wait ends without a complete head, an idle connection closes quietly
 (a client that keeps a connection open expects that); one whose head (or body)

@@ -162,9 +162,9 @@ def check_http_scope(scope) -> None:
 
 def check_websocket_scope(scope) -> None:
     # ASGI WebSocket spec ("Websocket Connection Scope"): path and headers have no
-    # default; query_string has one (the empty string) but is required here, as in
-    # the HTTP scope; the rest is optional, each with its type.
-    missing = [key for key in ("path", "query_string", "headers") if key not in scope]
+    # default; query_string has one (the empty string), so a server may leave it out;
+    # the rest is optional too, each with its type.
+    missing = [key for key in ("path", "headers") if key not in scope]
     if missing:
         server_broke(f"the websocket scope lacks the required key(s) {', '.join(missing)}")
     if scope.get("http_version", "1.1") not in HTTP_VERSIONS:
@@ -176,7 +176,8 @@ def check_websocket_scope(scope) -> None:
     check_type(scope["path"], str, "scope['path'] (percent-decoded)", server_broke)
     if scope.get("raw_path") is not None:
         check_type(scope["raw_path"], bytes, "scope['raw_path']", server_broke)
-    check_type(scope["query_string"], bytes, "scope['query_string'] (still percent-encoded)", server_broke)
+    check_type(scope.get("query_string", b""), bytes, "scope['query_string'] (still percent-encoded)",
+               server_broke)
     check_type(scope.get("root_path", ""), str, "scope['root_path']", server_broke)
     check_headers(scope["headers"], "scope['headers']", server_broke, lowercase=True)
     check_address(scope.get("client"), "client")

@@ -648,7 +648,30 @@ class HttpConnection(asyncio.Protocol):
 
 # ── 4. One request/response cycle: the ASGI receive and send ────────────────
 
-class RequestCycle:
+class Traced:
+    """--trace for a cycle, HTTP or WebSocket: its head, its scope, and each message
+    between the application and `receive`/`send`, in the layout every server uses."""
+
+    __slots__ = ()
+
+    def start_trace(self) -> None:
+        server = self.connection.server
+        server.trace_count += 1
+        self.trace = trace.Trace("asgi", server.trace_count)
+        self.trace.request_head(self.request.raw)
+        self.trace.mapping("scope", self.scope)
+
+    async def traced_receive(self) -> dict:
+        message = await self.receive()
+        self.trace.message("receive() -> app", message)
+        return message
+
+    async def traced_send(self, message: dict) -> None:
+        self.trace.message("app -> send()", message)
+        await self.send(message)
+
+
+class RequestCycle(Traced):
     """One request and its response. `receive` and `send` are the ASGI callables."""
 
     def __init__(self, connection: HttpConnection, request: http11.Request, scope: dict):
@@ -899,21 +922,6 @@ class RequestCycle:
         if self.trace is not None:
             self.trace.timing([*self.phases, ("complete", seconds)])
 
-    def start_trace(self) -> None:
-        server = self.connection.server
-        server.trace_count += 1
-        self.trace = trace.Trace("asgi", server.trace_count)
-        self.trace.request_head(self.request.raw)
-        self.trace.mapping("scope", self.scope)
-
-    async def traced_receive(self) -> dict:
-        message = await self.receive()
-        self.trace.message("receive() -> app", message)
-        return message
-
-    async def traced_send(self, message: dict) -> None:
-        self.trace.message("app -> send()", message)
-        await self.send(message)
 
 
 # ── 5. One WebSocket: the ASGI websocket messages over RFC 6455 frames ─────────
@@ -926,7 +934,7 @@ CLOSING = "closing"         # our Close frame is sent; waiting for the client's
 CLOSED = "closed"           # the application has (or will get) websocket.disconnect
 
 
-class WebSocketCycle:
+class WebSocketCycle(Traced):
     """One WebSocket, from the handshake to the disconnect. `receive` and `send`
     are the ASGI callables; the frames are servers.websocket's business.
 
@@ -1317,24 +1325,6 @@ class WebSocketCycle:
         if self.close_timer is not None and self.state is CLOSED:
             self.close_timer.cancel()
             self.close_timer = None
-
-    # -- the teaching view: --trace -------------------------------------------------
-
-    def start_trace(self) -> None:
-        server = self.connection.server
-        server.trace_count += 1
-        self.trace = trace.Trace("asgi", server.trace_count)
-        self.trace.request_head(self.request.raw)
-        self.trace.mapping("scope", self.scope)
-
-    async def traced_receive(self) -> dict:
-        message = await self.receive()
-        self.trace.message("receive() -> app", message)
-        return message
-
-    async def traced_send(self, message: dict) -> None:
-        self.trace.message("app -> send()", message)
-        await self.send(message)
 
 
 if __name__ == "__main__":

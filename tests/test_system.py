@@ -318,3 +318,35 @@ def test_only_the_layer_names_proc_or_the_linux_only_calls():
         if found:
             offenders[path.name] = found
     assert offenders == {}
+
+
+# --- the benchmark and a notebook, end to end with the fallbacks forced ------------------------------
+
+TINY_BENCH = ["--servers", "wsgi", "--endpoints", "hello", "--concurrency", "2",
+              "--duration", "1", "--repeats", "1", "--warmup", "0.2"]
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_unpinned_with_the_fallbacks_forced(tmp_path):
+    from scripts import plots
+
+    completed = subprocess.run([sys.executable, "-m", "scripts.bench", *TINY_BENCH, "--out", str(tmp_path),
+                                "--name", "forced"], cwd=REPO, capture_output=True, text=True, timeout=120,
+                               env={**os.environ, system.FORCE_FALLBACKS: "1"})
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.count("running unpinned: ") == 1, completed.stdout
+
+    results = plots.load(tmp_path / "forced.json")
+    pinning = results["metadata"]["pinning"]
+    assert pinning["pinned"] is False and system.FORCE_FALLBACKS in pinning["unpinned_reason"]
+    assert pinning["server_cpus"] is None and pinning["loader_cpus"] is None
+    assert list(pinning["observed"].values()) == [None]
+    described = results["metadata"]["system"]
+    assert described["fallbacks_forced"] and not described["reaped_children_cpu_counted"]
+    assert described["cpu_model"] == results["metadata"]["cpu_model"]
+
+    [row] = results["rows"]
+    assert row["server"] == "wsgi" and row["requests"] > 0 and row["non_2xx"] == 0
+    assert row["rss_mb"] > 1 and row["cpu_s"] > 0  # psutil's figures, no /proc read by us
+
+    assert "unpinned" in plots.throughput(results).get_title()

@@ -29,7 +29,6 @@ import csv
 import dataclasses
 import datetime
 import importlib.metadata
-import importlib.util
 import json
 import math
 import os
@@ -43,32 +42,15 @@ import time
 from pathlib import Path
 
 from scripts import loadgen
-from scripts.launch import DEFAULT_APPS, REPO, ServerProcess, ServerStartError, free_port, server_command
+from scripts.catalogue import HTTP_DEFAULT_SERVERS, SERVERS, TOY_SERVERS, command, server_available
+from scripts.launch import DEFAULT_APPS, REPO, ServerProcess, ServerStartError, free_port, split_cpus
+from servers.cgi_server import ENVIRONMENT_ALLOWED_PREFIX, ENVIRONMENT_ALLOWLIST
 
 # --- what can be measured -----------------------------------------------------------------
 
-# family: the interface the server speaks; reference: what a toy server is compared with.
-SERVERS = {
-    "cgi":              {"family": "cgi",  "extra": ["--server-timing"], "reference": "cgi-floor"},
-    "wsgi":             {"family": "wsgi", "extra": ["--threads", "8"], "reference": "gunicorn-gthread"},
-    "gunicorn":         {"family": "wsgi", "extra": []},
-    "gunicorn-gthread": {"family": "wsgi", "extra": []},
-    "asgi":             {"family": "asgi", "extra": [], "reference": "uvicorn"},
-    "uvicorn":          {"family": "asgi", "extra": []},
-    "uvicorn-fast":     {"family": "asgi", "extra": []},
-    # A variant ("base" is the server it runs), measured only when named: the toy ASGI
-    # server with Python's garbage collector left as it starts, to show what its
-    # default --gc-freeze is worth.
-    "asgi-no-freeze":   {"family": "asgi", "extra": ["--no-gc-freeze"], "base": "asgi"},
-}
-TOY_SERVERS = ("cgi", "wsgi", "asgi")
-BARE_APPS = {"wsgi": "scripts.hello_apps:wsgi_app", "asgi": "scripts.hello_apps:asgi_app"}
 # A process per request does not survive hundreds of concurrent clients on 2 cores;
 # the CGI runner is measured at low concurrency only.
 CGI_MAX_CONCURRENCY = 8
-# What the CGI runner passes on from its own environment (servers/cgi_server.py).
-CGI_INHERITED = ("PATH", "LANG", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE", "DJANGO_DEBUG",
-                 "DJANGO_SECRET_KEY", "SAMPLE_SITE_DB")
 # Long enough to outlast a measurement; frequent enough that a server notices a closed
 # stream within 0.2 s (it learns only when its next write fails).
 STREAM_PATH = "/events?count=100&interval_ms=200"
@@ -136,17 +118,6 @@ def spending(activity):
 
 # --- CPU sets, memory and CPU time from /proc ------------------------------------------------
 
-def split_cpus():
-    """(server cpus, loader cpus): the last core for the loader, the rest for the server.
-
-    With fewer than 2 cores there is nothing to separate: (None, None).
-    """
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None, None
-    return set(cpus[:-1]), {cpus[-1]}
-
-
 def group_pids(pgid):
     """Every process of a server: launch.py starts each in its own process group, and
     whatever that group started (a CGI child leads a session of its own) is counted too."""
@@ -201,29 +172,6 @@ def cpu_seconds(pgid):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-# --- which servers exist yet ---------------------------------------------------------------
-
-def base_kind(kind):
-    """The scripts.launch kind a bench server runs (itself, unless it is a variant)."""
-    return SERVERS[kind].get("base", kind)
-
-
-def server_available(kind):
-    """None if the server can run, else why it cannot (a toy server not written yet)."""
-    kind = base_kind(kind)
-    if kind in TOY_SERVERS and importlib.util.find_spec(f"servers.{kind}_server") is None:
-        return f"servers/{kind}_server.py does not exist yet"
-    if kind == "cgi" and not (REPO / DEFAULT_APPS["cgi"]).exists():
-        return f"{DEFAULT_APPS['cgi']} does not exist"
-    return None
-
-
-def app_spec(kind, app):
-    if app == "site":
-        return DEFAULT_APPS[base_kind(kind)]
-    return BARE_APPS[SERVERS[kind]["family"]]
-
-
 # --- one running server ----------------------------------------------------------------------
 
 class Server:
@@ -233,8 +181,7 @@ class Server:
         self.kind = kind
         self.app = app
         self.port = free_port()
-        self.argv = server_command(base_kind(kind), port=self.port, app=app_spec(kind, app),
-                                   extra=SERVERS[kind]["extra"])
+        self.argv = command(kind, app, self.port)
         self.process = ServerProcess(self.argv, port=self.port, cpus=cpus)
 
     def start(self):
@@ -343,8 +290,8 @@ def cgi_environment(method, path, port, body_size=0):
     """The CGI variables the runner would pass for this request (RFC 3875 §4.1), with
     what it passes on from its own environment."""
     script_path, _, query = path.partition("?")
-    inherited = {name: value for name, value in os.environ.items()
-                 if name in CGI_INHERITED or name.startswith("LC_")}
+    inherited = {os.fsdecode(name): os.fsdecode(value) for name, value in os.environb.items()
+                 if name in ENVIRONMENT_ALLOWLIST or name.startswith(ENVIRONMENT_ALLOWED_PREFIX)}
     body = {"CONTENT_LENGTH": str(body_size)} if method in ("POST", "PUT", "PATCH") else {}
     return {
         **inherited,
@@ -510,7 +457,7 @@ def plan(args):
 
 
 def chosen_servers(args):
-    names = args.servers.split(",") if args.servers else [name for name in SERVERS if name == base_kind(name)]
+    names = args.servers.split(",") if args.servers else list(HTTP_DEFAULT_SERVERS)
     unknown = [name for name in names if name not in SERVERS]
     if unknown:
         raise SystemExit(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(SERVERS)}")

@@ -2,7 +2,8 @@
 
 Serving these measures the server alone (parsing, building the environ or scope,
 writing the response), with no Django in the way: `scripts.hello_apps:wsgi_app`
-and `scripts.hello_apps:asgi_app`.
+and `scripts.hello_apps:asgi_app`; `scripts.hello_apps:ws_echo` is the same for a WebSocket
+(every message sent back).
 """
 
 BODY = b"Hello, world!\n"
@@ -24,3 +25,21 @@ async def asgi_app(scope, receive, send):
         raise RuntimeError(f"this app only serves HTTP, not {scope['type']!r}")
     await send({"type": "http.response.start", "status": 200, "headers": ASGI_HEADERS})
     await send({"type": "http.response.body", "body": BODY})
+
+
+async def ws_echo(scope, receive, send):
+    """ASGI 3 WebSocket: accept, then send every message back as it came (text as text, bytes
+    as bytes) until the client leaves. The WebSocket benchmark's bare app: the server's
+    framing and event loop alone, no Django or Channels in the way."""
+    if scope["type"] != "websocket":
+        raise RuntimeError(f"this app only serves WebSocket, not {scope['type']!r}")
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})

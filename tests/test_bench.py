@@ -2,6 +2,7 @@
 and no server left behind when a run is interrupted."""
 
 import argparse
+import ast
 import csv
 import json
 import os
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from scripts import bench, plots
+from scripts import bench, catalogue, plots
 from scripts.launch import REPO
 
 TINY = ["--servers", "gunicorn,uvicorn", "--endpoints", "hello", "--concurrency", "2",
@@ -163,7 +164,7 @@ def test_a_missing_server_module_is_skipped(monkeypatch, capsys):
 
 
 def test_variants_run_only_when_named():
-    assert bench.base_kind("asgi-no-freeze") == "asgi" and bench.base_kind("uvicorn") == "uvicorn"
+    assert catalogue.base_kind("asgi-no-freeze") == "asgi" and catalogue.base_kind("uvicorn") == "uvicorn"
     everything = bench.chosen_servers(argparse.Namespace(servers=None))
     assert "asgi" in everything and "asgi-no-freeze" not in everything
     assert bench.chosen_servers(argparse.Namespace(servers="asgi-no-freeze")) == ["asgi-no-freeze"]
@@ -203,3 +204,54 @@ def test_spawn_floor_environment_and_status():
     assert "CONTENT_LENGTH" not in bench.cgi_environment("GET", "/hello", 8000)
     assert bench._cgi_status(b"Content-Type: text/plain\r\nStatus: 404 Not Found\r\n\r\nbody") == 404
     assert bench._cgi_status(b"Content-Type: text/plain\n\nStatus: 500 is in the body") == 200
+
+
+def scripts_imports():
+    """{module: the scripts modules it imports anywhere in its source, functions included}."""
+    graph = {}
+    for path in sorted((REPO / "scripts").glob("*.py")):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "scripts":
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("scripts."):
+                imported.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("scripts.")}
+        graph[path.stem] = imported
+    return graph
+
+
+def test_scripts_modules_import_each_other_without_a_cycle():
+    graph = scripts_imports()
+    assert "loadgen" in graph["bench"] and "bench" not in graph["loadgen"]
+    assert "catalogue" in graph["bench"] and "bench_wrk" not in graph["loadgen"]
+    # Depth-first search: a module met again while it is still on the path closes a cycle.
+    state = {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for other in sorted(graph.get(module, ())):
+            assert state.get(other) != "open", "import cycle: " + " -> ".join([*path, module, other])
+            if other not in state:
+                visit(other, [*path, module])
+        state[module] = "done"
+
+    for module in graph:
+        if module not in state:
+            visit(module, [])
+
+
+@pytest.mark.parametrize("module", sorted(path.stem for path in (REPO / "scripts").glob("*.py")))
+def test_each_scripts_module_imports_fresh(module):
+    completed = subprocess.run([sys.executable, "-c", f"import scripts.{module}"], cwd=REPO,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_spawn_floor_passes_on_what_the_cgi_runner_allows(monkeypatch):
+    monkeypatch.setenv("LC_TIME", "C")
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("UNRELATED_SETTING", "not for children")
+    env = bench.cgi_environment("GET", "/hello", 8000)
+    assert env["LC_TIME"] == "C" and env["TZ"] == "UTC" and "UNRELATED_SETTING" not in env

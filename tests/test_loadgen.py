@@ -4,14 +4,17 @@ The servers here are tiny threaded socket servers written in the test, so that w
 the server did (how many responses it sent, which connections it reset) is known exactly.
 """
 
+import os
 import socket
+import subprocess
+import sys
 import struct
 import threading
 
 import pytest
 
 from scripts import loadgen
-from scripts.launch import free_port
+from scripts.launch import REPO, free_port
 from scripts.loadgen import ProtocolError, ResponseParser
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -258,3 +261,12 @@ def test_command_line_prints_a_summary(capsys):
         assert loadgen.main([server.url, "-c", "2", "-n", "20"]) == 0
     output = capsys.readouterr().out
     assert "requests     20" in output and "errors       none" in output
+
+
+def test_check_against_wrk_hands_over_to_the_benchmark_side(tmp_path):
+    # With no wrk on PATH the check says so and stops before starting any server.
+    completed = subprocess.run([sys.executable, "-m", "scripts.loadgen", "--check-against-wrk"], cwd=REPO,
+                               env={**os.environ, "PATH": str(tmp_path)}, capture_output=True, text=True,
+                               timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert "wrk is not installed" in completed.stdout

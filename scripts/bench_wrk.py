@@ -13,16 +13,14 @@ The CGI runner is met with 2 connections: more would only queue processes.
 
 import argparse
 import contextlib
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 
 from scripts import loadgen
-from scripts.bench import Server
+from scripts.bench import Server, pin_loader
 from scripts.catalogue import HTTP_DEFAULT_SERVERS, server_available
-from scripts.launch import split_cpus
 
 GOAL = 0.9
 
@@ -34,9 +32,7 @@ def check_against_wrk(duration=5.0, connections=32, path="/hello"):
         print("wrk is not installed, so there is nothing to check against "
               "(on Debian or Ubuntu: apt-get install wrk).")
         return None
-    server_cpus, loader_cpus = split_cpus()
-    if loader_cpus:
-        os.sched_setaffinity(0, loader_cpus)
+    server_cpus, loader_cpus = pin_loader()
     ratios = {}
     for kind in HTTP_DEFAULT_SERVERS:
         missing = server_available(kind)

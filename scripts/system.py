@@ -49,8 +49,17 @@ def linux_calls_allowed() -> bool:
 
 # --- CPU pinning -------------------------------------------------------------------------------
 
+def affinity_calls_allowed() -> bool:
+    """The platform can hold a process to CPUs (os.sched_setaffinity), and no fallback is forced."""
+    return hasattr(os, "sched_setaffinity") and not fallbacks_forced()
+
+
 def unpinned_reason() -> str | None:
-    """Why processes cannot be held to CPUs here, or None when they can."""
+    """Why server and load generator cannot be given CPUs of their own here, or None when they can.
+
+    Ask before pinning this process: once it is held to the loader's one core, that core
+    is all it may use.
+    """
     if fallbacks_forced():
         return f"{FORCE_FALLBACKS} is set, so no CPU affinity calls are made"
     if not hasattr(os, "sched_setaffinity"):
@@ -77,7 +86,7 @@ def pin(cpus: set[int] | None, pid: int = 0) -> bool:
     A CPU set is inherited, so a server pinned before it starts keeps its workers
     and CGI children there too.
     """
-    if not cpus or unpinned_reason():
+    if not cpus or not affinity_calls_allowed():
         return False
     os.sched_setaffinity(pid, cpus)
     return True
@@ -85,7 +94,7 @@ def pin(cpus: set[int] | None, pid: int = 0) -> bool:
 
 def pinned_to(pid: int) -> list[int] | None:
     """The CPUs process `pid` may run on, or None where the platform cannot say."""
-    if fallbacks_forced() or not hasattr(os, "sched_getaffinity"):
+    if not affinity_calls_allowed():
         return None
     with contextlib.suppress(ProcessLookupError):
         return sorted(os.sched_getaffinity(pid))

@@ -191,13 +191,19 @@ def test_a_child_is_pinned_where_pinning_is_allowed(monkeypatch, force):
         monkeypatch.setenv(system.FORCE_FALLBACKS, "1")
     else:
         monkeypatch.delenv(system.FORCE_FALLBACKS, raising=False)
+    all_cpus = os.sched_getaffinity(0)
     server_cpus, loader_cpus = system.split_cpus() if not force else ({0}, {1})
     assert not server_cpus & loader_cpus
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                             preexec_fn=lambda: system.prepare_child(server_cpus))
+    # As in the benchmark: this process (the load generator) is pinned first, then starts the server.
+    system.pin(loader_cpus)
+    try:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                 preexec_fn=lambda: system.prepare_child(server_cpus))
+    finally:
+        os.sched_setaffinity(0, all_cpus)
     try:
         monkeypatch.delenv(system.FORCE_FALLBACKS, raising=False)
-        expected = sorted(os.sched_getaffinity(0)) if force else sorted(server_cpus)
+        expected = sorted(all_cpus) if force else sorted(server_cpus)
         assert system.pinned_to(child.pid) == expected
         meta = system.pinning_metadata(server_cpus, loader_cpus)
         assert meta["pinned"] and meta["unpinned_reason"] is None

@@ -61,7 +61,8 @@ demo-wsgi: setup ## the site through the toy WSGI server (threads), tracing each
 	$(PY) -m servers.wsgi_server sample_site.wsgi:application --bind $(HOST):$(PORT) --trace --server-timing
 
 demo-asgi: setup ## the site through the toy ASGI server (asyncio), tracing scope and messages
-	@echo "Open http://$(HOST):$(PORT)/ -- each request's scope and messages are printed below."
+	@echo "Open http://$(HOST):$(PORT)/ -- each request's scope and messages are printed below;"
+	@echo "http://$(HOST):$(PORT)/chat is a chat room over WebSocket (open it in two tabs)."
 	$(PY) -m servers.asgi_server sample_site.asgi:application --bind $(HOST):$(PORT) --trace --server-timing
 
 demo-gunicorn: setup ## the same site under gunicorn (the command from Django's docs)

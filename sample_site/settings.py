@@ -56,6 +56,24 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 USE_I18N = False
 
+# ── WebSockets (Django Channels) and the rendered source, served at /docs/ ──
+# The chat's channel layer: in memory (one process) unless CHANNEL_LAYER=redis,
+# with which several server processes share one chat through Redis.
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "memory")
+if CHANNEL_LAYER == "redis":
+    CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")]},
+    }}
+elif CHANNEL_LAYER == "memory":
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"CHANNEL_LAYER must be memory or redis, got {CHANNEL_LAYER!r}")
+# `make docs` writes the annotated source here; the site serves it at /docs/ when present.
+DOCS_ROOT = Path(os.environ.get("SAMPLE_SITE_DOCS", REPO_DIR / "var" / "docs"))
+
 # Nothing is printed per request; errors (a 500 and its traceback) still reach stderr.
 LOGGING = {
     "version": 1,

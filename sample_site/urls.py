@@ -17,4 +17,11 @@ urlpatterns = [
     path("events", views.events, name="events"),
     path("echo", views.echo, name="echo"),
     path("inspect", views.inspect_request, name="inspect"),
+    path("chat", views.chat, name="chat"),
+    # The annotated source that `make docs` renders into var/docs (issue 16).
+    path("docs/", views.docs, name="docs-index"),
+    path("docs/<path:path>", views.docs, name="docs"),
 ]
+# The WebSocket endpoints, /ws/echo and /ws/chat/<room>, are routed by Channels in
+# sample_site/asgi.py (table: shop/routing.py). Under a WSGI server Django sees a
+# WebSocket handshake as a plain GET and answers 404 from this table.

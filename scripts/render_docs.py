@@ -38,13 +38,17 @@ CSS = Path(__file__).with_name("docs.css")
 LINES_PER_MINUTE = 20
 
 # The order the index suggests: what a server loads, then the three servers in the order
-# the interfaces appeared (CGI, WSGI, ASGI), each with its helpers, then the HTTP core
-# they share. Files not listed (new modules of servers/) follow, by name.
+# the interfaces appeared (CGI, WSGI, ASGI), each with the module its lesson leans on
+# (PEP 3333 after CGI's child, the WebSocket core after ASGI), then the HTTP core they
+# share, then the shared mechanics. Files not listed (new modules of servers/) follow, by name.
 READING_ORDER = [
     "sample_site/wsgi.py", "sample_site/asgi.py", "sample_site/cgi-bin/django.py",
-    "servers/cgi_server.py", "servers/cgi_app.py", "servers/common.py",
-    "servers/wsgi_server.py", "servers/asgi_server.py", "servers/asgi_checker.py",
-    "servers/http11.py",
+    "servers/cgi_server.py", "servers/cgi_variables.py", "servers/cgi_app.py",
+    "servers/pep3333.py", "servers/wsgi_server.py", "servers/prefork.py",
+    "servers/asgi_server.py", "servers/websocket.py", "servers/asgi_checker.py",
+    "servers/http11.py", "servers/cli.py", "servers/trace.py", "servers/timeouts.py",
+    "servers/spool.py", "servers/linger.py", "servers/wakeup.py", "servers/forwarded.py",
+    "servers/tuning.py",
 ]
 
 # The three servers and where their application runs. The CGI runner starts a process;

@@ -22,8 +22,19 @@ What it checks:
   * the end: an application that returns without completing its response while
     the client is still there.
 
-What it leaves out: WebSocket scopes pass through unchecked, and an exception the
-application raises itself propagates unchanged (it is not a protocol violation).
+  * WebSocket (www.rst "WebSocket", and the websocket.http.response extension):
+    the scope's keys and types; receive() gives websocket.connect first and once,
+    websocket.receive only after the accept and with exactly one of bytes/text,
+    nothing but websocket.disconnect after one; send() answers the connect with
+    websocket.accept, websocket.close or (only if the scope offers the extension)
+    websocket.http.response.start, accepts with a subprotocol the client offered
+    and no sec-websocket-protocol header, sends exactly one of bytes/text, and
+    nothing after its own websocket.close or a complete denial response but a
+    send() that the server makes raise OSError (spec 2.4).
+
+What it leaves out: an exception the application raises itself propagates
+unchanged (it is not a protocol violation), and so does the server's OSError when
+the application sends to a WebSocket that is gone (the spec allows that race).
 """
 
 from __future__ import annotations
@@ -48,6 +59,9 @@ def checked(app, *, lowercase_response_headers: bool = True):
             cycle = HTTPCycle(receive, send, lowercase_response_headers)
             await app(scope, cycle.receive, cycle.send)
             cycle.check_finished()
+        elif scope["type"] == "websocket":
+            cycle = WebSocketCycle(scope, receive, send)
+            await app(scope, cycle.receive, cycle.send)
         elif scope["type"] == "lifespan":
             lifespan = LifespanCycle(receive, send)
             await app(scope, lifespan.receive, lifespan.send)
@@ -112,6 +126,8 @@ def check_scope(scope) -> None:
         check_type(scope["state"], dict, "scope['state']", server_broke)
     if scope["type"] == "http":
         check_http_scope(scope)
+    elif scope["type"] == "websocket":
+        check_websocket_scope(scope)
 
 
 def check_http_scope(scope) -> None:
@@ -136,6 +152,34 @@ def check_http_scope(scope) -> None:
     check_headers(scope["headers"], "scope['headers']", server_broke, lowercase=True)
     check_address(scope.get("client"), "client")
     check_address(scope.get("server"), "server")
+
+
+def check_websocket_scope(scope) -> None:
+    # www.rst, "Websocket Connection Scope": path, query_string and headers have no
+    # default; the rest is optional, each with its type.
+    missing = [key for key in ("path", "query_string", "headers") if key not in scope]
+    if missing:
+        server_broke(f"the websocket scope lacks the required key(s) {', '.join(missing)}")
+    if scope.get("http_version", "1.1") not in HTTP_VERSIONS:
+        server_broke(f"scope['http_version'] must be one of {HTTP_VERSIONS}, got {scope['http_version']!r}")
+    if "scheme" in scope:
+        check_type(scope["scheme"], str, "scope['scheme']", server_broke)
+        if not scope["scheme"]:
+            server_broke("scope['scheme'] is optional but must not be empty")
+    check_type(scope["path"], str, "scope['path'] (percent-decoded)", server_broke)
+    if scope.get("raw_path") is not None:
+        check_type(scope["raw_path"], bytes, "scope['raw_path']", server_broke)
+    check_type(scope["query_string"], bytes, "scope['query_string'] (still percent-encoded)", server_broke)
+    check_type(scope.get("root_path", ""), str, "scope['root_path']", server_broke)
+    check_headers(scope["headers"], "scope['headers']", server_broke, lowercase=True)
+    check_address(scope.get("client"), "client")
+    check_address(scope.get("server"), "server")
+    subprotocols = scope.get("subprotocols", [])
+    if isinstance(subprotocols, (str, bytes)):
+        server_broke(f"scope['subprotocols'] must be an iterable of str, got {subprotocols!r:.40}")
+    for protocol in subprotocols:
+        check_type(protocol, str, "each of scope['subprotocols']", server_broke)
+    check_type(scope.get("extensions", {}), dict, "scope['extensions']", server_broke)
 
 
 def check_message(message, blame) -> str:
@@ -208,6 +252,136 @@ class HTTPCycle:
         if not self.response_started:
             app_broke("returned without sending http.response.start")
         app_broke("returned before the response was complete (no http.response.body with more_body False)")
+
+
+def check_data(message, kind: str, blame) -> None:
+    # www.rst, "Receive" and "Send": "Exactly one of ``bytes`` or ``text`` must be
+    # non-``None``. One or both keys may be present, however."
+    data, text = message.get("bytes"), message.get("text")
+    if (data is None) == (text is None):
+        blame(f"{kind} needs exactly one of 'bytes' or 'text' that is not None")
+    if data is not None:
+        check_type(data, bytes, f"{kind}['bytes']", blame)
+    else:
+        check_type(text, str, f"{kind}['text']", blame)
+
+
+class WebSocketCycle:
+    """One WebSocket seen from the middle: connect, accept (or a denial), messages,
+    disconnect."""
+
+    def __init__(self, scope, receive, send):
+        self.inner_receive = receive
+        self.inner_send = send
+        self.subprotocols = list(scope.get("subprotocols", []))
+        self.denial_allowed = "websocket.http.response" in scope.get("extensions", {})
+        version = scope["asgi"].get("spec_version", "2.0")
+        self.spec_version = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+        self.connected = False       # websocket.connect was received
+        self.state = "connecting"    # accepted, denying, closed (by the app) or over
+        self.disconnected = False
+
+    async def receive(self):
+        message = await self.inner_receive()
+        kind = check_message(message, server_broke)
+        if kind == "websocket.connect":
+            if self.connected:
+                server_broke("receive() returned websocket.connect twice")
+            self.connected = True
+        elif not self.connected:
+            server_broke(f"the first message received must be websocket.connect, got {kind!r}")
+        elif kind == "websocket.disconnect":
+            self.disconnected = True
+            check_type(message.get("code", 1005), int, "websocket.disconnect['code']", server_broke)
+            if message.get("reason") is not None:
+                check_type(message["reason"], str, "websocket.disconnect['reason']", server_broke)
+        elif kind == "websocket.receive":
+            if self.disconnected:
+                server_broke("receive() returned websocket.receive after websocket.disconnect")
+            if self.state != "accepted":
+                # www.rst, "Connect": the connect "must be responded to with either an
+                # *Accept* message or a *Close* message before the socket will pass
+                # ``websocket.receive`` messages."
+                server_broke("receive() returned websocket.receive before the application accepted")
+            check_data(message, "websocket.receive", server_broke)
+        else:
+            server_broke(f"receive() in a websocket scope may return only websocket.connect, "
+                         f"websocket.receive or websocket.disconnect, got {kind!r}")
+        return message
+
+    async def send(self, message):
+        kind = check_message(message, app_broke)
+        state = self.state
+        if state == "connecting":
+            if not self.connected:
+                app_broke(f"sent {kind!r} before receiving websocket.connect")
+            if kind == "websocket.accept":
+                self.check_accept(message)
+                self.state = "accepted"
+            elif kind == "websocket.close":
+                self.check_close(message)
+                self.state = "closed"
+            elif kind == "websocket.http.response.start":
+                if not self.denial_allowed:
+                    app_broke("sent websocket.http.response.start, but the server does not offer "
+                              "the websocket.http.response extension in scope['extensions']")
+                check_type(message.get("status"), int, f"{kind}['status']", app_broke)
+                check_headers(message.get("headers", []), f"{kind}['headers']", app_broke, lowercase=True)
+                self.state = "denying"
+            else:
+                app_broke(f"the answer to websocket.connect must be websocket.accept or "
+                          f"websocket.close, got {kind!r}")
+        elif state == "accepted":
+            if kind == "websocket.send":
+                check_data(message, kind, app_broke)
+            elif kind == "websocket.close":
+                self.check_close(message)
+                self.state = "closed"
+            else:
+                app_broke(f"after websocket.accept only websocket.send or websocket.close may be "
+                          f"sent, got {kind!r}")
+        elif state == "denying":
+            if kind != "websocket.http.response.body":
+                # extensions.rst: "These messages cannot be followed by any other
+                # websocket messages"
+                app_broke(f"after websocket.http.response.start only websocket.http.response.body "
+                          f"may be sent, got {kind!r}")
+            check_type(message.get("body", b""), bytes, f"{kind}['body']", app_broke)
+            check_type(message.get("more_body", False), bool, f"{kind}['more_body']", app_broke)
+            if not message.get("more_body", False):
+                self.state = "over"
+        else:
+            # www.rst, "Disconnected Client": "If ``send()`` is called on a closed
+            # connection the server should raise a server-specific subclass of
+            # ``OSError``." ... "(it was introduced in spec version 2.4)"
+            await self.inner_send(message)
+            if self.spec_version >= (2, 4):
+                server_broke(f"send({kind!r}) on a closed WebSocket returned; from spec "
+                             f"version 2.4 it should raise an OSError subclass")
+            return
+        result = await self.inner_send(message)
+        if result is not None:
+            server_broke(f"send() must return None, returned {result!r:.60}")
+
+    def check_accept(self, message) -> None:
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None:
+            check_type(subprotocol, str, "websocket.accept['subprotocol']", app_broke)
+            if subprotocol not in self.subprotocols:
+                app_broke(f"websocket.accept['subprotocol'] {subprotocol!r} is not one the client "
+                          f"offered ({self.subprotocols})")
+        headers = message.get("headers", [])
+        check_headers(headers, "websocket.accept['headers']", app_broke, lowercase=True)
+        # www.rst, "Accept": "Must not include a header named
+        # ``sec-websocket-protocol``; use the ``subprotocol`` key instead."
+        if any(name == b"sec-websocket-protocol" for name, _ in headers):
+            app_broke("websocket.accept['headers'] must not include sec-websocket-protocol; "
+                      "use the 'subprotocol' key")
+
+    def check_close(self, message) -> None:
+        check_type(message.get("code", 1000), int, "websocket.close['code']", app_broke)
+        if message.get("reason") is not None:
+            check_type(message["reason"], str, "websocket.close['reason']", app_broke)
 
 
 class LifespanCycle:

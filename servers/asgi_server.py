@@ -25,33 +25,52 @@ A request travels through this file from top to bottom:
   6. SIGTERM or Ctrl-C: stop accepting, let running cycles finish within
      --graceful-timeout, then the lifespan shutdown, and exit 0.
 
-What it leaves out, on purpose: WebSocket, HTTP/2, TLS, Unix sockets, several worker
-processes, auto-reload, proxy headers (X-Forwarded-For), and response trailers.
+WebSocket (section 5): a GET with Upgrade: websocket goes to a WebSocketCycle, which
+hands the application websocket.connect, writes the 101 when it accepts, and turns
+frames into websocket.receive messages and back, through servers/websocket.py
+(RFC 6455, sans-I/O, as http11.py is for HTTP). The server answers pings, sends its
+own (--ws-ping-interval), closes a message over --ws-max-size with 1009, and on
+SIGTERM closes every WebSocket with 1001 (going away).
+
+What it leaves out, on purpose: WebSocket extensions (permessage-deflate), HTTP/2,
+TLS, Unix sockets, several worker processes, auto-reload, proxy headers
+(X-Forwarded-For), and response trailers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
+import resource
 import signal
 import sys
 import threading
 import time
 import traceback
+from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
 
-from servers import common, http11
+from servers import cli, http11, trace, tuning, websocket
+from servers.timeouts import TimeoutPolicy, Waiting
 
 # ASGI HTTP spec: spec_version 2.4 is "Calling send() on a closed connection should
 # raise an error", which send() does (ClientDisconnected). Lifespan spec 2.0 adds
 # startup.failed and shutdown.failed.
+# The Server header, as every server here names itself: servers.<module>/<version>.
+SERVER_SOFTWARE = "servers.asgi_server/1.0"
 HTTP_SPEC_VERSION = "2.4"
 LIFESPAN_SPEC_VERSION = "2.0"
+# ASGI HTTP & WebSocket spec: "``2.5``: Added the ``reason`` key to the WebSocket
+# disconnect event." The websocket scope says 2.5, since websocket.disconnect has it.
+WEBSOCKET_SPEC_VERSION = "2.5"
 
 # Flow control, one bound in each direction:
 READ_PAUSE_BYTES = 64 * 1024    # stop reading the socket while this much body waits for the app
 WRITE_HIGH_WATER = 64 * 1024    # send() waits while the transport holds more than this unsent
+LINGER_SECONDS = 2.0            # after a WebSocket's TCP FIN, how long to drain the client's bytes
+WS_CLOSE_TIMEOUT = 5.0          # after our Close frame, how long the client's may take
 ABORT_GRACE_SECONDS = 0.5       # past the graceful bound: to react to http.disconnect, then to cancellation
 
 
@@ -76,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                "--graceful-timeout to finish; a second signal stops at once.")
     parser.add_argument("app", metavar="MODULE:ATTR",
                         help="the ASGI application, e.g. sample_site.asgi:application")
-    common.add_common_arguments(parser)
+    cli.add_common_arguments(parser)
     parser.add_argument(
         "--lifespan", choices=("auto", "on", "off"), default="auto",
         help="the ASGI lifespan protocol (startup/shutdown events). auto: use it if the "
@@ -85,31 +104,67 @@ def build_parser() -> argparse.ArgumentParser:
              "startup exits with the application's message. off: never call it "
              "(default %(default)s)")
     parser.add_argument(
-        "--limit-concurrency", type=common.positive_int, default=None, metavar="N",
-        help="serve at most N connections at once; a request on a connection beyond N gets "
-             "503 Service Unavailable with Connection: close (default: no limit)")
+        "--limit-concurrency", type=cli.positive_int, default=None, metavar="N",
+        help="serve at most N connections at once, open WebSockets included; a request on a "
+             "connection beyond N gets 503 Service Unavailable with Connection: close "
+             "(default: no limit)")
     parser.add_argument(
         "--loop", choices=("auto", "asyncio", "uvloop"), default="asyncio",
         help="the event loop: asyncio (the standard library, the default), uvloop (a faster "
              "drop-in loop written on libuv, if installed), or auto (uvloop when it can be "
              "imported, else asyncio, like uvicorn's auto). The server code is the same.")
-    common.add_gc_freeze_argument(parser)
+    parser.add_argument(
+        "--ws-max-size", type=cli.positive_int, default=16 * 1024 * 1024, metavar="BYTES",
+        help="largest WebSocket message accepted; a larger one closes the WebSocket with "
+             "1009 (message too big) (default 16 MiB, like uvicorn)")
+    parser.add_argument(
+        "--ws-ping-interval", type=_non_negative_float, default=20.0, metavar="SECONDS",
+        help="send a ping on an open WebSocket after this long without a pong; 0 never "
+             "pings (default %(default)s)")
+    parser.add_argument(
+        "--ws-ping-timeout", type=_non_negative_float, default=20.0, metavar="SECONDS",
+        help="a WebSocket whose pong does not come within this long is dropped; 0 pings "
+             "without ever dropping (default %(default)s)")
+    tuning.add_gc_freeze_argument(parser)
     return parser
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def raise_open_file_limit() -> None:
+    """Every connection is a file descriptor; Linux's soft limit (1024) would stop
+    the server near 1,000 WebSockets. Raise it to the hard limit, which the
+    process may do for itself."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        host, port = common.parse_bind(args.bind)
-        app = common.load_app(args.app)
+        host, port = cli.parse_bind(args.bind)
+        app = cli.load_app(args.app)
         loop_factory, loop_name = choose_loop(args.loop)
-    except common.StartupError as exc:
-        common.fail(str(exc))
+    except cli.StartupError as exc:
+        cli.fail(str(exc))
+    raise_open_file_limit()
     server = Server(app, args, (host, port), loop_name)
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         failure = runner.run(server.serve())
     if failure:
-        common.fail(failure)
+        cli.fail(failure)
     if server.cut_short and threading.active_count() > 1:
         # A sync view still running in a worker thread (Django runs those through
         # sync_to_async) cannot be stopped: Python has no way to cancel a thread, and
@@ -127,7 +182,7 @@ def choose_loop(name: str):
         import uvloop
     except ImportError:
         if name == "uvloop":
-            raise common.StartupError("--loop uvloop: uvloop is not installed") from None
+            raise cli.StartupError("--loop uvloop: uvloop is not installed") from None
         return None, "asyncio"
     return uvloop.new_event_loop, "uvloop"
 
@@ -140,7 +195,8 @@ class Server:
         self.args = args
         self.address = address
         self.loop_name = loop_name
-        self.limits = common.limits_from_args(args)
+        self.limits = cli.limits_from_args(args)
+        self.timeouts = TimeoutPolicy.from_args(args)
         # Lifespan spec: "the server will ensure that a shallow copy of the namespace
         # is passed into each subsequent request/response call".
         self.state: dict = {}
@@ -150,7 +206,7 @@ class Server:
         self.trace_count = 0
         self.cut_short = False           # the graceful bound passed with connections open
         # Measuring costs a clock read or two per request; only when asked.
-        self.measure = args.server_timing or args.trace or args.access_log
+        self.observed = trace.observed(args)
 
     async def serve(self) -> str | None:
         """Run until SIGTERM/SIGINT; return None, or why the server could not start."""
@@ -160,13 +216,13 @@ class Server:
         if failure is not None:
             return failure
         # What exists now (the application, and what its startup built) lives as
-        # long as the server; see common.freeze_startup_objects().
-        frozen = common.freeze_if_asked(self.args)
+        # long as the server; see tuning.freeze_startup_objects().
+        frozen = tuning.freeze_if_asked(self.args)
         # Lifespan spec: startup comes "before it has started to" receive
         # connections, so the port opens only now.
         try:
-            listener = common.open_listener(*self.address)
-        except common.StartupError as exc:
+            listener = cli.open_listener(*self.address)
+        except cli.StartupError as exc:
             await lifespan.shutdown(self.args.graceful_timeout)
             return str(exc)
 
@@ -181,7 +237,7 @@ class Server:
         listening = await loop.create_server(lambda: HttpConnection(self), sock=listener)
         host, port = listener.getsockname()[:2]
         limit = self.args.limit_concurrency
-        common.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
+        cli.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
                                     + (f", at most {limit} connections" if limit else "") + frozen)
         await stop.wait()
 
@@ -268,9 +324,8 @@ class Lifespan:
                 # with type lifespan, the server must continue but not send any
                 # lifespan events."
                 self.status = "unsupported by the app"
-                print(f"lifespan: the application does not support it ({reason}); "
-                      f"carrying on without it (--lifespan on would stop here)",
-                      file=sys.stderr, flush=True)
+                trace.log(f"lifespan: the application does not support it ({reason}); "
+                          f"carrying on without it (--lifespan on would stop here)")
         finally:
             self.replied.set()
 
@@ -286,8 +341,7 @@ class Lifespan:
             # provided and then exit."
             self.failure = f"lifespan startup failed: {message.get('message') or '(no message)'}"
         elif kind == "lifespan.shutdown.failed":
-            print(f"lifespan shutdown failed: {message.get('message') or '(no message)'}",
-                  file=sys.stderr, flush=True)
+            trace.log(f"lifespan shutdown failed: {message.get('message') or '(no message)'}")
         elif kind != "lifespan.shutdown.complete":
             raise RuntimeError(f"ASGI lifespan spec: unexpected message {kind!r} sent by the application")
         self.replied.set()
@@ -302,8 +356,7 @@ class Lifespan:
         try:
             await asyncio.wait_for(self.replied.wait(), timeout)
         except asyncio.TimeoutError:
-            print("lifespan: no reply to lifespan.shutdown within --graceful-timeout",
-                  file=sys.stderr, flush=True)
+            trace.log("lifespan: no reply to lifespan.shutdown within --graceful-timeout")
         self.task.cancel()
 
 
@@ -318,7 +371,7 @@ class HttpConnection(asyncio.Protocol):
         self.app = server.app
         self.args = server.args
         self.loop = asyncio.get_running_loop()
-        self.parser = http11.ServerConnection(server.limits, server_header=b"servers.asgi_server")
+        self.parser = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE.encode())
         self.transport: asyncio.Transport | None = None
         self.cycle: RequestCycle | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -330,6 +383,7 @@ class HttpConnection(asyncio.Protocol):
         self.writable = asyncio.Event()
         self.writable.set()
         self.over_limit = False
+        self.websocket: WebSocketCycle | None = None   # once the request asked for one
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
@@ -342,9 +396,12 @@ class HttpConnection(asyncio.Protocol):
         limit = self.args.limit_concurrency
         self.over_limit = limit is not None and len(self.server.connections) > limit
         # The first request head must arrive within --timeout.
-        self.set_deadline(self.args.timeout, self.head_timed_out)
+        self.set_deadline(Waiting.FIRST_REQUEST, self.head_timed_out)
 
     def data_received(self, data: bytes) -> None:
+        if self.websocket is not None:
+            self.websocket.data_received(data)
+            return
         if self.cycle is None:
             self.head_started = True
         events = self.parser.receive(data)
@@ -357,21 +414,22 @@ class HttpConnection(asyncio.Protocol):
         elif self.idle:
             # A keep-alive connection woke up: the head now has --timeout to arrive.
             self.idle = False
-            self.set_deadline(self.args.timeout, self.head_timed_out)
+            self.set_deadline(Waiting.REST_OF_HEAD, self.head_timed_out)
 
     def handle_events(self, events: list) -> None:
         for event in events:
-            kind = type(event)
+            if self.websocket is not None:
+                return                   # the connection left HTTP: see WebSocketCycle
             # A cycle that ended early (an error, a refusal) ignores the rest of its body.
-            if kind is http11.Data:
+            if isinstance(event, http11.Data):
                 if self.cycle is not None:
                     self.cycle.body_arrived(event.data)
-            elif kind is http11.Request:
+            elif isinstance(event, http11.Request):
                 self.start_cycle(event)
-            elif kind is http11.EndOfMessage:
+            elif isinstance(event, http11.EndOfMessage):
                 if self.cycle is not None:
                     self.cycle.body_complete()
-            elif kind is http11.ConnectionClosed:
+            elif isinstance(event, http11.ConnectionClosed):
                 self.transport.close()
             else:
                 self.protocol_error(event)
@@ -389,6 +447,9 @@ class HttpConnection(asyncio.Protocol):
             path_text = unquote_to_bytes(path).decode("utf-8", "replace")
         else:
             path_text = path.decode("ascii")
+        if websocket.is_upgrade(request):
+            self.start_websocket(request, path_text)
+            return
         # ASGI HTTP spec, the connection scope; keys in the order of the WSGI environ.
         scope = {
             "type":         "http",
@@ -407,6 +468,56 @@ class HttpConnection(asyncio.Protocol):
         }
         cycle = RequestCycle(self, request, scope)
         self.cycle = cycle
+        cycle.task = self.loop.create_task(cycle.run(self.app))
+
+    def start_websocket(self, request: http11.Request, path_text: str) -> None:
+        """The request asks for a WebSocket: judge the handshake (RFC 6455 §4.2.1),
+        then hand the connection to a WebSocketCycle, which asks the application."""
+        handshake = websocket.check_handshake(request)
+        if isinstance(handshake, websocket.Rejection):
+            body = handshake.reason.encode() + b"\n"
+            headers = [*handshake.headers, (b"content-type", b"text/plain; charset=utf-8"),
+                       (b"connection", b"close")]
+            self.transport.write(self.parser.start_response(handshake.status, headers,
+                                                            content_length=len(body))
+                                 + self.parser.send_body(body) + self.parser.end_response())
+            self.transport.close()
+            if self.args.trace:
+                self.server.trace_count += 1
+                shown = trace.Trace("asgi", self.server.trace_count)
+                shown.request_head(request.raw)
+                shown.response(handshake.status, headers)
+                shown.raw_block("response body", body)
+            return
+        # Bytes after the head (a client may send its first frame without waiting
+        # for the 101) belong to the WebSocket now, not to HTTP.
+        early = self.parser.switch_protocols()
+        # ASGI WebSocket spec ("Websocket Connection Scope"); the keys in the order
+        # of the HTTP scope, without method, with subprotocols.
+        scope = {
+            "type":         "websocket",
+            "asgi":         {"version": "3.0", "spec_version": WEBSOCKET_SPEC_VERSION},
+            "http_version": request.http_version,    # '1.1'
+            "scheme":       "ws",
+            "path":         path_text,               # '/ws/echo'
+            "raw_path":     request.path,            # b'/ws/echo'
+            "query_string": request.query,           # b''
+            "root_path":    "",
+            "headers":      request.headers,         # [(b'host', b'127.0.0.1:8000'), (b'upgrade', ...
+            "client":       self.client,             # ('127.0.0.1', 51234)
+            "server":       self.sockname,           # ('127.0.0.1', 8000)
+            "subprotocols": handshake.subprotocols,  # ['chat']
+            "state":        self.server.state.copy(),
+            # ASGI extensions ("Websocket Denial Response"): "ASGI Servers that
+            # implement this extension will provide ``websocket.http.response`` in
+            # the extensions part of the scope"
+            "extensions":   {"websocket.http.response": {}},
+        }
+        cycle = WebSocketCycle(self, request, scope, handshake, early)
+        self.cycle = self.websocket = cycle
+        # Nothing more is read until the application accepts: frames before the
+        # 101 would have nowhere to go.
+        self.pause_reading()
         cycle.task = self.loop.create_task(cycle.run(self.app))
 
     def protocol_error(self, error: http11.Error) -> None:
@@ -455,7 +566,7 @@ class HttpConnection(asyncio.Protocol):
             self.handle_events(events)
         if self.cycle is None and not self.transport.is_closing():
             self.idle = True
-            self.set_deadline(self.args.keepalive, self.idle_timed_out)
+            self.set_deadline(Waiting.NEXT_REQUEST, self.idle_timed_out)
 
     # -- timeouts: a deadline per connection, at most one timer -----------------
     # asyncio keeps its timers in a heap; a timer created and cancelled for every
@@ -463,8 +574,9 @@ class HttpConnection(asyncio.Protocol):
     # connection keeps one deadline: moving it later is an assignment, and the
     # timer, if it fires before the deadline it now has, sets itself again.
 
-    def set_deadline(self, seconds: float, action) -> None:
-        self.deadline = self.loop.time() + seconds
+    def set_deadline(self, waiting: Waiting, action) -> None:
+        # How long to wait is servers/timeouts.py's policy, shared with the other servers.
+        self.deadline = self.server.timeouts.deadline(waiting, self.loop.time())
         self.on_deadline = action
         timer = self.timer
         if timer is None or self.deadline < timer.when():
@@ -499,8 +611,11 @@ class HttpConnection(asyncio.Protocol):
             self.transport.close()
 
     def close_when_idle(self) -> None:
-        """Shutdown began: an idle connection closes now, a busy one after its response."""
-        if self.cycle is None:
+        """Shutdown began: an idle connection closes now, a busy one after its
+        response, a WebSocket with its closing handshake."""
+        if self.websocket is not None:
+            self.websocket.server_shutdown()
+        elif self.cycle is None:
             self.transport.close()
 
     def abort(self) -> None:
@@ -551,7 +666,7 @@ class RequestCycle:
         self.sent = 0
         self.trace = None
         self.phases = ()                 # (name, seconds) pairs once measured
-        if connection.server.measure:
+        if connection.server.observed:
             self.received_at = time.perf_counter()
 
     # -- from http11 ----------------------------------------------------------
@@ -593,7 +708,7 @@ class RequestCycle:
         if self.connection.server.args.trace:
             receive, send = self.traced_receive, self.traced_send
             self.start_trace()
-        if self.connection.server.measure:
+        if self.connection.server.observed:
             self.app_started_at = time.perf_counter()
         try:
             await app(self.scope, receive, send)
@@ -621,13 +736,12 @@ class RequestCycle:
             self.status = 500
         self.transport.close()
         server = self.connection.server
-        if server.measure:
+        if server.observed:
             self.log_finished(server)
 
     def log(self, text: str) -> None:
         request = self.request
-        sys.stderr.write(f"asgi_server: {request.method} {request.target.decode('latin-1')}: {text}\n")
-        sys.stderr.flush()
+        trace.log(f"asgi_server: {request.method} {request.target.decode('latin-1')}: {text}")
 
     # -- receive(): the request body, then http.disconnect ------------------------
 
@@ -725,13 +839,13 @@ class RequestCycle:
                 raise TypeError(f"ASGI HTTP spec: response headers are [name, value] byte "
                                 f"strings, got {pair!r:.80}")
         server = self.connection.server
-        if server.measure:
+        if server.observed:
             now = time.perf_counter()
             self.phases = [("app", now - self.app_started_at), ("total", now - self.received_at)]
             if server.args.server_timing:
                 # The header leaves with http.response.start, so "app" is the time
                 # until the application sent that message, not until its last byte.
-                headers = [*headers, (b"server-timing", common.server_timing(self.phases).encode())]
+                headers = [*headers, (b"server-timing", trace.server_timing(self.phases).encode())]
         if server.shutting_down:
             headers = [*headers, (b"connection", b"close")]
         # http11 checks names and values and picks the framing: Content-Length if
@@ -754,7 +868,7 @@ class RequestCycle:
         self.response_complete = True
         self.wake_receive()                # a receive() waiting for http.disconnect returns
         server = self.connection.server
-        if server.measure:
+        if server.observed:
             self.log_finished(server)
         self.connection.response_done()
 
@@ -764,16 +878,434 @@ class RequestCycle:
         seconds = time.perf_counter() - self.received_at
         request = self.request
         if server.args.access_log:
-            common.access_line(self.connection.client, request.method,
-                               request.target.decode("latin-1"), request.http_version,
-                               self.status, self.sent, seconds)
+            trace.access_line(self.connection.client, request, self.status, self.sent, seconds)
         if self.trace is not None:
             self.trace.timing([*self.phases, ("complete", seconds)])
 
     def start_trace(self) -> None:
         server = self.connection.server
         server.trace_count += 1
-        self.trace = common.Trace("asgi", server.trace_count)
+        self.trace = trace.Trace("asgi", server.trace_count)
+        self.trace.request_head(self.request.raw)
+        self.trace.mapping("scope", self.scope)
+
+    async def traced_receive(self) -> dict:
+        message = await self.receive()
+        self.trace.message("receive() -> app", message)
+        return message
+
+    async def traced_send(self, message: dict) -> None:
+        self.trace.message("app -> send()", message)
+        await self.send(message)
+
+
+# ── 5. One WebSocket: the ASGI websocket messages over RFC 6455 frames ─────────
+
+# Its states, in the order a WebSocket lives them.
+CONNECTING = "connecting"   # websocket.connect handed over; waiting for accept or close
+DENYING = "denying"         # the application sends an HTTP response instead (extension)
+OPEN = "open"               # accepted: messages both ways
+CLOSING = "closing"         # our Close frame is sent; waiting for the client's
+CLOSED = "closed"           # the application has (or will get) websocket.disconnect
+
+
+class WebSocketCycle:
+    """One WebSocket, from the handshake to the disconnect. `receive` and `send`
+    are the ASGI callables; the frames are servers.websocket's business.
+
+    An idle WebSocket costs this object, its websocket.Connection, and the task of
+    the application waiting in receive(): no task or timer of the server's own
+    besides the keep-alive ping timer, so __slots__ keep the objects small.
+    """
+
+    __slots__ = ("connection", "transport", "request", "scope", "handshake", "early",
+                 "protocol", "state", "connect_sent", "inbox", "inbox_bytes", "waiter",
+                 "disconnect", "task", "trace", "ping_timer", "awaiting_pong", "close_timer",
+                 "received_at")
+
+    def __init__(self, connection: HttpConnection, request: http11.Request, scope: dict,
+                 handshake: websocket.Handshake, early: bytes):
+        self.connection = connection
+        self.transport = connection.transport
+        self.request = request
+        self.scope = scope
+        self.handshake = handshake
+        self.early = early                      # frame bytes that came with the head
+        self.protocol: websocket.Connection | None = None
+        self.state = CONNECTING
+        self.connect_sent = False
+        # Received messages the application has not taken yet, and their size.
+        self.inbox: collections.deque = collections.deque()
+        self.inbox_bytes = 0
+        self.waiter: asyncio.Future | None = None
+        self.disconnect: dict | None = None    # the websocket.disconnect message, once known
+        self.task: asyncio.Task | None = None
+        self.trace = None
+        self.ping_timer: asyncio.TimerHandle | None = None
+        self.awaiting_pong = False
+        self.close_timer: asyncio.TimerHandle | None = None
+        self.received_at = time.perf_counter() if connection.server.observed else 0.0
+
+    # -- running the application -----------------------------------------------
+
+    async def run(self, app) -> None:
+        receive, send = self.receive, self.send
+        if self.connection.server.args.trace:
+            receive, send = self.traced_receive, self.traced_send
+            self.start_trace()
+        try:
+            await app(self.scope, receive, send)
+        except ClientDisconnected:
+            # ASGI WebSocket spec ("Disconnected Client - send exception"): "Servers
+            # must be prepared to catch this exception if they raised it and should
+            # not log it as an error in their server logs."
+            pass
+        except Exception:
+            self.log(f"the application raised an exception:\n{traceback.format_exc()}")
+            self.end(1011, "internal error")
+        else:
+            if self.state is CONNECTING:
+                self.log("the application returned without accepting or closing the WebSocket")
+            self.end(1000, "")
+
+    def end(self, code: int, reason: str) -> None:
+        """The application is gone. ASGI WebSocket spec ("Websocket Connection
+        Scope"): "if the application dies the socket should be closed"."""
+        if self.state is CONNECTING:
+            self.http_error(500)
+        elif self.state is DENYING:
+            self.transport.close()          # a response cut short
+            self.closed(1006, "")
+        elif self.state is OPEN:
+            self.start_closing(code, reason)
+
+    def log_access(self, status: int) -> None:
+        """--access-log: one line when the handshake is answered (101, or the refusal),
+        with the time the application took to answer websocket.connect."""
+        if self.connection.args.access_log:
+            trace.access_line(self.connection.client, self.request, status, 0,
+                              time.perf_counter() - self.received_at)
+
+    def log(self, text: str) -> None:
+        trace.log(f"asgi_server: WebSocket {self.request.target.decode('latin-1')}: {text}")
+
+    # -- receive(): websocket.connect, websocket.receive ..., websocket.disconnect --
+
+    async def receive(self) -> dict:
+        if not self.connect_sent:
+            # ASGI WebSocket spec ("Connect - receive event"): "The protocol server
+            # must send this message during the handshake phase of the WebSocket and
+            # not complete the handshake until it gets a reply"
+            self.connect_sent = True
+            return {"type": "websocket.connect"}
+        while True:
+            inbox = self.inbox
+            if inbox:
+                message = inbox.popleft()
+                self.inbox_bytes -= len(message["text"] if "text" in message else message["bytes"])
+                if self.inbox_bytes <= READ_PAUSE_BYTES and self.state is not CLOSED:
+                    self.connection.resume_reading()
+                return message
+            if self.disconnect is not None:
+                return self.disconnect
+            self.waiter = self.connection.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def closed(self, code: int, reason: str) -> None:
+        """The WebSocket is over for the application: its receive() gets this
+        websocket.disconnect (after the messages already received)."""
+        self.state = CLOSED
+        self.cancel_timers()
+        if self.disconnect is None:
+            # ASGI WebSocket spec ("Disconnect - receive event"): "``code`` (*int*) --
+            # The WebSocket close code, as per the WebSocket spec." ... "``reason``
+            # (*Unicode string*) -- A reason given for the disconnect"
+            self.disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        self.wake()
+
+    # -- send(): websocket.accept or websocket.close, then websocket.send ... ----
+
+    async def send(self, message: dict) -> None:
+        try:
+            kind = message["type"]
+        except (TypeError, KeyError):
+            raise TypeError(f"ASGI: send() takes a message dict with a 'type' key, "
+                            f"got {message!r:.80}") from None
+        state = self.state
+        if state is OPEN and kind == "websocket.send":
+            await self.send_message(message)
+        elif state is CONNECTING:
+            if kind == "websocket.accept":
+                self.accept(message)
+            elif kind == "websocket.close":
+                # ASGI WebSocket spec ("Close - send event"): "If this is sent before
+                # the socket is accepted, the server must close the connection with a
+                # HTTP 403 error code (Forbidden), and not complete the WebSocket
+                # handshake"
+                self.http_error(403)
+            elif kind == "websocket.http.response.start":
+                self.deny(message)
+            else:
+                raise RuntimeError(f"ASGI WebSocket spec: the reply to websocket.connect is "
+                                   f"'websocket.accept', 'websocket.close' or "
+                                   f"'websocket.http.response.start', got {kind!r}")
+        elif state is DENYING and kind == "websocket.http.response.body":
+            self.deny_body(message)
+        elif state is OPEN and kind == "websocket.close":
+            code = message.get("code", 1000)
+            reason = message.get("reason") or ""
+            if type(code) is not int or not websocket.valid_close_code(code):
+                raise ValueError(f"RFC 6455 §7.4: close code {code!r} may not be sent")
+            if not isinstance(reason, str):
+                raise TypeError(f"ASGI WebSocket spec: the close 'reason' is a str, got {reason!r:.40}")
+            self.start_closing(code, reason)
+        elif state is CLOSING or state is CLOSED:
+            raise ClientDisconnected(f"the WebSocket is closed; {kind!r} cannot be sent")
+        else:
+            raise RuntimeError(f"ASGI WebSocket spec: {kind!r} cannot be sent "
+                               f"while the WebSocket is {state}")
+
+    async def send_message(self, message: dict) -> None:
+        data = message.get("bytes")
+        text = message.get("text")
+        # ASGI WebSocket spec ("Send - send event"): "Exactly one of ``bytes`` or
+        # ``text`` must be non-``None``."
+        if (data is None) == (text is None):
+            raise ValueError("ASGI WebSocket spec: websocket.send needs exactly one of "
+                             "'bytes' or 'text'")
+        if data is not None:
+            if not isinstance(data, (bytes, bytearray)):
+                raise TypeError(f"ASGI WebSocket spec: 'bytes' must be a byte string, "
+                                f"got {type(data).__name__}")
+            self.transport.write(self.protocol.send(bytes(data)))
+        else:
+            if not isinstance(text, str):
+                raise TypeError(f"ASGI WebSocket spec: 'text' must be a str, got {type(text).__name__}")
+            self.transport.write(self.protocol.send(text))
+        # ASGI HTTP spec: "Protocol servers must flush any data passed to them into
+        # the send buffer before returning from a send call"; while the client reads
+        # slower than the application sends, wait here instead of buffering more.
+        writable = self.connection.writable
+        if not writable.is_set():
+            await writable.wait()
+            if self.state is CLOSED:
+                raise ClientDisconnected("the client disconnected while a message was sent")
+
+    def accept(self, message: dict) -> None:
+        subprotocol = message.get("subprotocol")
+        headers = list(message.get("headers") or ())
+        if subprotocol is not None and subprotocol not in self.handshake.subprotocols:
+            # RFC 6455 §4.2.2: "The value chosen MUST be derived from the client's
+            # handshake, specifically by selecting one of the values from the
+            # |Sec-WebSocket-Protocol| field"
+            raise ValueError(f"RFC 6455 §4.2.2: subprotocol {subprotocol!r} was not offered "
+                             f"by the client ({self.handshake.subprotocols})")
+        for pair in headers:
+            try:
+                name, value = pair
+            except (TypeError, ValueError):
+                name = value = None
+            if type(name) is not bytes or type(value) is not bytes:
+                raise TypeError(f"ASGI WebSocket spec: accept headers are [name, value] byte "
+                                f"strings, got {pair!r:.80}")
+            # ASGI WebSocket spec ("Accept - send event"): "Must not include a header
+            # named ``sec-websocket-protocol``; use the ``subprotocol`` key instead."
+            if name.lower() == b"sec-websocket-protocol":
+                raise ValueError("ASGI WebSocket spec: use 'subprotocol', not a "
+                                 "sec-websocket-protocol header")
+        response = websocket.accept_response(self.handshake.key, subprotocol, headers)
+        self.transport.write(response)
+        self.log_access(101)
+        if self.trace is not None:
+            lines = response.decode("latin-1").split("\r\n")[1:-2]
+            self.trace.response(101, [line.split(": ", 1) for line in lines])
+        args = self.connection.args
+        self.protocol = websocket.Connection(max_message_size=args.ws_max_size)
+        self.state = OPEN
+        self.connection.parser = None            # HTTP is over on this connection
+        self.schedule_ping()
+        self.connection.resume_reading()
+        early, self.early = self.early, b""
+        if early:
+            self.data_received(early)
+
+    def http_error(self, status: int) -> None:
+        """Refuse the handshake with a plain HTTP error (403 denied, 500 crashed)."""
+        self.state = CLOSED
+        parser = self.connection.parser
+        self.transport.write(parser.error_response(status, HTTPStatus(status).phrase))
+        self.log_access(status)
+        self.transport.close()
+        self.closed(1006, "")
+
+    def deny(self, message: dict) -> None:
+        # ASGI extensions ("Websocket Denial Response"): "The messages themselves
+        # should be ``websocket.http.response.start`` and
+        # ``websocket.http.response.body`` with a structure that matches the
+        # ``http.response.start`` and ``http.response.body`` messages defined in the
+        # HTTP part of the core ASGI specification."
+        status = message.get("status")
+        if type(status) is not int or not 200 <= status <= 599:
+            raise ValueError(f"websocket.http.response.start needs an int status 200-599, got {status!r:.40}")
+        headers = [*(message.get("headers") or ()), (b"connection", b"close")]
+        self.transport.write(self.connection.parser.start_response(status, headers))
+        self.state = DENYING
+        self.log_access(status)
+        if self.trace is not None:
+            self.trace.response(status, headers)
+
+    def deny_body(self, message: dict) -> None:
+        body = message.get("body", b"")
+        if not isinstance(body, (bytes, bytearray)):
+            raise TypeError(f"websocket.http.response.body 'body' must be a byte string, "
+                            f"got {type(body).__name__}")
+        parser = self.connection.parser
+        data = parser.send_body(bytes(body))
+        if message.get("more_body", False):
+            self.transport.write(data)
+            return
+        # ASGI extensions ("Websocket Denial Response"): "These messages cannot be
+        # followed by any other websocket messages as the server should send a HTTP
+        # response and then close the connection."
+        self.transport.write(data + parser.end_response())
+        self.transport.close()
+        self.closed(1006, "")
+
+    # -- frames in ---------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        protocol = self.protocol
+        if protocol is None:                # before accept: keep them for then
+            self.early += data
+            return
+        events = protocol.receive(data)
+        reply = protocol.data_to_send()
+        if reply:
+            self.transport.write(reply)
+        for event in events:
+            if isinstance(event, websocket.Message):
+                payload = event.data
+                if isinstance(payload, str):
+                    self.inbox.append({"type": "websocket.receive", "text": payload})
+                else:
+                    self.inbox.append({"type": "websocket.receive", "bytes": payload})
+                self.inbox_bytes += len(payload)
+            elif isinstance(event, websocket.Pong):
+                if self.awaiting_pong:            # the answer: the timeout is off
+                    self.awaiting_pong = False
+                    self.ping_timer.cancel()
+                    self.schedule_ping()
+            elif isinstance(event, websocket.CloseReceived):
+                self.closed(event.code, event.reason)
+            elif isinstance(event, websocket.Failed):
+                self.log(f"closing with {event.code}: {event.reason}")
+                self.closed(event.code, event.reason)
+        if protocol.closed:
+            self.close_tcp()
+        elif self.inbox_bytes > READ_PAUSE_BYTES:
+            # The application reads slower than the client sends: stop reading the
+            # socket until receive() has taken what waits; TCP then slows the client.
+            self.connection.pause_reading()
+        if self.inbox or self.disconnect is not None:
+            self.wake()
+
+    def client_gone(self) -> None:
+        """The TCP connection is closed (by the client, by us, or aborted)."""
+        if self.protocol is not None:
+            self.protocol.connection_lost()
+        # RFC 6455 §7.1.5: "If _The WebSocket Connection is Closed_ and no Close
+        # control frame was received by the endpoint (such as could occur if the
+        # underlying transport connection is lost), _The WebSocket Connection Close
+        # Code_ is considered to be 1006."
+        self.closed(1006, "")
+
+    # -- closing ---------------------------------------------------------------
+
+    def start_closing(self, code: int, reason: str) -> None:
+        """Send our Close frame; the application's receive() returns
+        websocket.disconnect with this code, and TCP closes when the client's
+        Close arrives (or after CLOSE_TIMEOUT)."""
+        if self.state is not OPEN:
+            return
+        self.transport.write(self.protocol.close(code, reason))
+        self.state = CLOSING
+        self.cancel_timers()
+        self.close_timer = self.connection.loop.call_later(WS_CLOSE_TIMEOUT, self.transport.close)
+        self.disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        self.wake()
+
+    def close_tcp(self) -> None:
+        # RFC 6455 §7.1.1: "when a server is instructed to _Close the WebSocket
+        # Connection_ it SHOULD initiate a TCP Close immediately", and "An endpoint
+        # SHOULD use a method that cleanly closes the TCP connection ... discarding
+        # any trailing bytes that may have been received."  Closing a socket with
+        # unread bytes makes the kernel send a reset, which can destroy our Close
+        # frame before the client reads it; so: FIN now, read and drop until the
+        # client's FIN, and close for good after LINGER_SECONDS at most.
+        transport = self.transport
+        if transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self.connection.resume_reading()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.connection.loop.call_later(LINGER_SECONDS, transport.close)
+
+    def server_shutdown(self) -> None:
+        # RFC 6455 §7.4.1: "1001 indicates that an endpoint is "going away", such as
+        # a server going down or a browser having navigated away from a page."
+        self.start_closing(1001, "server shutting down")
+
+    # -- keep-alive pings: one timer per WebSocket, no task ----------------------
+
+    def schedule_ping(self) -> None:
+        interval = self.connection.args.ws_ping_interval
+        if interval:
+            self.ping_timer = self.connection.loop.call_later(interval, self.send_ping)
+
+    def send_ping(self) -> None:
+        if self.state is not OPEN:
+            return
+        self.transport.write(self.protocol.ping(b""))
+        timeout = self.connection.args.ws_ping_timeout
+        if timeout:
+            self.awaiting_pong = True
+            self.ping_timer = self.connection.loop.call_later(timeout, self.ping_timed_out)
+        else:
+            self.schedule_ping()
+
+    def ping_timed_out(self) -> None:
+        # No pong within --ws-ping-timeout: the client (or the path to it) is gone.
+        self.log("no pong within --ws-ping-timeout; closing")
+        self.ping_timer = None
+        self.transport.abort()
+
+    def cancel_timers(self) -> None:
+        if self.ping_timer is not None:
+            self.ping_timer.cancel()
+            self.ping_timer = None
+        self.awaiting_pong = False
+        if self.close_timer is not None and self.state is CLOSED:
+            self.close_timer.cancel()
+            self.close_timer = None
+
+    # -- the teaching view: --trace -------------------------------------------------
+
+    def start_trace(self) -> None:
+        server = self.connection.server
+        server.trace_count += 1
+        self.trace = trace.Trace("asgi", server.trace_count)
         self.trace.request_head(self.request.raw)
         self.trace.mapping("scope", self.scope)
 

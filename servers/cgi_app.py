@@ -4,7 +4,8 @@ A CGI server starts a new process for every request. The process finds the
 request in its environment variables (RFC 3875 §4.1) and on its standard input
 (the body, §4.2), answers on its standard output with a CGI header block, a
 blank line and the body (§6), and exits. This module turns that into one WSGI
-call (PEP 3333), as CPython's wsgiref.handlers.CGIHandler does:
+call (PEP 3333, through servers/pep3333.py, which the WSGI server uses too), as
+CPython's wsgiref.handlers.CGIHandler does:
 
     environment + stdin  ──►  environ  ──►  application(environ, start_response)
     stdout  ◄──  "Status: 200 OK" + headers + blank line + body  ◄──  the iterable
@@ -16,7 +17,8 @@ A script uses it in three lines (sample_site/cgi-bin/django.py is one):
     cgi_app.run(application)
 
 Left out on purpose: wsgi.file_wrapper (a CGI child has nothing faster than
-writing to a pipe), HTTPS detection beyond the HTTPS variable, and NPH output
+writing to a pipe; PEP 3333 makes it optional, and an application falls back to
+iterating the file itself), HTTPS detection beyond the HTTPS variable, and NPH output
 (the script never writes an HTTP status line itself; the server does, §5).
 """
 
@@ -28,11 +30,16 @@ import tempfile
 import time
 import traceback
 
+from servers import pep3333
+
 # The runner sets this extension meta-variable when it wants to know where the
-# child's time went (RFC 3875 §4.1: extension variables "SHOULD be prefixed with X_").
+# child's time went. RFC 3875 §4.1: "The server MAY set additional
+# implementation-defined extension meta-variables, whose names SHOULD be prefixed
+# with ..." the two characters X_.
 TIMING_VARIABLE = "X_CGI_TIMING"
 # ...and the child answers in this extension header field, which the runner reads
-# and removes (RFC 3875 §6.3.5: "field names SHOULD begin with 'X-CGI-'").
+# and removes. RFC 3875 §6.3.5: "There may be additional implementation-defined
+# CGI header fields, whose field names SHOULD begin with ..." the prefix X-CGI-.
 TIMING_HEADER = "X-CGI-Timing"
 # A response this large is held in memory; a larger one moves to a temporary file.
 SPOOL_IN_MEMORY = 1024 * 1024
@@ -51,21 +58,15 @@ def run(application, *, started: float | None = None, imported: float | None = N
     # the middle of it, so text printed from here on goes to the log instead.
     sys.stdout = sys.stderr
     timed = environ.get(TIMING_VARIABLE) == "1"
-    response = Response(output, buffer_body=timed)
+    response = CGIResponse(output, hold_body=timed)
     app_started = time.monotonic()
     try:
-        result = application(environ, response.start_response)
-        try:
-            for data in result:
-                response.write(data)
-        finally:
-            # PEP 3333: "If the iterable returned by the application has a close()
-            # method, the server or gateway must call that method upon completion".
-            if hasattr(result, "close"):
-                result.close()
+        response.run_application(application, environ)
     except Exception:
+        # PEP 3333 ("Error Handling"): "Servers should trap and log any exception
+        # that aborts an application or the iteration of its return value."
         traceback.print_exc(file=sys.stderr)
-        if response.head_written:
+        if response.written:
             # Part of the response is already out; the runner sees it cut short.
             raise SystemExit(1) from None
         response.fail()
@@ -85,97 +86,91 @@ def read_environ() -> dict:
     """
     environ = {key.decode("latin-1"): value.decode("latin-1")
                for key, value in os.environb.items()}
-    environ.update({
-        "wsgi.input":        sys.stdin.buffer,     # the body; read at most CONTENT_LENGTH bytes
-        "wsgi.errors":       sys.stderr,           # the runner logs it, prefixed with our pid
-        "wsgi.version":      (1, 0),
-        "wsgi.url_scheme":   "https" if environ.get("HTTPS", "off").lower() in ("on", "1", "yes") else "http",
-        "wsgi.multithread":  False,                # one request, one thread...
-        "wsgi.multiprocess": True,                 # ...and many processes side by side
-        "wsgi.run_once":     True,                 # this process ends after this request
-    })
+    https = environ.get("HTTPS", "off").lower() in ("on", "1", "yes")
+    environ.update(pep3333.wsgi_variables(
+        input=sys.stdin.buffer,   # the body; read at most CONTENT_LENGTH bytes
+        errors=sys.stderr,        # the runner logs it, prefixed with our pid
+        multithread=False,        # one request, one thread...
+        multiprocess=True,        # ...and many processes side by side
+        run_once=True,            # this process ends after this request
+        url_scheme="https" if https else "http"))
     return environ
 
 
-class Response:
-    """start_response, write and the CGI header block, for one response."""
+class CGIResponse(pep3333.Response):
+    """PEP 3333's response (servers/pep3333.py) written as a CGI response on stdout."""
 
-    def __init__(self, output, *, buffer_body: bool):
+    __slots__ = ("output", "held", "head", "written", "timing")
+
+    def __init__(self, output, *, hold_body: bool):
+        super().__init__()
         self.output = output
-        self.status: str | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.head_written = False
-        self.timing: str | None = None
         # With timing on, the body is held until the application is done, so that
         # the header block can carry the finished app phase and a Content-Length.
-        self.body = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) if buffer_body else None
-        self.body_size = 0
+        self.held = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY) if hold_body else None
+        self.head: tuple[str, list, int | None] | None = None
+        self.written = False       # bytes of the response have reached stdout
+        self.timing: str | None = None
 
-    def start_response(self, status: str, headers: list, exc_info=None):
-        """PEP 3333 start_response: remember status and headers; nothing is written yet."""
-        if exc_info:
-            try:
-                # PEP 3333: after the headers are sent, start_response with exc_info
-                # "should raise an error": re-raise the application's own exception.
-                if self.head_written:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None
-        elif self.status is not None:
-            raise AssertionError("start_response called a second time without exc_info")
-        if not (len(status) >= 4 and status[:3].isdigit() and status[3] == " "):
-            raise AssertionError(f"PEP 3333: status must be like '200 OK', got {status!r}")
-        self.status = status
-        self.headers = list(headers)
-        return self.write
-
-    def write(self, data: bytes) -> None:
-        if self.status is None:
-            raise AssertionError("PEP 3333: the application wrote body data before start_response")
-        if not data:
-            return
-        if self.body is not None:
-            self.body.write(data)
-            self.body_size += len(data)
-            return
-        # PEP 3333: the headers go out with the first non-empty piece of the body,
-        # so an application can still change its mind until then.
-        if not self.head_written:
+    def send_head(self, status_code: int, reason: str, headers: list,
+                  content_length: int | None) -> None:
+        self.head = (f"{status_code} {reason}", headers, content_length)
+        if self.held is None:
             self._write_head()
+
+    def send_body(self, data: bytes) -> None:
+        if self.held is not None:
+            self.held.write(data)
+            return
         self.output.write(data)
+        # PEP 3333 ("Buffering and Streaming"): "Send the entire block to the
+        # operating system (and request that any O/S buffers be flushed) before
+        # returning control to the application".
         self.output.flush()
+
+    def end_body(self) -> None:
+        if self.held is None:
+            self.output.flush()
 
     def fail(self) -> None:
         """The application raised before any output: a plain 500 (it was logged)."""
-        self.status = "500 Internal Server Error"
-        self.headers = [("Content-Type", "text/plain; charset=utf-8")]
-        if self.body is not None:
-            self.body.seek(0)
-            self.body.truncate()
-            self.body_size = 0
-        self.write(b"Internal Server Error\n")
+        body = b"Internal Server Error\n"
+        self.head = ("500 Internal Server Error",
+                     [("Content-Type", "text/plain; charset=utf-8")], len(body))
+        if self.held is not None:
+            self.held.seek(0)
+            self.held.truncate()
+            self.held.write(body)
+        else:
+            self._write_head()
+            self.output.write(body)
+            self.output.flush()
 
     def finish(self) -> None:
-        """Write whatever is still held: the header block of an empty body, or the buffered body."""
-        if self.body is not None:
-            if not any(name.lower() == "content-length" for name, _ in self.headers):
-                self.headers.append(("Content-Length", str(self.body_size)))
-            self._write_head()
-            self.body.seek(0)
-            while chunk := self.body.read(65536):
-                self.output.write(chunk)
-        elif not self.head_written:
-            self._write_head()
+        """Write what is held (timing on): the header block with a Content-Length, the body."""
+        if self.held is None:
+            return
+        status, headers, _ = self.head
+        self.head = (status, headers, self.held.tell())
+        self._write_head()
+        self.held.seek(0)
+        while chunk := self.held.read(65536):
+            self.output.write(chunk)
         self.output.flush()
 
     def _write_head(self) -> None:
-        """RFC 3875 §6.3: "Status:" and the header fields, one per line, then a blank line."""
-        lines = [f"Status: {self.status}"]
-        lines += [f"{name}: {value}" for name, value in self.headers]
+        """The CGI header block (RFC 3875 §6.3): a Status field and the header fields,
+        one per line, then a blank line."""
+        status, headers, content_length = self.head
+        lines = [f"Status: {status}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        if content_length is not None and not any(name.lower() == "content-length"
+                                                  for name, _ in headers):
+            lines.append(f"Content-Length: {content_length}")
         if self.timing is not None:
             lines.append(f"{TIMING_HEADER}: {self.timing}")
         self.output.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        self.head_written = True
+        self.written = True
 
 
 def _report_timing(started: float | None, imported: float | None, app: float) -> str:

@@ -26,6 +26,14 @@ threads only wait; the work is done by the children, one process each.
 
 Where the time goes (--server-timing) is measured in Exchange.phases below.
 
+A WebSocket handshake (Upgrade: websocket) is answered as a plain HTTP request:
+the script runs and its response goes back, without a 101. A CGI script has no
+way to take over the connection after its response, so there is nothing to
+upgrade to. RFC 9110 §7.8: "A server MAY ignore a received Upgrade header field
+if it wishes to continue using the current protocol on that connection." Django
+then answers /ws/... as it answers any unknown URL; WebSocket is the ASGI
+server's lesson.
+
 Left out on purpose: NPH scripts (RFC 3875 §5), the command line of an "indexed"
 query (§4.4), PATH_TRANSLATED, AUTH_TYPE and REMOTE_USER (no authentication
 here), REMOTE_HOST/REMOTE_IDENT lookups, HTTPS, and the request body for the
@@ -50,9 +58,13 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from urllib.parse import unquote_to_bytes
 
-from servers import common, http11
+from servers import cgi_variables, cli, forwarded, http11, linger, spool, trace
+from servers.timeouts import TimeoutPolicy, Waiting
+from servers.wakeup import WakeupPipe
 from servers.cgi_app import TIMING_HEADER, TIMING_VARIABLE
 
+# SERVER_SOFTWARE (RFC 3875 §4.1.17) and the Server header, as every server here
+# names itself: servers.<module>/<version>.
 SERVER_SOFTWARE = "servers.cgi_server/1.0"
 READ_SIZE = 65536
 # Request body bytes read from the client but not yet taken by the child; past
@@ -63,8 +75,6 @@ STDIN_WINDOW = 256 * 1024
 MAX_CGI_HEAD = 65536
 # With --server-timing the response is held until the child ends; this much in memory.
 SPOOL_IN_MEMORY = 1024 * 1024
-# How long a closing connection keeps reading what the client still sends.
-LINGER_SECONDS = 2.0
 
 # The child's environment is built from nothing: the request's meta-variables
 # plus only these of our own. Anything else in the server's environment (cloud
@@ -79,53 +89,26 @@ ENVIRONMENT_ALLOWED_PREFIX = b"LC_"
 
 # Header fields a script must not send because framing the response is the
 # server's job. RFC 3875 §6.3.4: "The script MUST NOT return any header fields
-# that relate to client-side communication issues ... The server MAY remove any
-# such header fields".
+# that relate to client-side communication issues and could affect the server's
+# ability to send the response to the client. The server MAY remove any such
+# header fields returned by the client."
 HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade"))
 
-# ── Start-up: the command line, the listening socket, the accept loop ──────
-
-def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m servers.cgi_server",
-        description="A CGI/1.1 runner: every request starts a new process (RFC 3875).")
-    parser.add_argument("script", nargs="?", metavar="SCRIPT",
-                        help="the executable CGI script that answers every request "
-                             "(one ending in .py runs under this Python)")
-    parser.add_argument("--cgi-dir", metavar="DIR",
-                        help="serve the executable files of DIR under --prefix instead of one SCRIPT")
-    parser.add_argument("--prefix", default="/cgi-bin", metavar="PATH",
-                        help="URL path where --cgi-dir is served (default %(default)s)")
-    parser.add_argument("--max-children", type=common.positive_int, default=8, metavar="N",
-                        help="children running at once (default %(default)s)")
-    parser.add_argument("--queue", type=int, default=32, metavar="N",
-                        help="requests that may wait for a free child; one more gets 503 "
-                             "(default %(default)s)")
-    parser.add_argument("--cgi-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="a child still running after this is killed with its whole "
-                             "process group, and the client gets 504 (default %(default)s)")
-    common.add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    if (args.script is None) == (args.cgi_dir is None):
-        parser.error("give either SCRIPT or --cgi-dir DIR")
-    if args.cgi_timeout <= 0 or args.queue < 0:
-        parser.error("--cgi-timeout must be more than 0 and --queue at least 0")
-    return args
-
+# ── Start-up: the listening socket, the accept loop ────────────────────────
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
     try:
         router = FrontController(args.script) if args.script else CgiDirectory(args.cgi_dir, args.prefix)
-        host, port = common.parse_bind(args.bind)
-        listener = common.open_listener(host, port)
-    except common.StartupError as exc:
-        common.fail(str(exc))
+        host, port = cli.parse_bind(args.bind)
+        listener = cli.open_listener(host, port)
+    except cli.StartupError as exc:
+        cli.fail(str(exc))
     server = CGIServer(args, router, listener)
     signal.signal(signal.SIGTERM, server.request_shutdown)
     signal.signal(signal.SIGINT, server.request_shutdown)
-    common.announce(host, listener.getsockname()[1],
+    cli.announce(host, listener.getsockname()[1],
                     f"cgi, {router.summary}, up to {args.max_children} children")
     server.serve_forever()
 
@@ -137,7 +120,8 @@ class CGIServer:
         self.args = args
         self.router = router
         self.listener = listener
-        self.limits = common.limits_from_args(args)
+        self.limits = cli.limits_from_args(args)
+        self.timeouts = TimeoutPolicy.from_args(args)
         self.slots = ChildSlots(args.max_children, args.queue)
         self.request_numbers = itertools.count(1)
         self.lock = threading.Lock()
@@ -147,11 +131,8 @@ class CGIServer:
         self.inherited_environment = {
             name: value for name, value in os.environb.items()
             if name in ENVIRONMENT_ALLOWLIST or name.startswith(ENVIRONMENT_ALLOWED_PREFIX)}
-        # A signal handler only writes a byte here (signal.set_wakeup_fd), which
-        # wakes the accept loop's selector.
-        self.wakeup_read, self.wakeup_write = socket.socketpair()
-        self.wakeup_write.setblocking(False)
-        signal.set_wakeup_fd(self.wakeup_write.fileno(), warn_on_full_buffer=False)
+        # A signal wakes the accept loop's selector (servers/wakeup.py).
+        self.wakeup = WakeupPipe()
 
     def request_shutdown(self, signum, frame) -> None:
         self.stopping = True
@@ -159,15 +140,15 @@ class CGIServer:
     def serve_forever(self) -> None:
         selector = selectors.DefaultSelector()
         selector.register(self.listener, selectors.EVENT_READ)
-        selector.register(self.wakeup_read, selectors.EVENT_READ)
+        selector.register(self.wakeup.reader, selectors.EVENT_READ)
         while not self.stopping:
             for key, _ in selector.select():
-                if key.fileobj is self.wakeup_read:
-                    self.wakeup_read.recv(64)
+                if key.fileobj is self.wakeup.reader:
+                    self.wakeup.drain()
                 elif not self.stopping:
                     self._accept()
         selector.close()
-        self.shutdown()
+        shut_down(self)
 
     def _accept(self) -> None:
         try:
@@ -182,36 +163,6 @@ class CGIServer:
             self.connections.add(connection)
         threading.Thread(target=connection.run, name=f"cgi {client[0]}:{client[1]}",
                          daemon=True).start()
-
-    def shutdown(self) -> None:
-        """Graceful: no new connections; idle ones close; running requests finish.
-
-        Children still running after --graceful-timeout are killed, and the
-        server exits 0 either way: the shutdown was asked for.
-        """
-        self.listener.close()
-        with self.lock:
-            connections = list(self.connections)
-        for connection in connections:
-            connection.close_if_idle()
-        if self._wait_for_connections(self.args.graceful_timeout):
-            return
-        with self.lock:
-            children = list(self.children)
-        for child in children:
-            common.log(f"[cgi pid {child.pid}] still running at shutdown: killed")
-            child.kill()
-        # Their connection threads reap them (and answer 504 if they still can).
-        self._wait_for_connections(5.0)
-
-    def _wait_for_connections(self, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            with self.lock:
-                if not self.connections:
-                    return True
-            time.sleep(0.05)
-        return False
 
     def forget(self, connection: Connection) -> None:
         with self.lock:
@@ -270,7 +221,7 @@ class Route:
     argv: list[str]          # ['/usr/bin/python3', '/srv/cgi-bin/hello.py']
     cwd: str                 # '/srv/cgi-bin': scripts expect to run in their own folder
     script_name: str         # RFC 3875 §4.1.13: '' for the front controller, '/cgi-bin/hello.py'
-    path_info: str | None    # RFC 3875 §4.1.5: None means "the whole path", as common computes it
+    path_info: str | None    # RFC 3875 §4.1.5: None means "the whole path", as cgi_variables computes it
 
 
 def _command(script: str) -> list[str]:
@@ -284,9 +235,9 @@ class FrontController:
     def __init__(self, script: str):
         path = os.path.abspath(script)
         if not os.path.isfile(path):
-            raise common.StartupError(f"{script}: no such file")
+            raise cli.StartupError(f"{script}: no such file")
         if not path.endswith(".py") and not os.access(path, os.X_OK):
-            raise common.StartupError(f"{script}: not executable (chmod +x)")
+            raise cli.StartupError(f"{script}: not executable (chmod +x)")
         self.route_for = Route(_command(path), os.path.dirname(path), "", None)
         self.summary = os.path.basename(path)
 
@@ -307,7 +258,7 @@ class CgiDirectory:
     def __init__(self, directory: str, prefix: str):
         self.directory = os.path.realpath(directory)
         if not os.path.isdir(self.directory):
-            raise common.StartupError(f"--cgi-dir {directory}: not a directory")
+            raise cli.StartupError(f"--cgi-dir {directory}: not a directory")
         self.prefix = "/" + prefix.strip("/")
         self.summary = f"{directory} at {self.prefix}/"
 
@@ -342,43 +293,28 @@ class Connection:
         self.sock = sock
         self.client = client[:2]
         self.local = sock.getsockname()[:2]
-        self.conn = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE)
+        self.parser = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE.encode())
+        self.timeouts = server.timeouts
         self.idle = False
 
     def run(self) -> None:
         try:
             events = []
+            waiting = Waiting.FIRST_REQUEST
             while True:
-                request, events = self._receive_head(events)
+                request, events = self._receive_head(events, waiting)
                 if request is None or not self._serve(request, events):
                     break
                 with self.server.lock:
-                    if self.server.stopping or not self.conn.keep_alive:
+                    if self.server.stopping or not self.parser.keep_alive:
                         break
-                events = self.conn.next_request()
+                events = self.parser.next_request()
+                waiting = Waiting.NEXT_REQUEST
         except (Hangup, OSError):
             pass
         finally:
-            self._lingering_close()
+            linger.lingering_close(self.sock)
             self.server.forget(self)
-
-    def _lingering_close(self) -> None:
-        """RFC 9112 §9.6: "servers typically close a connection in stages. First,
-        the server performs a half-close ... then continues to read from the
-        connection until it receives a corresponding close by the client".
-        Closing at once would answer a client still sending (a body the script
-        never read) with a TCP reset, which can destroy our response before the
-        client has read it."""
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + LINGER_SECONDS
-            while (remaining := deadline - time.monotonic()) > 0:
-                self.sock.settimeout(remaining)
-                if not self.sock.recv(READ_SIZE):
-                    break
-        except OSError:
-            pass
-        self.sock.close()
 
     def close_if_idle(self) -> None:
         """At shutdown: a connection waiting for its next request is closed now."""
@@ -391,47 +327,42 @@ class Connection:
 
     # -- reading --------------------------------------------------------------
 
-    def _receive_head(self, events: list) -> tuple[http11.Request | None, list]:
+    def _receive_head(self, events: list, waiting: Waiting) -> tuple[http11.Request | None, list]:
         """The next request head and the events that came with it; None: close.
 
-        An idle connection may wait --keepalive seconds for a request to begin;
-        once it has begun, the whole head must arrive within --timeout.
+        How long to wait is servers/timeouts.py's policy: --timeout for a new
+        connection's first head, --keepalive for a next one to begin, then
+        --timeout for the rest of it.
         """
-        deadline = None
+        deadline = self.timeouts.deadline(waiting, time.monotonic())
         while True:
             for index, event in enumerate(events):
                 if isinstance(event, http11.Request):
                     return event, events[index + 1:]
                 if isinstance(event, http11.Error):
-                    self._send(self.conn.error_response(event.status, event.reason))
+                    self._send(self.parser.error_response(event.status, event.reason))
                     return None, []
                 if isinstance(event, http11.ConnectionClosed):
                     return None, []
-            if deadline is None:
-                data = self._receive_first_bytes()
-                if data is None:
-                    return None, []
-                deadline = time.monotonic() + self.args.timeout
-            else:
-                data = self._receive_until(deadline)
-                if data is None:
-                    self._send(self.conn.error_response(408, "request head not received in time"))
-                    return None, []
-            events = self.conn.receive(data)
-
-    def _receive_first_bytes(self) -> bytes | None:
-        with self.server.lock:
-            if self.server.stopping:
-                return None
-            self.idle = True
-        try:
-            self.sock.settimeout(self.args.keepalive)
-            return self.sock.recv(READ_SIZE)
-        except (TimeoutError, OSError):
-            return None
-        finally:
+            idle = waiting is not Waiting.REST_OF_HEAD
             with self.server.lock:
-                self.idle = False
+                if idle and self.server.stopping:
+                    return None, []
+                self.idle = idle
+            try:
+                data = self._receive_until(deadline)
+            finally:
+                with self.server.lock:
+                    self.idle = False
+            if data is None:
+                status = self.timeouts.status_on_expiry(waiting)
+                if status is not None:
+                    self._send(self.parser.error_response(status, "request head not received in time"))
+                return None, []
+            if waiting is Waiting.NEXT_REQUEST:
+                deadline = self.timeouts.deadline(Waiting.REST_OF_HEAD, time.monotonic())
+            waiting = Waiting.REST_OF_HEAD
+            events = self.parser.receive(data)
 
     def _receive_until(self, deadline: float) -> bytes | None:
         """Bytes from the client before the deadline (b'' at EOF), None on timeout."""
@@ -457,18 +388,18 @@ class Connection:
     def _serve(self, request: http11.Request, events: list) -> bool:
         """Answer one request; False when the connection must close afterwards."""
         exchange = Exchange(self, request)
-        stdin = None
+        stdin, length = None, None
         try:
             route = self.server.router.route(request.path)
             if request.chunked:
-                stdin = self._spooled_body(events)
+                stdin, length = self._spooled_body(events)
         except Refused as refused:
             return exchange.refuse(refused.status, refused.reason)
         try:
             if not self.server.slots.acquire():
                 return exchange.refuse(503, "too many requests are waiting for a CGI child")
             try:
-                return exchange.run(route, stdin, events)
+                return exchange.run(route, stdin, length, events)
             finally:
                 self.server.slots.release()
         finally:
@@ -476,33 +407,17 @@ class Connection:
                 stdin.close()
 
     def _spooled_body(self, events: list):
-        """A chunked body, read whole into a temporary file, which becomes the child's stdin.
-
-        RFC 3875 §4.1.2: the server MUST set CONTENT_LENGTH if and only if the request
-        has a body, and it "must reflect the length of the message-body after the
-        server has removed any transfer-codings". A chunked body's length is known
-        only at its end, hence the file (on disk: memory stays bounded).
-        """
-        self._send(self.conn.send_continue())
-        body = tempfile.TemporaryFile(prefix="cgi-body-")
+        """A chunked body, whole, in a temporary file that becomes the child's stdin
+        (see servers/spool.py); Refused if it is malformed, too large or too slow."""
+        def receive() -> bytes:
+            data = self._receive_until(time.monotonic() + self.args.timeout)
+            if data is None:
+                raise Refused(408, "request body not received in time")
+            return data
         try:
-            while True:
-                for event in events:
-                    if isinstance(event, http11.Data):
-                        body.write(event.data)
-                    elif isinstance(event, http11.EndOfMessage):
-                        body.flush()
-                        body.seek(0)
-                        return body
-                    elif isinstance(event, http11.Error):
-                        raise Refused(event.status, event.reason)
-                data = self._receive_until(time.monotonic() + self.args.timeout)
-                if data is None:
-                    raise Refused(408, "request body not received in time")
-                events = self.conn.receive(data)
-        except BaseException:
-            body.close()
-            raise
+            return spool.read_chunked_body(self.parser, events, self._send, receive)
+        except spool.BodyRefused as refused:
+            raise Refused(refused.status, refused.reason) from None
 
 
 class Hangup(Exception):
@@ -525,10 +440,10 @@ class Exchange:
         self.connection = connection
         self.server = connection.server
         self.args = connection.args
-        self.conn = connection.conn
+        self.parser = connection.parser
         self.request = request
         self.received = time.monotonic()
-        self.trace = common.Trace("cgi", next(self.server.request_numbers)) if self.args.trace else None
+        self.trace = trace.Trace("cgi", next(self.server.request_numbers)) if self.args.trace else None
         if self.trace:
             self.trace.request_head(request.raw)
         # Timings are asked of the child when they will be shown.
@@ -540,12 +455,12 @@ class Exchange:
         """An error response of our own; the connection closes after it."""
         self.status = status
         try:
-            self.connection._send(self.conn.error_response(status, reason))
+            self.connection._send(self.parser.error_response(status, reason))
         finally:
             self._log_access()
         return False
 
-    def run(self, route: Route, spooled_body, events: list) -> bool:
+    def run(self, route: Route, spooled_body, spooled_length: int | None, events: list) -> bool:
         """Run the script (and, for a local redirect, once more); True: keep the connection."""
         request = self.request
         if request.content_length:
@@ -554,9 +469,8 @@ class Exchange:
             stdin = spooled_body             # the child reads the spooled file itself
         else:
             stdin = subprocess.DEVNULL       # no body: stdin is at EOF at once
-        length = os.fstat(spooled_body.fileno()).st_size if spooled_body is not None else None
         try:
-            local_redirect = self._run_child(route, self._variables(request, route, length), stdin, events)
+            local_redirect = self._run_child(route, self._variables(request, route, spooled_length), stdin, events)
             if local_redirect is not None:
                 # RFC 3875 §6.2.2: "the server MUST generate the response that it
                 # would have produced in response to a request containing the URL"
@@ -570,7 +484,7 @@ class Exchange:
                 if self._run_child(route, variables, subprocess.DEVNULL, []) is not None:
                     return self.refuse(502, "the script answered with a second local redirect")
         except BadGateway as exc:
-            common.log(f"cgi: 502 for {request.method} {request.target.decode('latin-1')}: {exc}")
+            trace.log(f"cgi: 502 for {request.method} {request.target.decode('latin-1')}: {exc}")
             return self.refuse(502, str(exc))
         except GatewayTimeout:
             return self.refuse(504, "the CGI script did not answer in time")
@@ -578,7 +492,7 @@ class Exchange:
             self._log_access()
             raise
         self._log_access()
-        return self.conn.keep_alive
+        return self.parser.keep_alive
 
     # -- the environment --------------------------------------------------------
 
@@ -587,12 +501,18 @@ class Exchange:
 
         exclude_headers: `Proxy:` must never become HTTP_PROXY, which many HTTP
         libraries read as their proxy setting (the "httpoxy" hole, CVE-2016-5385);
-        Authorization is not passed on (RFC 3875 §4.1.18: the server SHOULD NOT
-        create variables for header fields carrying authentication information).
+        Authorization is not passed on. RFC 3875 §4.1.18: "In particular, it SHOULD
+        remove any header fields carrying authentication information, such as
+        'Authorization'".
         """
-        variables = common.request_variables(
-            request, client=self.connection.client, server=self.connection.local,
+        # Behind a trusted proxy, the client and scheme it names (servers/forwarded.py).
+        client, scheme = self.args.forwarded_allow_ips.client_and_scheme(
+            self.connection.client, request.headers)
+        variables = cgi_variables.request_variables(
+            request, client=client, server=self.connection.local,
             content_length=content_length, exclude_headers=(b"proxy", b"authorization"))
+        if scheme == "https":
+            variables["HTTPS"] = "on"                              # read by servers/cgi_app.py
         if route.path_info is not None:
             variables["SCRIPT_NAME"] = route.script_name          # '/cgi-bin/env.py'
             variables["PATH_INFO"] = route.path_info              # '/rest/of/path'
@@ -617,7 +537,7 @@ class Exchange:
                                 for key, value in environment.items()})
         streaming_body = stdin is subprocess.PIPE
         if streaming_body:
-            self.connection._send(self.conn.send_continue())
+            self.connection._send(self.parser.send_continue())
         try:
             child = Child(self.server, route, environment, stdin)
         except OSError as exc:  # no #! line, a missing interpreter, no more processes
@@ -627,7 +547,7 @@ class Exchange:
             self._relay(child, answer, events if streaming_body else None)
         except GatewayTimeout:
             child.kill()
-            common.log(f"[cgi pid {child.pid}] killed with its process group after --cgi-timeout "
+            trace.log(f"[cgi pid {child.pid}] killed with its process group after --cgi-timeout "
                 f"{self.args.cgi_timeout:g} s")
             if answer.head_sent:
                 raise Hangup("timed out in the middle of the response") from None
@@ -710,7 +630,7 @@ class Exchange:
             data = sock.recv(READ_SIZE)
         except OSError as exc:
             raise Hangup(str(exc)) from None
-        events = self.conn.receive(data)
+        events = self.parser.receive(data)
         for event in events:
             if isinstance(event, http11.Error):
                 # EOF in the middle of the body, or a body over --max-body.
@@ -722,7 +642,7 @@ class Exchange:
     def send_head(self, head: CGIHead, headers: list, content_length: int | None) -> None:
         status = head.status
         try:
-            data = self.conn.start_response(status, headers, content_length=content_length,
+            data = self.parser.start_response(status, headers, content_length=content_length,
                                             reason=head.reason)
         except http11.LocalProtocolError as exc:
             raise BadGateway(f"invalid response header: {exc}") from None
@@ -733,7 +653,7 @@ class Exchange:
 
     def send_body(self, data: bytes) -> None:
         try:
-            framed = self.conn.send_body(data)
+            framed = self.parser.send_body(data)
         except http11.LocalProtocolError as exc:
             raise Hangup(f"the script's body does not match its Content-Length: {exc}") from None
         self.sent += len(data)
@@ -741,7 +661,7 @@ class Exchange:
 
     def end_body(self) -> None:
         try:
-            self.connection._send(self.conn.end_response())
+            self.connection._send(self.parser.end_response())
         except http11.LocalProtocolError as exc:
             raise Hangup(f"the script's body is shorter than its Content-Length: {exc}") from None
 
@@ -779,9 +699,8 @@ class Exchange:
     def _log_access(self) -> None:
         if self.args.access_log:
             request = self.request
-            common.access_line(self.connection.client, request.method, request.target.decode("latin-1"),
-                               request.http_version, self.status, self.sent,
-                               time.monotonic() - self.received)
+            trace.access_line(self.connection.client, request, self.status, self.sent,
+                              time.monotonic() - self.received)
 
 
 def _watch(selector: selectors.BaseSelector, fileobj, events: int, wanted: bool, data: str) -> None:
@@ -899,7 +818,7 @@ class Child:
                 self.process.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 if not self.killed:
-                    common.log(f"[cgi pid {self.pid}] still running after its output ended: killed")
+                    trace.log(f"[cgi pid {self.pid}] still running after its output ended: killed")
                 self.kill()
                 self.process.wait()
             self.ended = time.monotonic()
@@ -923,7 +842,7 @@ class Child:
         if not data and lines == [b""]:
             return False
         for line in lines:
-            common.log(f"[cgi pid {self.pid}] {line.decode('utf-8', 'replace').rstrip()}")
+            trace.log(f"[cgi pid {self.pid}] {line.decode('utf-8', 'replace').rstrip()}")
         return bool(data)
 
 
@@ -1063,9 +982,9 @@ class CGIAnswer:
         block = bytes(self.buffer[:end.start()])
         rest = bytes(self.buffer[end.end():])
         self.buffer.clear()
-        trace = self.exchange.trace
-        if trace:
-            trace.raw_block(f"CGI header block from pid {self.child.pid}", block)
+        view = self.exchange.trace
+        if view:
+            view.raw_block(f"CGI header block from pid {self.child.pid}", block)
         if not block:
             raise BadGateway("the script sent an empty header block")
         self.head = parse_cgi_head(block)
@@ -1094,7 +1013,7 @@ class CGIAnswer:
         phases = exchange.phases(self.child, head.timing)
         if self.held is not None:
             size = self.held.tell()
-            headers = head.headers + [("Server-Timing", common.server_timing(phases))]
+            headers = head.headers + [("Server-Timing", trace.server_timing(phases))]
             # RFC 3875 §4.3.3: a script's body for HEAD is discarded; its
             # Content-Length, if it gave one, still describes the GET response.
             length = head.content_length if exchange.request.method == "HEAD" and head.content_length else size
@@ -1107,6 +1026,73 @@ class CGIAnswer:
         exchange.end_body()
         if exchange.trace:
             exchange.trace.timing(phases)
+
+
+# ── Shutting down (no request runs this) ────────────────────────────────────
+
+
+def shut_down(server: CGIServer) -> None:
+    """Graceful: no new connections; idle ones close; running requests finish.
+
+    Children still running after --graceful-timeout are killed, and the
+    server exits 0 either way: the shutdown was asked for.
+    """
+    server.listener.close()
+    with server.lock:
+        connections = list(server.connections)
+    for connection in connections:
+        connection.close_if_idle()
+    if _wait_for_connections(server, server.args.graceful_timeout):
+        return
+    with server.lock:
+        children = list(server.children)
+    for child in children:
+        trace.log(f"[cgi pid {child.pid}] still running at shutdown: killed")
+        child.kill()
+    # Their connection threads reap them (and answer 504 if they still can).
+    _wait_for_connections(server, 5.0)
+
+
+def _wait_for_connections(server: CGIServer, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with server.lock:
+            if not server.connections:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+# ── The command line ────────────────────────────────────────────────────────
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m servers.cgi_server",
+        description="A CGI/1.1 runner: every request starts a new process (RFC 3875).")
+    parser.add_argument("script", nargs="?", metavar="SCRIPT",
+                        help="the executable CGI script that answers every request "
+                             "(one ending in .py runs under this Python)")
+    parser.add_argument("--cgi-dir", metavar="DIR",
+                        help="serve the executable files of DIR under --prefix instead of one SCRIPT")
+    parser.add_argument("--prefix", default="/cgi-bin", metavar="PATH",
+                        help="URL path where --cgi-dir is served (default %(default)s)")
+    parser.add_argument("--max-children", type=cli.positive_int, default=8, metavar="N",
+                        help="children running at once (default %(default)s)")
+    parser.add_argument("--queue", type=int, default=32, metavar="N",
+                        help="requests that may wait for a free child; one more gets 503 "
+                             "(default %(default)s)")
+    parser.add_argument("--cgi-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="a child still running after this is killed with its whole "
+                             "process group, and the client gets 504 (default %(default)s)")
+    cli.add_common_arguments(parser)
+    forwarded.add_argument(parser)
+    args = parser.parse_args(argv)
+    if (args.script is None) == (args.cgi_dir is None):
+        parser.error("give either SCRIPT or --cgi-dir DIR")
+    if args.cgi_timeout <= 0 or args.queue < 0:
+        parser.error("--cgi-timeout must be more than 0 and --queue at least 0")
+    return args
 
 
 if __name__ == "__main__":

@@ -20,14 +20,17 @@ request head, the head parser, body framing (Content-Length and chunked), then t
 response side (status line, header checks, framing, Date).
 
 What it leaves out, on purpose: CONNECT and protocol upgrades (Upgrade, h2c,
-WebSocket), transfer codings other than chunked (gzip bodies get 501), responses
-other than one per request (no server push). A request line, header field or chunk
-line is never accepted with a bare LF or bare CR; obs-fold is refused.
+WebSocket) beyond handing the connection over: after the request, a server that
+speaks the new protocol itself (servers/websocket.py) takes the bytes that follow
+with ``switch_protocols()``. Also left out: transfer codings other than chunked
+(gzip bodies get 501), responses other than one per request (no server push). A
+request line, header field or chunk line is never accepted with a bare LF or bare
+CR; obs-fold is refused.
 """
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 __all__ = [
@@ -45,11 +48,12 @@ class Limits:
     """How much a client may send. Each limit maps to one status code.
 
     RFC 9112 §3: "A server that receives a request-target longer than any URI it
-    wishes to parse MUST respond with a 414 (URI Too Long) status code."
+    wishes to parse MUST respond with a 414 (URI Too Long) status code".
     RFC 6585 §5: 431 "the server is unwilling to process the request because its
-    header fields are too large".  RFC 9110 §15.5.14: 413 "the server is refusing
-    to process a request because the request content is larger than the server is
-    willing or able to process".
+    header fields are too large".
+    RFC 9110 §15.5.14: "The 413 (Content Too Large) status code indicates that the
+    server is refusing to process a request because the request content is larger
+    than the server is willing or able to process."
     """
     max_request_line: int = 8190       # longer -> 414
     max_headers: int = 100             # more field lines -> 431
@@ -63,88 +67,45 @@ class LocalProtocolError(ValueError):
     response data (a header value with CR/LF, too many body bytes, ...)."""
 
 
+@dataclass(slots=True)
 class Request:
     """The request head. ``headers`` is a list of (name, value) bytes pairs, names
     lower-cased, values stripped of surrounding whitespace, order and duplicates kept."""
-    __slots__ = ("method", "target", "path", "query", "http_version", "headers",
-                 "keep_alive", "expect_continue", "content_length", "chunked", "raw")
-
-    def __init__(self, method, target, path, query, http_version, headers,
-                 keep_alive, expect_continue, content_length, chunked, raw):
-        self.method = method                    # "GET"
-        self.target = target                    # b"/search?q=a%20b"
-        self.path = path                        # b"/search"
-        self.query = query                      # b"q=a%20b"
-        self.http_version = http_version        # "1.1"
-        self.headers = headers                  # [(b"host", b"example.com"), ...]
-        self.keep_alive = keep_alive            # the client's wish
-        self.expect_continue = expect_continue  # Expect: 100-continue on HTTP/1.1
-        self.content_length = content_length    # int; None when chunked
-        self.chunked = chunked                  # Transfer-Encoding: chunked
-        self.raw = raw                          # the head as received, for --trace
-
-    def __repr__(self):
-        return (f"Request(method={self.method!r}, target={self.target!r}, "
-                f"http_version={self.http_version!r}, headers={self.headers!r}, "
-                f"keep_alive={self.keep_alive!r}, content_length={self.content_length!r}, "
-                f"chunked={self.chunked!r})")
-
-    def __eq__(self, other):
-        return type(other) is Request and all(
-            getattr(self, name) == getattr(other, name) for name in self.__slots__)
+    method: str             # "GET"
+    target: bytes           # b"/search?q=a%20b"
+    path: bytes             # b"/search"
+    query: bytes            # b"q=a%20b"
+    http_version: str       # "1.1"
+    headers: list           # [(b"host", b"example.com"), ...]
+    keep_alive: bool        # the client's wish
+    expect_continue: bool   # Expect: 100-continue on HTTP/1.1
+    content_length: int | None  # None when chunked
+    chunked: bool           # Transfer-Encoding: chunked
+    raw: bytes = field(repr=False)  # the head as received, for --trace
 
 
+@dataclass(slots=True)
 class Data:
     """A piece of the request body, de-chunked, handed on as soon as it arrives."""
-    __slots__ = ("data",)
-
-    def __init__(self, data):
-        self.data = data
-
-    def __repr__(self):
-        return f"Data({self.data!r})"
-
-    def __eq__(self, other):
-        return type(other) is Data and self.data == other.data
+    data: bytes
 
 
+@dataclass(slots=True)
 class EndOfMessage:
     """The request body is complete (trailer fields, if any, were checked and dropped)."""
-    __slots__ = ()
-
-    def __repr__(self):
-        return "EndOfMessage()"
-
-    def __eq__(self, other):
-        return type(other) is EndOfMessage
 
 
+@dataclass(slots=True)
 class ConnectionClosed:
     """The client closed the connection cleanly, between requests."""
-    __slots__ = ()
-
-    def __repr__(self):
-        return "ConnectionClosed()"
-
-    def __eq__(self, other):
-        return type(other) is ConnectionClosed
 
 
+@dataclass(slots=True)
 class Error:
     """The request is malformed or over a limit. Final: answer ``status`` (with
-    ``conn.error_response(status, reason)``) and close the connection."""
-    __slots__ = ("status", "reason")
-
-    def __init__(self, status, reason):
-        self.status = status
-        self.reason = reason
-
-    def __repr__(self):
-        return f"Error({self.status!r}, {self.reason!r})"
-
-    def __eq__(self, other):
-        return (type(other) is Error and self.status == other.status
-                and self.reason == other.reason)
+    ``parser.error_response(status, reason)``) and close the connection."""
+    status: int
+    reason: str
 
 
 class _Refused(Exception):
@@ -208,7 +169,6 @@ _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 # reject, and also reject the other controls (%x00-08, %x0A-1F, %x7F).  CR and
 # LF are checked separately: in a head they are legal only as a CRLF pair.
 _CONTROL_IN_HEAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTROLS_BUT_HTAB = bytes(range(0x09)) + bytes(range(0x0a, 0x20)) + b"\x7f"
 _CONTROL_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 # A head that is still incomplete but already holds a line ended by a bare LF:
@@ -243,6 +203,11 @@ _TRAILERS = "trailers"
 _DONE = "done"            # EndOfMessage given; later bytes wait for next_request()
 _CLOSED = "closed"        # ConnectionClosed or Error given: nothing more
 
+# The states of the response to the current request.
+_NOT_STARTED = "not started"    # start_response() (or error_response()) comes next
+_SENDING_BODY = "sending body"  # send_body() as often as needed, then end_response()
+_COMPLETE = "complete"          # the response is whole; next_request() may follow
+
 
 class ServerConnection:
     """One per TCP connection: parses requests one after another and frames the
@@ -263,8 +228,7 @@ class ServerConnection:
         self._reset_response()
 
     def _reset_response(self):
-        self._response_started = False
-        self._response_done = False
+        self._response = _NOT_STARTED
         self._sent_continue = False
         self._body_framing = None  # "none", "length", "chunked" or "close"
         self._to_send = 0
@@ -290,7 +254,7 @@ class ServerConnection:
     def next_request(self):
         """Start the next request on a kept-alive connection; return the events of
         any bytes the client already pipelined (maybe [])."""
-        if self._state is not _DONE or not self._response_done:
+        if self._state is not _DONE or self._response is not _COMPLETE:
             raise LocalProtocolError("next_request() before this request and its response ended")
         if not self.keep_alive:
             raise LocalProtocolError("next_request() on a connection that is not kept alive")
@@ -305,6 +269,16 @@ class ServerConnection:
         """True from EndOfMessage until next_request(): received bytes are only
         buffered. A server may stop reading meanwhile (TCP back-pressure)."""
         return self._state is _DONE
+
+    def switch_protocols(self):
+        """The connection leaves HTTP (a WebSocket after its 101): return the bytes
+        received after the request, and parse nothing more."""
+        if self._state is not _DONE:
+            raise LocalProtocolError("switch_protocols() before the request ended")
+        self._state = _CLOSED
+        leftover = bytes(self._buffer)
+        self._buffer.clear()
+        return leftover
 
     def _bound_pipelined_bytes(self):
         # While the response is being produced, a client may pipeline more.  One
@@ -415,13 +389,10 @@ class ServerConnection:
         # recognize a single LF as a line terminator"; we do not, so that no
         # other parser can see a line end we do not see.  After splitting on
         # CRLF, any CR or LF left over is bare.
-        # One pass removes every control byte but HTAB; exactly the CRLF pairs
-        # between the lines may have been removed, nothing else.
+        if _CONTROL_IN_HEAD.search(head):
+            raise _Refused(400, "control character in the request head")
         crlf_count = len(lines) - 1
-        removed = len(head) - len(head.translate(None, _CONTROLS_BUT_HTAB))
-        if removed != 2 * crlf_count or head.count(b"\r") != crlf_count:
-            if _CONTROL_IN_HEAD.search(head):
-                raise _Refused(400, "control character in the request head")
+        if head.count(b"\r") != crlf_count or head.count(b"\n") != crlf_count:
             raise _Refused(400, "bare CR or LF in the request head")
         headers = self._parse_fields(lines)
         events.append(self._head_to_request(method, target, path, query, version,
@@ -437,14 +408,16 @@ class ServerConnection:
         # RFC 9110 §6.2: "A recipient that receives a message with a major version
         # number that it implements and a minor version number higher than what it
         # implements SHOULD process the message as if it were in the highest minor
-        # version within that major version".  RFC 9110 §15.6.6: 505 "the server
-        # does not support, or refuses to support, the major version of HTTP".
+        # version within that major version".
+        # RFC 9110 §15.6.6: "The 505 (HTTP Version Not Supported) status code
+        # indicates that the server does not support, or refuses to support, the
+        # major version of HTTP that was used in the request message."
         if major != b"1":
             raise _Refused(505, "HTTP version not supported")
         version = "1.0" if minor == b"0" else "1.1"
         method = method.decode("ascii")
 
-        if target[0] == 47:  # "/": origin-form, the usual case
+        if target.startswith(b"/"):  # origin-form, the usual case
             if not _ORIGIN_FORM.fullmatch(target):
                 raise _Refused(400, "invalid character in the request target")
             path, _, query = target.partition(b"?")
@@ -455,12 +428,12 @@ class ServerConnection:
                 raise _Refused(400, "request target * is only for OPTIONS")
             path, query = b"*", b""
         elif method == "CONNECT":
-            # RFC 9112 §3.2.3: authority-form "is only used for CONNECT requests";
-            # this server is no tunnel.
+            # RFC 9112 §3.2.3: "The authority-form of request-target is only used
+            # for CONNECT requests"; this server is no tunnel.
             raise _Refused(501, "CONNECT is not supported")
         else:
-            # RFC 9112 §3.2.2: "a server MUST accept the absolute-form in requests";
-            # the path and query are taken from it.
+            # RFC 9112 §3.2.2: "A server MUST accept the absolute-form in requests"; the
+            # path and query are taken from it.
             match = _ABSOLUTE_FORM.fullmatch(target)
             if match is None:
                 raise _Refused(400, "invalid request target")
@@ -480,9 +453,9 @@ class ServerConnection:
             # (Bad Request), any received request message that contains whitespace
             # between a header field name and colon."
             # RFC 9112 §5.2: "A server that receives an obs-fold in a request
-            # message that is not within a message/http container MUST either
-            # reject the message by sending a 400 (Bad Request) ... or replace
-            # each received obs-fold with one or more SP octets".  We reject.
+            # message that is not within a ... container MUST either reject the
+            # message by sending a 400 (Bad Request) ... or replace each received
+            # obs-fold with one or more SP octets".  We reject.
             if not colon or not _TOKEN.fullmatch(name):
                 raise _Refused(400, _field_line_problem(line))
             # RFC 9112 §5.1: field-line = field-name ":" OWS field-value OWS
@@ -532,9 +505,13 @@ class ServerConnection:
             if version == "1.0":
                 raise _Refused(400, "Transfer-Encoding in an HTTP/1.0 request")
             # RFC 9112 §6.3: "If a message is received with both a
-            # Transfer-Encoding and a Content-Length header field ... Such a
-            # message might indicate an attempt to perform request smuggling ...
-            # A server MAY reject a request that contains both".  We do.
+            # Transfer-Encoding and a Content-Length header field, the
+            # Transfer-Encoding overrides the Content-Length. Such a message might
+            # indicate an attempt to perform request smuggling ... and ought to be
+            # handled as an error."
+            # RFC 9112 §6.1: "A server MAY reject a request that contains both
+            # Content-Length and Transfer-Encoding or process such a request in
+            # accordance with the Transfer-Encoding alone."  We reject it.
             if content_lengths:
                 raise _Refused(400, "both Content-Length and Transfer-Encoding")
             _check_transfer_codings(codings)
@@ -703,15 +680,24 @@ class ServerConnection:
     def send_continue(self):
         """The interim "100 Continue" response, once, when the client asked for it.
 
-        RFC 9110 §10.1.1: "A server that receives a 100-continue expectation in an
-        HTTP/1.1 request ... MAY omit sending a 100 (Continue) response if it has
-        already received some or all of the content".  A server calls this when
-        the application first reads the body, so a client is not asked for a
-        body nobody reads.
+        RFC 9110 §10.1.1: "A server MAY omit sending a 100 (Continue) response if
+        it has already received some or all of the content for the corresponding
+        request, or if the framing indicates that there is no content."
+        RFC 9110 §10.1.1: "Upon receiving an HTTP/1.1 (or later) request that has a
+        method, target URI, and complete header section that contains a
+        100-continue expectation and an indication that request content will
+        follow, an origin server MUST send either: an immediate response with a
+        final status code, if that status can be determined by examining just the
+        method, target URI, and header fields, or an immediate 100 (Continue)
+        response to encourage the client to send the request content."
+        Here the application decides which: a server calls this when the
+        application first reads the body (or, spooling a chunked body, before
+        calling it), and an application that answers without reading sends its
+        final status instead, so a client is not asked for a body nobody reads.
         """
         request = self._request
         if (request is None or not request.expect_continue or self._sent_continue
-                or self._response_started):
+                or self._response is not _NOT_STARTED):
             return b""
         self._sent_continue = True
         return b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -727,7 +713,7 @@ class ServerConnection:
         request = self._request
         if request is None:
             raise LocalProtocolError("start_response() before a request was received")
-        if self._response_started:
+        if self._response is not _NOT_STARTED:
             raise LocalProtocolError("start_response() called twice")
         if type(status) is not int or not 100 <= status <= 599:
             raise LocalProtocolError(f"invalid status code {status!r}")
@@ -807,14 +793,14 @@ class ServerConnection:
             lines.append(b"Connection: keep-alive\r\n")
         lines.append(b"\r\n")
 
-        self._response_started = True
+        self._response = _SENDING_BODY
         self._body_framing = framing
         self._to_send = int(length_header) if framing == "length" else 0
         return b"".join(lines)
 
     def send_body(self, data):
         """Frame one piece of the response body."""
-        if not self._response_started or self._response_done:
+        if self._response is not _SENDING_BODY:
             raise LocalProtocolError("send_body() outside of a response")
         if not data:
             return b""
@@ -834,14 +820,13 @@ class ServerConnection:
 
     def end_response(self):
         """Finish the response; returns the last-chunk for a chunked body."""
-        if not self._response_started or self._response_done:
+        if self._response is not _SENDING_BODY:
             raise LocalProtocolError("end_response() outside of a response")
+        self._response = _COMPLETE
         if self._body_framing == "length" and self._to_send:
             # The connection must close: the client would wait for the missing bytes.
             self._close_after = True
-            self._response_done = True
             raise LocalProtocolError("response body shorter than its Content-Length")
-        self._response_done = True
         if self._body_framing == "chunked":
             # RFC 9112 §7.1: last-chunk = 1*("0") [ chunk-ext ] CRLF, then the
             # (empty) trailer section and CRLF.
@@ -858,15 +843,14 @@ class ServerConnection:
     def error_response(self, status, reason):
         """A complete text/plain error response with Connection: close.  For an
         Error event, or when the application fails before its response started."""
-        if self._response_started:
+        if self._response is not _NOT_STARTED:
             raise LocalProtocolError("error_response() after the response started")
         if type(status) is not int or not 400 <= status <= 599:
             raise LocalProtocolError(f"error_response() needs a 4xx or 5xx status, not {status!r}")
         body = reason.encode("utf-8", "replace") + b"\n"
         if b"\r" in body or b"\n" in body[:-1]:
             raise LocalProtocolError("the reason must be one line")
-        self._response_started = True
-        self._response_done = True
+        self._response = _COMPLETE
         self._close_after = True
         self._state = _CLOSED
         head_only = self._request is not None and self._request.method == "HEAD"
@@ -925,15 +909,17 @@ def _check_transfer_codings(codings):
 
 
 def _parse_content_length(values):
-    # RFC 9110 §8.6: Content-Length = 1*DIGIT.  RFC 9112 §6.3: "If a message is
-    # received without Transfer-Encoding and with an invalid Content-Length header
-    # field, then the message framing is invalid and the recipient MUST treat it
-    # as an unrecoverable error, unless the field value can be successfully parsed
-    # as a comma-separated list ... [of values that] are the same ... the server
-    # MUST respond with a 400 (Bad Request) status code and then close the
-    # connection."  We use less of that leeway: a list in one line ("5, 5") is
-    # refused, as are differing lines; identical repeated lines (which some
-    # proxies produce) count as one value.
+    # The syntax is RFC 9110 §8.6's Content-Length = 1*DIGIT.
+    # RFC 9112 §6.3: "If a message is received without Transfer-Encoding and with
+    # an invalid Content-Length header field, then the message framing is invalid
+    # and the recipient MUST treat it as an unrecoverable error, unless the field
+    # value can be successfully parsed as a comma-separated list ..., all values in
+    # the list are valid, and all values in the list are the same ... If the
+    # unrecoverable error is in a request message, the server MUST respond with a
+    # 400 (Bad Request) status code and then close the connection."
+    # We use less of that leeway: a list in one line ("5, 5") is refused, as are
+    # differing lines; identical repeated lines (which some proxies produce) count
+    # as one value.
     value = values[0]
     if not value.isdigit() or not value.isascii() or any(other != value for other in values):
         raise _Refused(400, "invalid Content-Length")
@@ -982,7 +968,8 @@ def _as_bytes(text):
 def _checked(headers):
     """The response headers as bytes pairs, every one checked before any is used.
 
-    RFC 9110 §5.1: field-name = token.  RFC 9110 §5.5: "Field values containing
+    A field name is a token (RFC 9110 §5.1).
+    RFC 9110 §5.5: "Field values containing
     CR, LF, or NUL characters are invalid and dangerous, due to the varying ways
     that implementations might parse and interpret those characters".  A value
     holding CR LF would let the application inject header fields or a whole

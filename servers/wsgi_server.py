@@ -13,15 +13,24 @@ sends its request head one byte at a time never holds a thread while it waits.
 With --workers N the server forks N such processes that share the listening
 socket, so N processes run Python at once and the GIL limits each one alone.
 
-The file reads in the order a request travels: the command line and the
-listening socket; the parent of pre-forked workers; a worker's selector loop
-(accept, hand out, take back, time out, shut down); one connection (read,
-parse); one request (the environ, the application, its response, the teaching
-views); last, what the environ hands the application as wsgi.input and
-wsgi.file_wrapper.
+The file reads in the order a request travels: the listening socket; a
+worker's selector loop (accept, hand out, take back, time out); one connection
+(read, parse); one request (the environ, the application, its response, the
+teaching views); what the environ hands the application as wsgi.input and
+wsgi.file_wrapper. Last come what no request runs: shutting down and the
+command line. The pre-fork parent is servers/prefork.py, PEP 3333 itself
+servers/pep3333.py, and the performance devices servers/tuning.py.
 
-What it leaves out, on purpose: TLS (wsgi.url_scheme is always "http"), HTTP/2
-and protocol upgrades (WebSocket), reloading code, changing the number of
+A WebSocket handshake (Upgrade: websocket) is served as a plain HTTP request:
+the application is called and its response sent, without a 101. PEP 3333 gives
+an application no way to take over the connection, so there is nothing to
+upgrade to. RFC 9110 §7.8: "A server MAY ignore a received Upgrade header field
+if it wishes to continue using the current protocol on that connection." Django
+then answers /ws/... as it answers any unknown URL; WebSocket is the ASGI
+server's lesson.
+
+What it leaves out, on purpose: TLS (wsgi.url_scheme is always "http"), HTTP/2,
+the other protocol upgrades, reloading code, changing the number of
 workers while running, a deadline for a whole request body (each read of it
 waits at most --timeout), and the logging configuration of a real server (the
 access log and --trace go to stderr).
@@ -30,205 +39,66 @@ access log and --trace go to stderr).
 from __future__ import annotations
 
 import argparse
+import functools
 import heapq
 import itertools
 import os
 import queue
-import select
 import selectors
 import signal
 import socket
 import stat
-import struct
 import sys
-import tempfile
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from http import HTTPStatus
 
-from servers import common, http11
+from servers import (cgi_variables, cli, forwarded, http11, linger, pep3333, prefork, spool, trace,
+                     tuning)
+from servers.timeouts import TimeoutPolicy, Waiting
+from servers.wakeup import WakeupPipe
 
-SERVER_HEADER = b"wsgi_server"
+# The Server header, as every server here names itself: servers.<module>/<version>.
+SERVER_SOFTWARE = "servers.wsgi_server/1.0"
 RECV_SIZE = 65536
-# A de-chunked request body is held in memory up to this size, then in a temporary file.
-SPOOL_IN_MEMORY = 1024 * 1024
 # After the response, a request body the application did not read is read and
 # dropped up to this size so the connection can serve another request; a larger
 # remainder is not worth the wait, and the connection is closed instead.
 MAX_DRAIN = 64 * 1024
-# How long a refused client may go on sending before its connection is closed.
-LINGER_SECONDS = 2.0
 
-# What a parked connection waits for (Connection.waiting_for), and until when.
-FIRST_REQUEST = "first request"  # a new connection: its first head is due --timeout after accept
-NEXT_REQUEST = "next request"    # kept alive: a next request may begin within --keepalive
-REST_OF_HEAD = "rest of head"    # a head has begun: it is due --timeout after its first byte
-CLIENT_CLOSE = "client close"    # our side is closed; input is read and dropped until EOF
+# What a parked connection waits for (Connection.waiting_for) is one of
+# timeouts.Waiting (until when: servers/timeouts.py), or this: our side is closed,
+# and input is read and dropped until EOF (servers/linger.py).
+CLIENT_CLOSE = "client close"
 
-# ── The command line and the listening socket ───────────────────────────────
-
-
-def parse_arguments(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m servers.wsgi_server",
-        description="Serve a WSGI application (PEP 3333) with a pool of threads, "
-                    "optionally in several pre-forked processes.",
-        epilog="SIGTERM or Ctrl-C stops the server gracefully: it stops accepting, closes "
-               "idle connections and lets running requests finish (up to "
-               "--graceful-timeout). A second Ctrl-C exits at once.")
-    parser.add_argument(
-        "app", metavar="MODULE:ATTR",
-        help="the application, e.g. sample_site.wsgi:application (MODULE alone means "
-             "MODULE:application, as in gunicorn)")
-    common.add_common_arguments(parser)
-    parser.add_argument(
-        "--threads", type=common.positive_int, default=8, metavar="N",
-        help="threads per process that run the application; N requests run at once in "
-             "each process, while idle connections wait in the selector without a "
-             "thread (default %(default)s)")
-    parser.add_argument(
-        "--workers", type=common.positive_int, default=1, metavar="N",
-        help="processes that serve requests; with N > 1 the server forks N copies "
-             "sharing one listening socket and restarts one that dies, so that N "
-             "cores can run Python at the same time (default %(default)s)")
-    common.add_gc_freeze_argument(parser)
-    return parser.parse_args(argv)
+# ── Start: the application, the listening socket, the workers ───────────────
 
 
 def main(argv=None) -> None:
     args = parse_arguments(argv)
     try:
-        host, port = common.parse_bind(args.bind)
+        host, port = cli.parse_bind(args.bind)
         # The application is imported before any fork (gunicorn's --preload): an
         # import error stops the server at once, and the workers share the
         # imported modules' memory until they write to it.
-        app = common.load_app(args.app)
+        app = cli.load_app(args.app)
         # Before any fork: the workers then never write to the frozen objects'
         # garbage-collector headers, so those pages stay shared between them
-        # (see common.freeze_startup_objects()).
-        frozen = common.freeze_if_asked(args)
-        listener = common.open_listener(host, port)
-    except common.StartupError as error:
-        common.fail(str(error))
+        # (see tuning.freeze_startup_objects()).
+        frozen = tuning.freeze_if_asked(args)
+        listener = cli.open_listener(host, port)
+    except cli.StartupError as error:
+        cli.fail(str(error))
     workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
-    common.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads{frozen}")
+    cli.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads{frozen}")
     if args.workers == 1:
         sys.exit(Worker(app, listener, args).run())
-    sys.exit(Arbiter(app, listener, args).run())
-
-
-# ── Pre-fork: a parent that keeps N workers alive ───────────────────────────
-
-
-class Arbiter:
-    """The parent process of --workers N: it serves nothing itself.
-
-    Each worker is a fork of this process and inherits the listening socket;
-    the workers all watch it, and a new connection goes to the one whose
-    accept() comes first. The parent waits for signals: a worker that dies is replaced;
-    SIGTERM or SIGINT is passed on to the workers as SIGTERM (a graceful
-    shutdown), and the parent exits when the last worker has exited. A second
-    SIGINT kills the workers at once.
-    """
-
-    def __init__(self, app, listener: socket.socket, args: argparse.Namespace):
-        self.app, self.listener, self.args = app, listener, args
-        self.workers: dict[int, float] = {}  # pid -> when it was started
-        self.stopping = False
-        self.interrupts = 0
-        self.wake_reader, self.wake_writer = socket.socketpair()
-
-    def run(self) -> int:
-        wake_reader, wake_writer = self.wake_reader, self.wake_writer
-        wake_reader.setblocking(False)
-        wake_writer.setblocking(False)
-        # A signal handler runs between two bytecodes of the main thread;
-        # set_wakeup_fd also writes the signal number to a socket, which ends
-        # the select() below at once.
-        signal.set_wakeup_fd(wake_writer.fileno())
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self.on_stop_signal)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        for _ in range(self.args.workers):
-            self.spawn()
-        restart_at = 0.0
-        while self.workers:
-            select.select([wake_reader], [], [], 1.0)
-            try:
-                while wake_reader.recv(64):
-                    pass
-            except BlockingIOError:
-                pass
-            restart_at = self.reap(restart_at)
-        return 0
-
-    def spawn(self) -> None:
-        pid = os.fork()
-        if pid:
-            self.workers[pid] = time.monotonic()
-            return
-        # The child: a Ctrl-C in a terminal reaches the whole process group, so the
-        # workers ignore SIGINT and let the parent decide (one SIGINT: graceful).
-        status = 1
-        try:
-            signal.set_wakeup_fd(-1)
-            self.wake_reader.close()
-            self.wake_writer.close()
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            status = Worker(self.app, self.listener, self.args, parent=os.getppid()).run()
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-
-    def reap(self, restart_at: float) -> float:
-        """Collect exited workers; start replacements unless shutting down."""
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return restart_at
-            if pid == 0:
-                break
-            started = self.workers.pop(pid, None)
-            if started is None or self.stopping:
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            print(f"wsgi_server: worker {pid} {how}; starting a new one", file=sys.stderr, flush=True)
-            # A worker that dies within a second of starting would die again:
-            # wait a second before the next restart instead of forking in a loop.
-            now = time.monotonic()
-            if now - started < 1.0:
-                restart_at = max(restart_at, now + 1.0)
-        if not self.stopping:
-            missing = self.args.workers - len(self.workers)
-            if missing and time.monotonic() >= restart_at:
-                for _ in range(missing):
-                    self.spawn()
-        return restart_at
-
-    def on_stop_signal(self, signum, frame) -> None:
-        if signum == signal.SIGINT:
-            self.interrupts += 1
-        if self.interrupts >= 2:
-            self.signal_workers(signal.SIGKILL)
-            os._exit(1)
-        if not self.stopping:
-            self.stopping = True
-            self.listener.close()
-        self.signal_workers(signal.SIGTERM)
-
-    def signal_workers(self, signum: int) -> None:
-        for pid in self.workers:
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass  # exited already; reap() collects it
+    # --workers N: a parent process that serves nothing keeps N forked workers alive.
+    sys.exit(prefork.Arbiter(
+        args.workers, listener,
+        lambda parent: Worker(app, listener, args, parent=parent).run()).run())
 
 
 # ── A worker: one selector, a pool of threads ───────────────────────────────
@@ -250,19 +120,12 @@ class Worker:
         self.listener = listener
         self.args = args
         self.parent = parent
-        self.limits = common.limits_from_args(args)
+        self.limits = cli.limits_from_args(args)
+        self.timeouts = TimeoutPolicy.from_args(args)
         self.multithread = args.threads > 1
         self.multiprocess = args.workers > 1
-        # The teaching views cost time on every request; a request checks one
-        # flag before doing any of their work.
-        self.observed = args.access_log or args.server_timing or args.trace
+        self.observed = trace.observed(args)
         self.request_numbers = itertools.count(1)
-        # Kernel timeouts (SO_RCVTIMEO, SO_SNDTIMEO) bound every blocking recv and
-        # send of a pool thread: a client that stops reading its response or
-        # sending its body cannot hold a thread for longer than --timeout.
-        # socket.settimeout would do the same with one extra poll() per call.
-        seconds = int(args.timeout)
-        self.kernel_timeout = struct.pack("ll", seconds, int((args.timeout - seconds) * 1e6))
 
         # On Linux the selector is epoll: a pool thread may register a
         # connection while the main thread waits in select(), and the kernel
@@ -286,18 +149,16 @@ class Worker:
     # -- the loop ----------------------------------------------------------
 
     def run(self) -> int:
-        wake_reader, wake_writer = socket.socketpair()
-        wake_reader.setblocking(False)
-        wake_writer.setblocking(False)
-        signal.set_wakeup_fd(wake_writer.fileno())
-        signal.signal(signal.SIGTERM, self.on_stop_signal)
+        wakeup = WakeupPipe()
+        on_signal = functools.partial(on_stop_signal, self)
+        signal.signal(signal.SIGTERM, on_signal)
         if self.parent is None:
-            signal.signal(signal.SIGINT, self.on_stop_signal)
+            signal.signal(signal.SIGINT, on_signal)
         for thread in self.threads:
             thread.start()
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ)
-        self.selector.register(wake_reader, selectors.EVENT_READ)
+        self.selector.register(wakeup.reader, selectors.EVENT_READ)
 
         ready, timers = self.selector.select, self.timers
         while not self.stop_requested:
@@ -314,16 +175,12 @@ class Worker:
                 elif key.fileobj is self.listener:
                     self.accept()
                 else:
-                    try:
-                        while wake_reader.recv(64):
-                            pass
-                    except BlockingIOError:
-                        pass
+                    wakeup.drain()  # a signal: its handler has set stop_requested
             if timers and timers[0][0] <= time.monotonic():
                 self.expire_timers()
             if self.parent is not None and os.getppid() != self.parent:
                 self.stop_requested = True  # the parent died: nobody would restart us
-        return self.shutdown()
+        return shut_down(self)
 
     def accept(self) -> None:
         try:
@@ -334,21 +191,23 @@ class Worker:
             # EMFILE (out of file descriptors) and the like: the connection
             # waits in the listen queue. Pause briefly rather than spin on a
             # listening socket that stays readable.
-            print(f"wsgi_server: accept failed: {error}", file=sys.stderr, flush=True)
+            trace.log(f"wsgi_server: accept failed: {error}")
             time.sleep(0.1)
             return
         try:
-            sock.setblocking(True)
+            # Every recv and send of a pool thread waits at most --timeout: a client
+            # that stops reading its response or sending its body cannot hold a
+            # thread for longer.
+            sock.settimeout(self.args.timeout)
             # The response goes out in one send as soon as it is ready; Nagle's
             # algorithm would hold a small second write back until an ACK arrives.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self.kernel_timeout)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.kernel_timeout)
             connection = Connection(self, sock, client)
         except OSError:
             sock.close()  # the client is gone already
             return
-        self.park(connection, time.monotonic() + self.args.timeout, FIRST_REQUEST)
+        self.park(connection, self.timeouts.deadline(Waiting.FIRST_REQUEST, time.monotonic()),
+                  Waiting.FIRST_REQUEST)
 
     def hand_to_pool(self, connection: Connection) -> None:
         """The connection has bytes to read: the next free pool thread takes it."""
@@ -373,47 +232,31 @@ class Worker:
             connection.deadline = deadline
             connection.waiting_for = waiting_for
             connection.parked = True
-            # A kept-alive connection is parked again after every request, each
-            # time with a slightly later deadline; its timer then stays as it
-            # is and is moved on when it goes off (expire_timers).
-            if connection.timer is None or deadline < connection.timer:
-                self.set_timer(connection, deadline)
+            heapq.heappush(self.timers, (deadline, next(self.timer_numbers), connection))
             self.selector.register(connection.sock, selectors.EVENT_READ, connection)
-
-    def set_timer(self, connection: Connection, when: float) -> None:
-        connection.timer = when
-        heapq.heappush(self.timers, (when, next(self.timer_numbers), connection))
 
     def expire_timers(self) -> None:
         """Close the parked connections whose deadline has passed.
 
-        A timer is only a reminder to look at the connection: it may be in a
-        pool thread now (its next park sets a new timer), or parked again with
-        a later deadline (the timer moves there).
+        A timer is only a reminder to look at the connection: since it was set,
+        the connection may have gone to a pool thread, or been parked again with
+        a later deadline (and a timer of its own).
         """
         now = time.monotonic()
         timers = self.timers
         expired = []
         with self.lock:
             while timers and timers[0][0] <= now:
-                when, _, connection = heapq.heappop(timers)
-                if when != connection.timer:
-                    continue  # replaced by an earlier timer, which has gone off already
-                connection.timer = None
-                if not connection.parked:
-                    continue
-                if connection.deadline > now:
-                    self.set_timer(connection, connection.deadline)
+                _, _, connection = heapq.heappop(timers)
+                if not connection.parked or connection.deadline > now:
                     continue
                 self.selector.unregister(connection.sock)
                 connection.parked = False
                 expired.append(connection)
         for connection in expired:
-            if connection.waiting_for is REST_OF_HEAD:
-                # RFC 9110 §15.5.9: 408 (Request Timeout) "indicates that the
-                # server did not receive a complete request message within the
-                # time that it was prepared to wait".
-                connection.send_now(connection.parser.error_response(408, "Request Timeout"))
+            status = self.timeouts.status_on_expiry(connection.waiting_for)
+            if status is not None:
+                connection.send_now(connection.parser.error_response(status, "Request Timeout"))
                 connection.linger()
             else:
                 connection.close()
@@ -431,77 +274,32 @@ class Worker:
         connection.parked = False
         connection.close()
 
-    # -- shutting down -----------------------------------------------------
-
-    def on_stop_signal(self, signum, frame) -> None:
-        if signum == signal.SIGINT:
-            self.interrupts += 1
-            if self.interrupts >= 2:
-                print("wsgi_server: second interrupt, exiting now", file=sys.stderr, flush=True)
-                os._exit(1)
-        self.stop_requested = True
-
-    def shutdown(self) -> int:
-        """Stop accepting, close idle connections, let running requests finish."""
-        self.selector.unregister(self.listener)
-        self.listener.close()
-        with self.lock:
-            # From now on a pool thread closes a connection instead of parking it.
-            self.alive = False
-            for key in list(self.selector.get_map().values()):
-                if key.data is not None:
-                    key.data.parked = False
-                    key.data.close()
-        # Connections already in the queue are served first; then each thread
-        # takes a None and ends.
-        for _ in self.threads:
-            self.ready_connections.put(None)
-        deadline = time.monotonic() + self.args.graceful_timeout
-        for thread in self.threads:
-            thread.join(max(deadline - time.monotonic(), 0))
-        busy = sum(thread.is_alive() for thread in self.threads)
-        if busy:
-            print(f"wsgi_server: {busy} request(s) still running after "
-                  f"--graceful-timeout {self.args.graceful_timeout:g} s; exiting anyway",
-                  file=sys.stderr, flush=True)
-            sys.stdout.flush()
-            # A thread in the middle of the application cannot be stopped from
-            # outside; leave without the interpreter's clean-up, which would run
-            # at the same time as that thread.
-            os._exit(0)
-        return 0
-
 
 # ── One connection: read, parse, serve one request after another ────────────
-
-
-class ClientDisconnected(OSError):
-    """The client closed the connection (or stopped reading) during the response."""
 
 
 class Connection:
     """One TCP connection and its HTTP/1.1 state (servers/http11.py)."""
 
     __slots__ = ("worker", "sock", "client", "server", "parser", "deadline",
-                 "waiting_for", "parked", "timer")
+                 "waiting_for", "parked")
 
     def __init__(self, worker: Worker, sock: socket.socket, client: tuple):
         self.worker = worker
         self.sock = sock
         self.client = client[:2]
         self.server = sock.getsockname()[:2]
-        self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_HEADER)
+        self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_SOFTWARE.encode())
         self.deadline = 0.0              # when the selector gives up waiting (time.monotonic)
-        self.waiting_for = FIRST_REQUEST  # while parked in the selector
+        self.waiting_for = Waiting.FIRST_REQUEST  # while parked in the selector
         self.parked = False
-        self.timer = None                # when its entry in Worker.timers goes off
 
     def serve(self) -> None:
         """Run in a pool thread when the connection is readable."""
         try:
             self.serve_requests()
         except Exception:
-            traceback.print_exc()
+            trace.log(traceback.format_exc().rstrip())
             self.close()
 
     def serve_requests(self) -> None:
@@ -517,12 +315,13 @@ class Connection:
             if not events:
                 # Part of a request head: wait for more in the selector, until
                 # the deadline of this head (a new connection's stays as it was).
-                if self.waiting_for is NEXT_REQUEST:
-                    self.deadline = time.monotonic() + self.worker.args.timeout
-                self.worker.park(self, self.deadline, REST_OF_HEAD)
+                if self.waiting_for is Waiting.NEXT_REQUEST:
+                    self.deadline = self.worker.timeouts.deadline(Waiting.REST_OF_HEAD,
+                                                                  time.monotonic())
+                self.worker.park(self, self.deadline, Waiting.REST_OF_HEAD)
                 return
             event = events[0]
-            if type(event) is http11.Request:
+            if isinstance(event, http11.Request):
                 exchange = Exchange(self, event, events)
                 if not exchange.run():
                     if exchange.input_left:
@@ -532,16 +331,23 @@ class Connection:
                     return
                 events = self.parser.next_request()
                 if not events:
-                    self.worker.park(self, time.monotonic() + self.worker.args.keepalive,
-                                     NEXT_REQUEST)
+                    self.worker.park(self, self.worker.timeouts.deadline(
+                        Waiting.NEXT_REQUEST, time.monotonic()), Waiting.NEXT_REQUEST)
                     return
-            elif type(event) is http11.Error:
+            elif isinstance(event, http11.Error):
                 self.send_all(self.parser.error_response(event.status, event.reason))
                 self.linger()
                 return
             else:  # ConnectionClosed: the client is done with this connection
                 self.close()
                 return
+
+    def receive(self) -> bytes:
+        """The client's next bytes; b"" at EOF, after --timeout (the socket's timeout) or a reset."""
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except OSError:
+            return b""
 
     def send_all(self, data: bytes) -> None:
         """Send a last response before closing (a pool thread; errors do not matter now)."""
@@ -558,23 +364,10 @@ class Connection:
             pass
 
     def linger(self) -> None:
-        """Close after a response while the client may still be sending its request.
-
-        Closing a socket that has unread input makes the kernel answer with a
-        reset, and a reset can destroy the response that the client has not
-        read yet: it would never see its 400 or 413. RFC 9112 §9.6: "servers
-        typically close a connection in stages. First, the server performs a
-        half-close by closing only the write side of the read/write connection.
-        The server then continues to read from the connection until it receives
-        a corresponding close by the client". Here the selector does the
-        reading, for at most LINGER_SECONDS.
-        """
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            self.close()
-            return
-        self.worker.park(self, time.monotonic() + LINGER_SECONDS, CLIENT_CLOSE)
+        """Close after a response while the client may still be sending its request
+        (servers/linger.py); the selector reads and drops its bytes meanwhile."""
+        if linger.half_close(self.sock):
+            self.worker.park(self, time.monotonic() + linger.LINGER_SECONDS, CLIENT_CLOSE)
 
     def close(self) -> None:
         self.sock.close()
@@ -584,30 +377,27 @@ class Connection:
 
 # Status lines that http11 already has ready-made; any other reason phrase is passed on.
 STANDARD_STATUSES = frozenset(f"{status.value} {status.phrase}" for status in HTTPStatus)
-SENDFILE = hasattr(os, "sendfile")
 
 
-class Exchange:
+class Exchange(pep3333.Response):
     """One request/response cycle: build the environ, call the app, write what it returns.
 
-    Its start_response and write methods are the two callables PEP 3333 hands
-    the application.
+    PEP 3333 itself (start_response, write(), the iterable, close()) is
+    servers/pep3333.py; this class plugs in the socket: the head and the body
+    pieces go out through http11, which frames them.
     """
 
-    __slots__ = ("connection", "request", "events", "code", "reason", "headers",
-                 "head_sent", "must_close", "input_left", "body_size", "times", "trace")
+    __slots__ = ("connection", "request", "events", "pending", "must_close", "input_left",
+                 "times", "trace")
 
     def __init__(self, connection: Connection, request: http11.Request, events: list):
+        super().__init__()
         self.connection = connection
         self.request = request
         self.events = events          # the request's events so far: body pieces may follow it
-        self.code = 0                 # from start_response: 200
-        self.reason = None            # 'OK' is implied by 200; a custom phrase is kept
-        self.headers = None           # [('Content-Type', 'text/plain')]
-        self.head_sent = False
+        self.pending = b""            # the response head, sent with the first body bytes
         self.must_close = False       # the response cannot be followed by another one
         self.input_left = False       # the client may still be sending this request's body
-        self.body_size = 0
         self.times = None             # with --access-log / --server-timing / --trace
         self.trace = None             # with --trace
 
@@ -616,42 +406,32 @@ class Exchange:
         connection, request = self.connection, self.request
         worker, parser = connection.worker, connection.parser
         if worker.observed:
-            self.times = [time.perf_counter(), 0.0, 0.0]  # head parsed, app called, head sent
+            self.times = Times(parsed=time.perf_counter())
         body, content_length = self.request_body()
         if body is None:
             self.input_left = True
             return False
-        environ = common.request_variables(request, client=connection.client,
-                                           server=connection.server,
+        # Behind a trusted proxy, the client and scheme it names (servers/forwarded.py).
+        client, scheme = worker.args.forwarded_allow_ips.client_and_scheme(
+            connection.client, request.headers)
+        environ = cgi_variables.request_variables(request, client=client, server=connection.server,
                                            content_length=content_length)
-        environ.update({
-            "wsgi.version":          (1, 0),
-            "wsgi.url_scheme":       "http",
-            "wsgi.input":            body,                 # <RequestBody>: read(n), readline()...
-            "wsgi.errors":           sys.stderr,
-            "wsgi.multithread":      worker.multithread,   # True with --threads > 1
-            "wsgi.multiprocess":     worker.multiprocess,  # True with --workers > 1
-            "wsgi.run_once":         False,
-            # Not in PEP 3333, but set by gunicorn and others: wsgi.input ends
-            # where the body ends, so an application may read it to the end.
-            "wsgi.input_terminated": True,
-            "wsgi.file_wrapper":     FileWrapper,
-        })
+        environ.update(pep3333.wsgi_variables(
+            input=body,                          # <RequestBody>: read(n), readline()...
+            errors=sys.stderr,
+            multithread=worker.multithread,      # True with --threads > 1
+            multiprocess=worker.multiprocess,    # True with --workers > 1
+            run_once=False,
+            url_scheme=scheme))
+        # Not in PEP 3333, but set by gunicorn and others: wsgi.input ends where the
+        # body ends, so an application may read it to the end.
+        environ["wsgi.input_terminated"] = True
+        environ["wsgi.file_wrapper"] = pep3333.FileWrapper
         if worker.observed:
             self.observe_request(environ)
 
         try:
-            result = worker.app(environ, self.start_response)
-            try:
-                self.send_result(result)
-            finally:
-                # PEP 3333: close() is called "upon completion of the current
-                # request, whether the request was completed normally, or
-                # terminated early due to an application error during iteration
-                # or an early disconnect of the browser."
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            self.run_application(worker.app, environ)
         except ClientDisconnected:
             self.must_close = True
         except Exception:
@@ -661,7 +441,7 @@ class Exchange:
                 body.close()  # the spooled temporary file
         if worker.observed:
             self.observe_end()
-        if type(body) is RequestBody and not body.complete:
+        if isinstance(body, RequestBody) and not body.complete:
             if self.must_close or not body.drain(request):
                 self.input_left = not body.failed
                 return False
@@ -681,176 +461,74 @@ class Exchange:
         buffer = bytearray()
         complete = False
         for event in self.events[1:]:
-            if type(event) is http11.Data:
+            if isinstance(event, http11.Data):
                 buffer += event.data
             else:
                 complete = True
         return RequestBody(self.connection, buffer, complete, request), None
 
     def spool_chunked_body(self):
-        """Read a chunked body whole into a temporary file, and say its length.
-
-        A lesson in what PEP 3333 leaves open: CONTENT_LENGTH is the only way it
-        gives for an application to know where the body ends, and Django reads
-        exactly CONTENT_LENGTH bytes of wsgi.input (none when it is missing). A
-        chunked upload has no Content-Length, so Django would see an empty body.
-        The server therefore de-chunks the whole body first (at most --max-body
-        bytes, kept in memory up to 1 MiB, then on disk) and sets CONTENT_LENGTH
-        to its size. The cost: the application starts only when the upload ends.
-        """
+        """The chunked body, whole, in a temporary file, and its length (see servers/spool.py)."""
         connection = self.connection
-        parser = connection.parser
-        spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)
-        # The body is read now, before the application could ask for it, so the
-        # client that waits for "100 Continue" is told to send it now.
-        interim = parser.send_continue()
         try:
-            if interim:
-                connection.sock.sendall(interim)
-            events = self.events[1:]
-            while True:
-                for event in events:
-                    if type(event) is http11.Data:
-                        spool.write(event.data)
-                    elif type(event) is http11.EndOfMessage:
-                        size = spool.tell()
-                        spool.seek(0)
-                        return spool, size
-                    else:
-                        connection.send_all(parser.error_response(event.status, event.reason))
-                        spool.close()
-                        return None, None
-                try:
-                    data = connection.sock.recv(RECV_SIZE)
-                except OSError:
-                    data = b""
-                events = parser.receive(data)
-        except OSError:
-            spool.close()
+            return spool.read_chunked_body(connection.parser, self.events[1:],
+                                           connection.sock.sendall, connection.receive)
+        except spool.BodyRefused as refused:
+            connection.send_all(connection.parser.error_response(refused.status, refused.reason))
+            return None, None
+        except OSError:  # the interim 100 Continue could not be sent
             return None, None
 
-    # -- the two callables the application gets ----------------------------
+    # -- the response: the hooks of pep3333.Response -------------------------
 
-    def start_response(self, status: str, headers: list, exc_info=None):
-        """PEP 3333 start_response: remember status and headers; they are sent later."""
-        if exc_info is not None:
-            try:
-                if self.head_sent:
-                    # PEP 3333: "if exc_info is provided, and the HTTP headers have
-                    # already been sent, start_response must raise an error, and
-                    # should re-raise using the exc_info tuple."
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None  # PEP 3333: avoid a circular reference
-        elif self.code:
-            # PEP 3333: "It is a fatal error to call start_response without the
-            # exc_info argument if start_response has already been called within
-            # the current invocation of the application."
-            raise AssertionError("start_response() called a second time without exc_info")
-        # PEP 3333: status is "a string consisting of a Status-Code and a
-        # Reason-Phrase, in that order and separated by a single space".
-        if type(status) is not str or len(status) < 4 or status[3] != " " or not status[:3].isdigit():
-            raise ValueError(f"the status must be a str like '200 OK', not {status!r}")
-        # PEP 3333: headers "must be a Python list" of (header_name, header_value)
-        # tuples, both native strings. http11 checks their syntax when it sends them.
-        if type(headers) is not list:
-            raise TypeError(f"the headers must be a list, not {type(headers).__name__}")
-        for header in headers:
-            if type(header) is not tuple or len(header) != 2 or type(header[0]) is not str \
-                    or type(header[1]) is not str:
-                raise TypeError(f"each header must be a (str, str) tuple, not {header!r}")
-        self.code = int(status[:3])
-        self.reason = None if status in STANDARD_STATUSES else status[4:]
-        self.headers = headers
-        return self.write
+    def send_head(self, status_code: int, reason: str, headers: list,
+                  content_length: int | None) -> None:
+        """The status line and header section, held until the first body bytes go out."""
+        if not self.connection.worker.alive:
+            # Shutting down: this connection closes after the response; say so.
+            headers = headers + [("Connection", "close")]
+        if self.times is not None:
+            headers = self.observe_head(headers)
+        standard = f"{status_code} {reason}" in STANDARD_STATUSES
+        self.pending = self.connection.parser.start_response(
+            status_code, headers, content_length=content_length,
+            reason=None if standard else reason)
+        if self.trace is not None:
+            self.trace_response(self.pending)
 
-    def write(self, data: bytes) -> None:
-        """PEP 3333's write() callable, also used for each piece of the iterable.
+    def send_body(self, data: bytes) -> None:
+        self.send(self.pending + self.connection.parser.send_body(data))
+        self.pending = b""
 
-        PEP 3333: the server must send the headers only "after the first
-        iteration of the application return value that yields a non-empty
-        bytestring, or upon the application's first invocation of the write()
-        callable", so the head goes out together with the first body bytes.
-        """
-        if type(data) is not bytes:
-            raise TypeError(f"the body must be bytes, not {type(data).__name__}")
-        if not data:
-            return
-        parser = self.connection.parser
-        if self.head_sent:
-            self.send(parser.send_body(data))
-        else:
-            self.send(self.head() + parser.send_body(data))
-        self.body_size += len(data)
+    def end_body(self) -> None:
+        self.send(self.pending + self.connection.parser.end_response())
+        self.pending = b""
 
-    # -- writing the response ----------------------------------------------
-
-    def send_result(self, result) -> None:
-        parser = self.connection.parser
-        if type(result) is list or type(result) is tuple:
-            # Every piece exists already: head and body go out in one send, with
-            # a Content-Length. PEP 3333 allows it ("if the iterable returned by
-            # the application has a len() of 1, then the server can automatically
-            # determine Content-Length"), and waiting delays no piece.
-            data = b"".join(result)
-            head = self.head(content_length=len(data))
-            self.send(head + parser.send_body(data) + parser.end_response())
-            self.body_size = len(data)
-            return
-        if type(result) is FileWrapper and SENDFILE and self.send_file(result):
-            return
-        write = self.write
-        for data in result:
-            write(data)
-        self.send((b"" if self.head_sent else self.head(content_length=0)) + parser.end_response())
-
-    def send_file(self, wrapper: FileWrapper) -> bool:
+    def send_file(self, wrapper: pep3333.FileWrapper) -> bool:
         """Send a regular file with os.sendfile; False to send it by iteration instead.
 
         http11 counts the body bytes it frames, and bytes the kernel copies on
         its own are not among them; so the response is framed by Content-Length
         and the connection closes after it.
         """
-        size = wrapper.sendfile_size()
-        if size is None or self.request.method == "HEAD" or self.code in (204, 304):
+        size = sendfile_size(wrapper)
+        if size is None or self.request.method == "HEAD" or self.status_code in (204, 304):
             return False
         for name, value in self.headers:  # the application's own length wins
             if name.lower() == "content-length" and value.isdigit():
                 size = min(size, int(value))
-        self.send(self.head(content_length=size))
-        offset = wrapper.filelike.tell()
+        self.start_head(size)
+        self.send(self.pending)
+        self.pending = b""
         try:
-            while size:
-                # With SO_SNDTIMEO, a client that stops reading makes this fail
-                # after --timeout instead of holding the thread.
-                sent = os.sendfile(self.connection.sock.fileno(), wrapper.filelike.fileno(),
-                                   offset, size)
-                if not sent:
-                    break  # the file got shorter while it was being sent
-                offset += sent
-                size -= sent
-                self.body_size += sent
+            # os.sendfile() where the platform has it; each wait for the client to
+            # take more is bounded by --timeout (the socket's timeout).
+            self.body_size += self.connection.sock.sendfile(
+                wrapper.filelike, offset=wrapper.filelike.tell(), count=size)
         except OSError as error:
             raise ClientDisconnected(str(error)) from error
         self.must_close = True
         return True
-
-    def head(self, content_length: int | None = None) -> bytes:
-        """The status line and header section, produced once, just before the body."""
-        if not self.code:
-            raise AssertionError("the application produced a body before calling start_response()")
-        headers = self.headers
-        if not self.connection.worker.alive:
-            # Shutting down: this connection closes after the response; say so.
-            headers = headers + [("Connection", "close")]
-        if self.times is not None:
-            headers = self.observe_head(headers)
-        head = self.connection.parser.start_response(
-            self.code, headers, content_length=content_length, reason=self.reason)
-        self.head_sent = True
-        if self.trace is not None:
-            self.trace_response(head)
-        return head
 
     def send(self, data: bytes) -> None:
         try:
@@ -861,14 +539,13 @@ class Exchange:
     def fail(self) -> None:
         """The application (or its response) failed: log it; 500 if nothing was sent yet."""
         request = self.request
-        sys.stderr.write(f"wsgi_server: error while serving {request.method} "
-                         f"{request.target.decode('latin-1')}:\n{traceback.format_exc()}")
-        sys.stderr.flush()
+        trace.log(f"wsgi_server: error while serving {request.method} "
+                  f"{request.target.decode('latin-1')}:\n{traceback.format_exc().rstrip()}")
         if not self.head_sent:
             # No traceback for the client: it may hold secrets; it went to stderr.
             response = self.connection.parser.error_response(500, "Internal Server Error")
             self.connection.send_all(response)
-            self.code, self.body_size = 500, 0
+            self.status_code, self.body_size = 500, 0
             if self.trace is not None:
                 self.trace_response(response.partition(b"\r\n\r\n")[0] + b"\r\n\r\n")
         # After the head was sent the status can no longer change: closing the
@@ -880,38 +557,50 @@ class Exchange:
     def observe_request(self, environ: dict) -> None:
         worker = self.connection.worker
         if worker.args.trace:
-            self.trace = common.Trace("wsgi", next(worker.request_numbers))
+            self.trace = trace.Trace("wsgi", next(worker.request_numbers))
             self.trace.request_head(self.request.raw)
             self.trace.mapping("WSGI environ", environ)
-        self.times[1] = time.perf_counter()
+        self.times.app_called = time.perf_counter()
 
     def observe_head(self, headers: list) -> list:
         times = self.times
-        times[2] = now = time.perf_counter()
+        times.head_sent = now = time.perf_counter()
         if self.connection.worker.args.server_timing:
             # app: from calling the application to its first body bytes;
             # total: from the parsed request head (building the environ included).
-            phases = [("app", now - times[1]), ("total", now - times[0])]
-            headers = headers + [("Server-Timing", common.server_timing(phases))]
+            phases = [("app", now - times.app_called), ("total", now - times.parsed)]
+            headers = headers + [("Server-Timing", trace.server_timing(phases))]
         return headers
 
     def trace_response(self, head: bytes) -> None:
         """The header section as it went on the wire, with what http11 added
         (Date, Server, the framing: Content-Length or Transfer-Encoding)."""
         lines = head.decode("latin-1").split("\r\n")[1:-2]
-        self.trace.response(self.code, [line.split(": ", 1) for line in lines])
+        self.trace.response(self.status_code, [line.split(": ", 1) for line in lines])
 
     def observe_end(self) -> None:
         now = time.perf_counter()
-        parsed, called, head_sent = self.times
+        times = self.times
+        head_sent = times.head_sent or now
         if self.trace is not None:
-            self.trace.timing([("environ", called - parsed), ("app", (head_sent or now) - called),
-                               ("send", now - (head_sent or now)), ("total", now - parsed)])
+            self.trace.timing([("environ", times.app_called - times.parsed),
+                               ("app", head_sent - times.app_called),
+                               ("send", now - head_sent), ("total", now - times.parsed)])
         if self.connection.worker.args.access_log:
-            request = self.request
-            common.access_line(self.connection.client, request.method,
-                               request.target.decode("latin-1"), request.http_version,
-                               self.code, self.body_size, now - parsed)
+            trace.access_line(self.connection.client, self.request, self.status_code,
+                              self.body_size, now - times.parsed)
+
+
+class ClientDisconnected(OSError):
+    """The client closed the connection (or stopped reading) during the response."""
+
+
+@dataclass(slots=True)
+class Times:
+    """time.perf_counter() readings of one request, for the teaching views."""
+    parsed: float            # the request head was parsed
+    app_called: float = 0.0  # the application was called
+    head_sent: float = 0.0   # the response head was ready (0.0: not yet)
 
 
 # ── What the environ hands the application: wsgi.input and wsgi.file_wrapper ─
@@ -920,10 +609,10 @@ class Exchange:
 class RequestBody:
     """wsgi.input for a body with a Content-Length, read from the socket on demand.
 
-    PEP 3333: "A server should not read past the client's specified
-    Content-Length, and should simulate an end-of-file condition if the
-    application attempts to read past that point." http11 ends the body at
-    Content-Length, and read() returns b"" from there on.
+    PEP 3333 ("Input and Error Streams"): "The server is not required to read past
+    the client's specified Content-Length, and should simulate an end-of-file
+    condition if the application attempts to read past that point." http11 ends
+    the body at Content-Length, and read() returns b"" from there on.
     """
 
     __slots__ = ("connection", "buffer", "complete", "failed", "waits_for_continue", "received")
@@ -943,9 +632,10 @@ class RequestBody:
         if self.failed:
             raise ClientDisconnected("the request body was cut off")
         if self.waits_for_continue:
-            # PEP 3333: servers "must provide transparent support for HTTP 1.1's
-            # expect/continue mechanism ... Respond with a '100 Continue' response
-            # only if the application attempts to read from the input stream."
+            # The second of the three ways PEP 3333 ("HTTP 1.1 Expect/Continue")
+            # offers: "... response if/when the application first attempts to read
+            # from the input stream. The read request must then remain blocked until
+            # the client responds."
             self.waits_for_continue = False
             interim = connection.parser.send_continue()
             if interim:
@@ -961,9 +651,9 @@ class RequestBody:
                 data = b""  # timed out (--timeout) or reset: the body will not be complete
             before = len(self.buffer)
             for event in connection.parser.receive(data):
-                if type(event) is http11.Data:
+                if isinstance(event, http11.Data):
                     self.buffer += event.data
-                elif type(event) is http11.EndOfMessage:
+                elif isinstance(event, http11.EndOfMessage):
                     self.complete = True
                 else:
                     self.failed = True
@@ -1049,36 +739,96 @@ class EmptyBody:
 EMPTY_BODY = EmptyBody()
 
 
-class FileWrapper:
-    """wsgi.file_wrapper: lets an application return an open file.
+def sendfile_size(wrapper: pep3333.FileWrapper) -> int | None:
+    """Bytes from the file's position to its end; None if it is not a regular file.
 
-    PEP 3333: the wrapper "must be an iterable object" that behaves like
-    iter(filelike.read, '') except for close(); a server may instead transmit
-    the file with a faster, platform-specific method. Here that is os.sendfile
-    (through socket.sendfile) for a regular file on disk: the kernel copies the
-    file to the socket without passing the bytes through Python.
+    PEP 3333 ("Optional Platform-Specific File Handling"): "a wsgi.file_wrapper has
+    to introspect the supplied object for things such as a fileno() (Unix-like OSes)
+    ... in order to determine if the file-like object is suitable for use with the
+    platform-specific API it supports."
     """
+    try:
+        position = wrapper.filelike.tell()
+        status = os.fstat(wrapper.filelike.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    return max(status.st_size - position, 0)
 
-    def __init__(self, filelike, block_size: int = 8192):
-        self.filelike = filelike
-        self.block_size = block_size
-        if hasattr(filelike, "close"):
-            self.close = filelike.close
 
-    def __iter__(self):
-        read, size = self.filelike.read, self.block_size
-        return iter(lambda: read(size), b"")
+# ── Shutting down (no request runs this) ────────────────────────────────────
 
-    def sendfile_size(self) -> int | None:
-        """Bytes from the file's position to its end; None if it is not a regular file."""
-        try:
-            position = self.filelike.tell()
-            status = os.fstat(self.filelike.fileno())
-        except (AttributeError, OSError, ValueError):
-            return None
-        if not stat.S_ISREG(status.st_mode):
-            return None
-        return max(status.st_size - position, 0)
+
+def on_stop_signal(worker: Worker, signum, frame) -> None:
+    """SIGTERM, or SIGINT in a worker of its own: the selector loop ends and shuts down."""
+    if signum == signal.SIGINT:
+        worker.interrupts += 1
+        if worker.interrupts >= 2:
+            trace.log("wsgi_server: second interrupt, exiting now")
+            os._exit(1)
+    worker.stop_requested = True
+
+
+def shut_down(worker: Worker) -> int:
+    """Stop accepting, close idle connections, let running requests finish."""
+    worker.selector.unregister(worker.listener)
+    worker.listener.close()
+    with worker.lock:
+        # From now on a pool thread closes a connection instead of parking it.
+        worker.alive = False
+        for key in list(worker.selector.get_map().values()):
+            if key.data is not None:
+                key.data.parked = False
+                key.data.close()
+    # Connections already in the queue are served first; then each thread
+    # takes a None and ends.
+    for _ in worker.threads:
+        worker.ready_connections.put(None)
+    deadline = time.monotonic() + worker.args.graceful_timeout
+    for thread in worker.threads:
+        thread.join(max(deadline - time.monotonic(), 0))
+    busy = sum(thread.is_alive() for thread in worker.threads)
+    if busy:
+        trace.log(f"wsgi_server: {busy} request(s) still running after "
+                  f"--graceful-timeout {worker.args.graceful_timeout:g} s; exiting anyway")
+        sys.stdout.flush()
+        # A thread in the middle of the application cannot be stopped from
+        # outside; leave without the interpreter's clean-up, which would run
+        # at the same time as that thread.
+        os._exit(0)
+    return 0
+
+
+# ── The command line ────────────────────────────────────────────────────────
+
+
+def parse_arguments(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m servers.wsgi_server",
+        description="Serve a WSGI application (PEP 3333) with a pool of threads, "
+                    "optionally in several pre-forked processes.",
+        epilog="SIGTERM or Ctrl-C stops the server gracefully: it stops accepting, closes "
+               "idle connections and lets running requests finish (up to "
+               "--graceful-timeout). A second Ctrl-C exits at once.")
+    parser.add_argument(
+        "app", metavar="MODULE:ATTR",
+        help="the application, e.g. sample_site.wsgi:application (MODULE alone means "
+             "MODULE:application, as in gunicorn)")
+    cli.add_common_arguments(parser)
+    parser.add_argument(
+        "--threads", type=cli.positive_int, default=8, metavar="N",
+        help="threads per process that run the application; N requests run at once in "
+             "each process, while idle connections wait in the selector without a "
+             "thread (default %(default)s)")
+    parser.add_argument(
+        "--workers", type=cli.positive_int, default=1, metavar="N",
+        help="processes that serve requests; with N > 1 the server forks N copies "
+             "sharing one listening socket and restarts one that dies, so that N "
+             "cores can run Python at the same time (default %(default)s)")
+    forwarded.add_argument(parser)
+    tuning.add_gc_freeze_argument(parser)
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

@@ -206,9 +206,120 @@ ROUTES = {
 }
 
 
+# ── WebSocket endpoints (scope type "websocket") ───────────────────────────────
+
+async def ws_echo(scope, receive, send):
+    """Every message back, text as text and bytes as bytes; the disconnect on stdout."""
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            print(f"ws-disconnect {scope['path']} {message['code']} {message.get('reason', '')!r}",
+                  flush=True)
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
+async def ws_scope(scope, receive, send):
+    """Accept with the first offered subprotocol and a header; send the scope as JSON."""
+    await receive()
+    offered = scope["subprotocols"]
+    await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None,
+                "headers": [(b"x-accepted-by", b"ws_scope")]})
+    shown = {key: (value.decode("latin-1") if isinstance(value, bytes) else value)
+             for key, value in scope.items() if key not in ("headers", "state")}
+    shown["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
+    await send({"type": "websocket.send", "text": json.dumps({"keys": list(scope), "scope": shown})})
+    await receive()
+
+
+async def ws_deny(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.close"})
+
+
+async def ws_deny_response(scope, receive, send):
+    """The websocket.http.response extension: a 401 with a body, in two pieces."""
+    await receive()
+    assert "websocket.http.response" in scope["extensions"]
+    await send({"type": "websocket.http.response.start", "status": 401,
+                "headers": [(b"content-type", b"text/plain"), (b"www-authenticate", b"Bearer")]})
+    await send({"type": "websocket.http.response.body", "body": b"log in ", "more_body": True})
+    await send({"type": "websocket.http.response.body", "body": b"first\n"})
+
+
+async def ws_close(scope, receive, send):
+    """Accept, then close with ?code=&reason= once the first message arrives; report
+    what send() does after the close."""
+    params = query(scope)
+    await receive()
+    await send({"type": "websocket.accept"})
+    await receive()
+    await send({"type": "websocket.close", "code": int(params.get("code", 1000)),
+                "reason": params.get("reason", "")})
+    message = await receive()
+    print(f"ws-after-close {message['type']} {message['code']}", flush=True)
+    try:
+        await send({"type": "websocket.send", "text": "too late"})
+    except OSError as exc:
+        print(f"ws-send-after-close raised {type(exc).__name__}", flush=True)
+
+
+async def ws_crash(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.accept"})
+    await receive()
+    raise RuntimeError("the application broke")
+
+
+async def ws_no_accept(scope, receive, send):
+    await receive()
+
+
+async def ws_flood(scope, receive, send):
+    """Accept, then send ?mb= MiB in 64 KiB binary messages, as fast as send() lets it."""
+    megabytes = int(query(scope).get("mb", "1"))
+    await receive()
+    await send({"type": "websocket.accept"})
+    chunk = b"x" * 65536
+    try:
+        for _ in range(megabytes * 16):
+            await send({"type": "websocket.send", "bytes": chunk})
+        await send({"type": "websocket.send", "text": "done"})
+        print("ws-flood sent everything", flush=True)
+    except OSError:
+        print("ws-flood client gone", flush=True)
+    await receive()
+
+
+async def ws_slow_reader(scope, receive, send):
+    """Accept and never call receive() again until told: the client may send a lot."""
+    await receive()
+    await send({"type": "websocket.accept"})
+    await asyncio.sleep(float(query(scope).get("sleep", "1")))
+    count = 0
+    while (await receive())["type"] == "websocket.receive":
+        count += 1
+    print(f"ws-slow-reader got {count} messages", flush=True)
+
+
+WS_ROUTES = {
+    "/ws/echo": ws_echo, "/ws/scope": ws_scope, "/ws/deny": ws_deny,
+    "/ws/deny-response": ws_deny_response, "/ws/close": ws_close, "/ws/crash": ws_crash,
+    "/ws/no-accept": ws_no_accept, "/ws/flood": ws_flood, "/ws/slow-reader": ws_slow_reader,
+}
+
+
 async def raw(scope, receive, send):
     if scope["type"] == "lifespan":
         await lifespan_ok(scope, receive, send)
+        return
+    if scope["type"] == "websocket":
+        await WS_ROUTES.get(scope["path"], ws_deny)(scope, receive, send)
         return
     endpoint = ROUTES.get(scope["path"])
     if endpoint is None and scope["path"].startswith("/scope/"):

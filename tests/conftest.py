@@ -5,9 +5,14 @@ import pytest
 from tests.external import chromium_browser, redis_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless chromium for the session (skips locally, fails in CI, when missing)."""
+    """One headless chromium per test module (skips locally, fails in CI, when missing).
+
+    Module scope, not session: while Playwright's sync API is open the main thread has a
+    running event loop, so any later asyncio.run() or async_to_sync() in the same thread
+    fails. Closing the browser at the end of its module gives the loop back.
+    """
     with chromium_browser() as launched:
         yield launched
 

@@ -8,7 +8,7 @@ instead of smoothed over.
 import socket
 import time
 
-# Every row of DESIGN.md's URL table that a GET can reach, with what the body must contain.
+# Every row of docs/design.md's URL table that a GET can reach, with what the body must contain.
 # The same cases run against every server (tests/test_end_to_end.py) and, under
 # wsgiref.validate and servers.asgi_checker, against the toy WSGI and ASGI servers.
 SITE_ENDPOINTS = [

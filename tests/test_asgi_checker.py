@@ -206,3 +206,129 @@ def test_a_correct_lifespan_passes():
 def test_lifespan_violations(steps, incoming, rule):
     with pytest.raises(ASGIViolation, match=rule):
         converse(lifespan_app(*steps), LIFESPAN, incoming)
+
+
+# ── WebSocket ─────────────────────────────────────────────────────────────────────
+
+def ws_scope(**changes):
+    scope = {
+        "type": "websocket", "asgi": {"version": "3.0", "spec_version": "2.5"},
+        "http_version": "1.1", "scheme": "ws", "path": "/ws", "raw_path": b"/ws",
+        "query_string": b"", "root_path": "", "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+        "subprotocols": ["chat"], "state": {}, "extensions": {"websocket.http.response": {}},
+    }
+    scope.update(changes)
+    return {key: value for key, value in scope.items() if value is not REMOVED}
+
+
+CONNECT = {"type": "websocket.connect"}
+WS_DISCONNECT = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+ACCEPT = {"type": "websocket.accept"}
+
+
+class Gone(OSError):
+    """What a server raises on send() after the close."""
+
+
+def ws_converse(app, scope=None, incoming=(CONNECT,), *, raise_after_close=True):
+    """Run checked(app) on a websocket scope against a fake server."""
+    incoming = list(incoming)
+    sent = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else WS_DISCONNECT
+
+    async def send(message):
+        if raise_after_close and any(m["type"] == "websocket.close" for m in sent):
+            raise Gone("closed")
+        sent.append(message)
+
+    asyncio.run(checked(app)(scope if scope is not None else ws_scope(), receive, send))
+    return sent
+
+
+def ws_app(*steps):
+    """steps: "receive" or a message to send, in order."""
+    async def app(scope, receive, send):
+        for step in steps:
+            if step == "receive":
+                await receive()
+            else:
+                await send(step)
+    return app
+
+
+def test_a_correct_websocket_conversation_passes():
+    incoming = [CONNECT, {"type": "websocket.receive", "text": "hi"},
+                {"type": "websocket.receive", "bytes": b"\x00", "text": None}, WS_DISCONNECT]
+    app = ws_app("receive", {**ACCEPT, "subprotocol": "chat", "headers": [(b"x-a", b"1")]},
+                 "receive", {"type": "websocket.send", "text": "hi"},
+                 "receive", {"type": "websocket.send", "bytes": b"\x00"},
+                 "receive", "receive")
+    assert len(ws_converse(app, incoming=incoming)) == 3
+    denial = ws_app("receive", {"type": "websocket.http.response.start", "status": 401, "headers": []},
+                    {"type": "websocket.http.response.body", "body": b"no"})
+    assert ws_converse(denial)[0]["status"] == 401
+
+
+def test_send_after_close_must_raise_oserror():
+    app = ws_app("receive", ACCEPT, {"type": "websocket.close", "code": 4000},
+                 {"type": "websocket.send", "text": "late"})
+    with pytest.raises(Gone):
+        ws_converse(app)
+    with pytest.raises(ASGIViolation, match="the server broke .* should raise an OSError"):
+        ws_converse(app, raise_after_close=False)
+
+
+@pytest.mark.parametrize("changes, rule", [
+    ({"path": b"/ws"}, r"scope\['path'\] .* must be str"),
+    ({"subprotocols": "chat"}, r"scope\['subprotocols'\] must be an iterable of str"),
+    ({"subprotocols": [b"chat"]}, r"each of scope\['subprotocols'\] must be str"),
+    ({"scheme": ""}, r"scope\['scheme'\] is optional but must not be empty"),
+    ({"headers": REMOVED}, r"the websocket scope lacks the required key\(s\) headers"),
+])
+def test_a_bad_websocket_scope_is_the_servers_fault(changes, rule):
+    with pytest.raises(ASGIViolation, match="the server broke the ASGI spec: .*" + rule):
+        ws_converse(ws_app(), ws_scope(**changes))
+
+
+@pytest.mark.parametrize("incoming, rule", [
+    ([{"type": "websocket.receive", "text": "x"}], r"first message received must be websocket.connect"),
+    ([CONNECT, CONNECT], r"websocket.connect twice"),
+    ([CONNECT, {"type": "websocket.receive", "text": "x"}], r"before the application accepted"),
+    ([CONNECT, WS_DISCONNECT, {"type": "websocket.receive", "text": "x"}], r"after websocket.disconnect"),
+    ([CONNECT, {"type": "http.request"}], r"may return only websocket"),
+    ([CONNECT, {"type": "websocket.disconnect", "code": "1000"}], r"\['code'\] must be int"),
+])
+def test_bad_websocket_receive_messages_are_the_servers_fault(incoming, rule):
+    app = ws_app("receive", "receive", "receive")
+    with pytest.raises(ASGIViolation, match="the server broke the ASGI spec: .*" + rule):
+        ws_converse(app, incoming=incoming)
+
+
+def test_receive_with_both_text_and_bytes_is_the_servers_fault():
+    app = ws_app("receive", ACCEPT, "receive")
+    with pytest.raises(ASGIViolation, match="exactly one of 'bytes' or 'text'"):
+        ws_converse(app, incoming=[CONNECT, {"type": "websocket.receive", "text": "a", "bytes": b"a"}])
+
+
+@pytest.mark.parametrize("steps, scope, rule", [
+    ([ACCEPT], None, r"sent 'websocket.accept' before receiving websocket.connect"),
+    (["receive", {"type": "websocket.send", "text": "x"}], None, r"answer to websocket.connect must be"),
+    (["receive", {**ACCEPT, "subprotocol": "v9"}], None, r"'v9' is not one the client offered"),
+    (["receive", {**ACCEPT, "headers": [(b"sec-websocket-protocol", b"chat")]}], None,
+     r"must not include sec-websocket-protocol"),
+    (["receive", {**ACCEPT, "headers": [(b"X-Up", b"1")]}], None, r"must be lowercased"),
+    (["receive", ACCEPT, {"type": "websocket.send"}], None, r"exactly one of 'bytes' or 'text'"),
+    (["receive", ACCEPT, {"type": "websocket.send", "bytes": "str"}], None, r"\['bytes'\] must be bytes"),
+    (["receive", ACCEPT, {"type": "websocket.close", "code": "1000"}], None, r"\['code'\] must be int"),
+    (["receive", ACCEPT, ACCEPT], None, r"only websocket.send or websocket.close"),
+    (["receive", {"type": "websocket.http.response.start", "status": 403}],
+     ws_scope(extensions={}), r"does not offer the websocket.http.response extension"),
+    (["receive", {"type": "websocket.http.response.start", "status": 403}, ACCEPT], None,
+     r"only websocket.http.response.body may be sent"),
+])
+def test_bad_websocket_send_messages_are_the_applications_fault(steps, scope, rule):
+    with pytest.raises(ASGIViolation, match="the application broke the ASGI spec: .*" + rule):
+        ws_converse(ws_app(*steps), scope)

@@ -21,14 +21,17 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import AsyncClient, Client
 from django.urls import get_resolver
+from django.utils.html import escape
 
 from sample_site.shop import views
 from sample_site.shop.management.commands.seed_products import PRODUCT_COUNT, product_fields
 from sample_site.shop.models import Product
 from sample_site.shop.params import BadParameter, bounded_int
+from sample_site.shop.routing import websocket_urlpatterns
 
 REPO = Path(__file__).resolve().parent.parent
 TEXT = "text/plain; charset=utf-8"
@@ -72,8 +75,15 @@ def test_index_links_every_endpoint_of_the_url_table(client):
     for link, description in views.ENDPOINTS:
         assert f'href="{link.replace("&", "&amp;")}"' in html
         assert description.replace('"', "&quot;") in html
+    for endpoint, description in views.WEBSOCKET_ENDPOINTS:
+        assert f"<code>{escape(endpoint)}</code>" in html
+        assert escape(description) in html
+    # /docs/ is linked from the page only when the rendered source exists (below).
     routes = {"/" + str(pattern.pattern) for pattern in get_resolver().url_patterns} - {"/"}
-    assert routes == {link.split("?")[0] for link, _ in views.ENDPOINTS}
+    assert routes - {"/docs/", "/docs/<path:path>"} == {link.split("?")[0] for link, _ in views.ENDPOINTS}
+    websocket_routes = {"/" + str(route.pattern) for route in websocket_urlpatterns}
+    assert websocket_routes == {endpoint.split("?")[0].replace("<room>", "<str:room>")
+                                for endpoint, _ in views.WEBSOCKET_ENDPOINTS}
 
 
 def test_unknown_path_is_404(client):
@@ -413,12 +423,111 @@ def test_json_safe():
     }
 
 
+# --- which server served the page; the rendered source at /docs/ ----------------------
+
+CGI_ENVIRON = {"wsgi.run_once": True, "GATEWAY_INTERFACE": "CGI/1.1",
+               "SERVER_SOFTWARE": "servers.cgi_server/1.0"}
+
+
+@pytest.fixture
+def docs_root(settings, tmp_path):
+    """A rendered-docs folder of our own, with a file outside it that must stay unreachable."""
+    root = tmp_path / "docs"
+    (root / "assets").mkdir(parents=True)
+    (root / "index.html").write_text("<h1>reading order</h1>")
+    (root / "servers.cgi_server.html").write_text("<h1>cgi_server.py</h1>")
+    (root / "servers.asgi_server.html").write_text("<h1>asgi_server.py</h1>")
+    (root / "assets" / "page.css").write_text("body { margin: 0 }")
+    (tmp_path / "secret.txt").write_text("outside the docs")
+    (root / "escape.html").symlink_to(tmp_path / "secret.txt")
+    settings.DOCS_ROOT = root
+    return root
+
+
+def served_section(html):
+    return re.search(r'<section class="served">.*?</section>', html, re.S).group(0)
+
+
+def test_pages_say_they_were_served_through_wsgi(client, settings, tmp_path):
+    settings.DOCS_ROOT = tmp_path / "not-built"
+    for path in ("/", "/chat"):
+        served = served_section(client.get(path).content.decode())
+        assert '<strong class="interface">WSGI 1.0 (PEP 3333)</strong>' in served
+        assert "<code>wsgi.version</code></td><td><code>(1, 0)</code>" in served
+        assert "/docs/" not in served  # nothing to link to before `make docs`
+
+
+def test_chat_under_wsgi_explains_why_it_cannot_connect(client):
+    html = client.get("/chat").content.decode()
+    assert 'id="why-not"' in html
+    assert "once per request" in html and "make demo-asgi" in html
+    assert re.search(r'<button id="join-button" disabled>', html)
+
+
+def test_pages_under_cgi_name_the_runner_and_link_its_source(client, docs_root):
+    for path in ("/", "/chat"):
+        served = served_section(client.get(path, **CGI_ENVIRON).content.decode())
+        assert '<strong class="server">servers.cgi_server/1.0</strong>' in served
+        assert "CGI/1.1 (RFC 3875)" in served
+        assert '<a class="docs" href="/docs/servers.cgi_server.html">' in served
+
+
+def test_pages_under_asgi_say_so_and_the_chat_can_connect(docs_root, monkeypatch):
+    html = async_get("/chat").content.decode()
+    served = served_section(html)
+    assert '<strong class="interface">ASGI 3.0' in served
+    assert "<code>scope[&#x27;asgi&#x27;]</code>" in served
+    assert 'id="why-not"' not in html
+    assert '<button id="join-button">' in html
+    # The test runner is no server with a page of its own: the link goes to the index.
+    assert '<a class="docs" href="/docs/index.html">' in served
+    monkeypatch.setattr(views, "program_name", lambda: "servers.asgi_server")
+    served = served_section(async_get("/").content.decode())
+    assert '<strong class="server">servers.asgi_server</strong>' in served
+    assert '<a class="docs" href="/docs/servers.asgi_server.html">' in served
+
+
+def test_server_names_get_their_installed_version():
+    assert re.fullmatch(r"uvicorn \d+\.\d+\.\d+", views.with_version("uvicorn"))
+    assert views.with_version("gunicorn/27.0.1") == "gunicorn/27.0.1"
+    assert views.with_version("servers.asgi_server") == "servers.asgi_server"
+
+
+def test_docs_serves_the_files_of_the_rendered_folder(client, docs_root):
+    response = client.get("/docs/")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"<h1>reading order</h1>"
+    response = client.get("/docs/servers.cgi_server.html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert b"".join(response.streaming_content) == b"<h1>cgi_server.py</h1>"
+    response = client.get("/docs/assets/page.css")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/css")
+
+
+@pytest.mark.parametrize("path", ["/docs/missing.html", "/docs/assets", "/docs/assets/",
+                                  "/docs/../secret.txt", "/docs/%2e%2e/secret.txt",
+                                  "/docs/assets/../../secret.txt", "/docs/escape.html",
+                                  "/docs//etc/passwd"])
+def test_docs_is_404_for_anything_but_a_file_inside_the_folder(client, docs_root, path):
+    response = client.get(path)
+    assert response.status_code == 404, path
+    assert b"outside the docs" not in response.content
+
+
+def test_docs_is_404_before_the_docs_are_built(client, settings, tmp_path):
+    settings.DOCS_ROOT = tmp_path / "not-built"
+    assert client.get("/docs/").status_code == 404
+    assert client.get("/docs/index.html").status_code == 404
+
+
 # --- settings, entry points, manage.py ------------------------------------------------
 
 
 def load_settings(monkeypatch, **environ):
     """A fresh copy of sample_site/settings.py evaluated under `environ`."""
-    for name in ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "SAMPLE_SITE_DB"):
+    for name in ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "SAMPLE_SITE_DB", "CHANNEL_LAYER", "REDIS_URL",
+                 "SAMPLE_SITE_DOCS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
@@ -448,11 +557,30 @@ def test_settings_from_the_environment(monkeypatch, tmp_path):
     assert load_settings(monkeypatch, DJANGO_DEBUG="yes").DEBUG is False
 
 
+def test_channel_layer_and_docs_settings(monkeypatch, tmp_path):
+    settings = load_settings(monkeypatch)
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    assert settings.DOCS_ROOT == REPO / "var" / "docs"
+    settings = load_settings(monkeypatch, CHANNEL_LAYER="redis")
+    assert settings.CHANNEL_LAYERS["default"] == {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0"]}}
+    settings = load_settings(monkeypatch, CHANNEL_LAYER="redis", REDIS_URL="redis://10.0.0.5:7000/2",
+                             SAMPLE_SITE_DOCS=str(tmp_path))
+    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] == ["redis://10.0.0.5:7000/2"]
+    assert settings.DOCS_ROOT == tmp_path
+    with pytest.raises(ImproperlyConfigured, match="^CHANNEL_LAYER must be memory or redis, got 'rabbit'$"):
+        load_settings(monkeypatch, CHANNEL_LAYER="rabbit")
+
+
 def test_entry_points_expose_application():
-    from sample_site.asgi import application as asgi_application
+    from sample_site.asgi import application as asgi_application, django_application
     from sample_site.wsgi import application as wsgi_application
 
     assert callable(wsgi_application) and callable(asgi_application)
+    # HTTP reaches Django's own handler untouched; WebSocket goes through Channels.
+    assert asgi_application.application_mapping["http"] is django_application
+    assert set(asgi_application.application_mapping) == {"http", "websocket"}
 
 
 def test_manage_py_migrates_and_seeds_from_the_repo_root(tmp_path):

@@ -378,7 +378,7 @@ def test_trace_server_timing_and_access_log():
                   "── wsgi #1 ── response", "── wsgi #1 ── timing"):
         assert block in output
     assert "wsgi.input" in output and "Server-Timing: app;dur=" in output
-    assert "Server: wsgi_server" in output  # the head as sent, with what the server added
+    assert "Server: servers.wsgi_server/1.0" in output  # the head as sent, with what the server added
     assert_validator_silent(srv)
 
 

@@ -5,13 +5,19 @@ measures is the server and the interface, not the view.
 """
 
 import asyncio
+import functools
 import hashlib
+import importlib.metadata
 import re
+import sys
 import time
+from pathlib import Path
 
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.views import static
 from django.views.decorators.csrf import csrf_exempt
 
 from sample_site.shop.models import Product
@@ -34,11 +40,107 @@ ENDPOINTS = [
     ("/events?count=10&interval_ms=500", "server-sent events, one per flush: a long-lived connection"),
     ("/echo", "POST a body: its method, content type, length and SHA-256 as JSON"),
     ("/inspect", "what the server handed Django: the WSGI environ or the ASGI scope, as JSON"),
+    ("/chat", "a chat room in the browser over a WebSocket: why ASGI exists"),
+]
+# WebSocket endpoints (shop/routing.py): a browser's ordinary GET cannot open them, so
+# the index lists them without a link.
+WEBSOCKET_ENDPOINTS = [
+    ("/ws/echo", "every message back, text as text and binary as binary: tests and benchmarks"),
+    ("/ws/chat/<room>?name=<name>", "a chat room through the channel layer: who joins, "
+                                    "who leaves, who is connected, every message"),
 ]
 
 
 def index(request):
-    return render(request, "shop/index.html", {"endpoints": ENDPOINTS})
+    return render(request, "shop/index.html", {
+        "endpoints": ENDPOINTS, "websocket_endpoints": WEBSOCKET_ENDPOINTS,
+        "served": served_by(request)})
+
+
+def chat(request):
+    return render(request, "shop/chat.html", {"served": served_by(request)})
+
+
+# --- which server and interface served a request ------------------------------------
+
+
+def served_by(request):
+    """What served this request, read from what the server handed Django.
+
+    A dict: `interface` and `server` in words, `facts` (the (key, value) pairs they
+    were read from), `websocket` (whether this interface can hold a WebSocket) and
+    `docs` (the URL of the server's annotated source, when `make docs` has built it).
+    """
+    if isinstance(request, ASGIRequest):
+        asgi = request.scope.get("asgi", {})
+        interface = f"ASGI {asgi.get('version', '2.0')}"
+        if "spec_version" in asgi:
+            interface += f" (HTTP spec {asgi['spec_version']})"
+        # The ASGI scope has no key that names the server, so the name comes from
+        # the program this process runs.
+        server = program_name()
+        facts = [("scope['asgi']", asgi), ("scope['server']", request.scope.get("server"))]
+        module = server
+    else:
+        meta = request.META
+        interface = "WSGI {}.{} (PEP 3333)".format(*meta.get("wsgi.version", (1, 0)))
+        # GATEWAY_INTERFACE cannot tell CGI apart (granian sets it too); run_once can.
+        # PEP 3333, wsgi.run_once: "This value should evaluate true if the server or
+        # gateway expects (but does not guarantee!) that the application will only be
+        # invoked this one time during the life of its containing process. Normally,
+        # this will only be true for a gateway based on CGI (or something similar)."
+        if meta.get("wsgi.run_once"):
+            gateway = meta.get("GATEWAY_INTERFACE", "CGI")
+            interface = f"{gateway} (RFC 3875): a new process runs the {interface} application once"
+        # SERVER_SOFTWARE is a CGI variable (RFC 3875 §4.1.17) that PEP 3333 leaves
+        # optional; gunicorn and the CGI runner set it, the toy WSGI server does not.
+        software = meta.get("SERVER_SOFTWARE")
+        server = software or program_name()
+        module = server.split("/")[0]
+        facts = [(key, meta[key]) for key in ("wsgi.version", "GATEWAY_INTERFACE", "SERVER_SOFTWARE",
+                                              "wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once")
+                 if key in meta]
+    return {"interface": interface, "server": with_version(server), "facts": facts,
+            "websocket": isinstance(request, ASGIRequest), "docs": docs_page_for(module)}
+
+
+def program_name():
+    """The module this process runs (`python -m uvicorn` -> 'uvicorn'), or its script's name."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name not in ("__main__", "__mp_main__"):
+        return spec.name.removesuffix(".__main__")
+    return Path(sys.argv[0]).name
+
+
+@functools.cache  # reading the installed metadata takes about half a millisecond
+def with_version(server):
+    """'uvicorn' -> 'uvicorn 0.54.0' when an installed distribution has that name."""
+    if "/" in server:
+        return server  # SERVER_SOFTWARE carries its own version, e.g. 'gunicorn/23.0.0'
+    try:
+        return f"{server} {importlib.metadata.version(server)}"
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return server
+
+
+def docs_page_for(module):
+    """The /docs/ URL of this server's rendered source, else of the docs' index; None without docs."""
+    for page in (f"{module}.html", "index.html"):
+        if (Path(settings.DOCS_ROOT) / page).is_file():
+            return f"/docs/{page}"
+    return None
+
+
+def docs(request, path="index.html"):
+    """A file of the rendered source under DOCS_ROOT; 404 for anything else."""
+    root = Path(settings.DOCS_ROOT).resolve()
+    # static.serve keeps `..` out; resolving also keeps out a symbolic link that
+    # points outside the folder.
+    target = (root / path).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        raise Http404("no such page in the rendered docs")
+    return static.serve(request, str(target.relative_to(root)), document_root=root)
 
 
 def hello(request):

@@ -1,4 +1,5 @@
-"""servers.common: the command line, app loading, listening, CGI variables, trace."""
+"""The modules the servers share: cli (command line, app loading, listening),
+cgi_variables, trace and tuning."""
 
 import argparse
 import socket
@@ -6,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from servers import common
+from servers import cgi_variables, cli, trace, tuning
 
 
 def head(path=b"/", query=b"", headers=(), method="GET", version="1.1"):
@@ -22,19 +23,19 @@ def head(path=b"/", query=b"", headers=(), method="GET", version="1.1"):
     ("localhost:65535", ("localhost", 65535)),
 ])
 def test_parse_bind(text, expected):
-    assert common.parse_bind(text) == expected
+    assert cli.parse_bind(text) == expected
 
 
 @pytest.mark.parametrize("text", ["8000", ":8000", "host:", "host:http", "host:0", "host:70000"])
 def test_parse_bind_refuses(text):
-    with pytest.raises(common.StartupError, match="--bind"):
-        common.parse_bind(text)
+    with pytest.raises(cli.StartupError, match="--bind"):
+        cli.parse_bind(text)
 
 
 def test_load_app_resolves_module_attr_and_default():
     from scripts import hello_apps
-    assert common.load_app("scripts.hello_apps:wsgi_app") is hello_apps.wsgi_app
-    assert common.load_app("servers.common:StartupError.__init__") is common.StartupError.__init__
+    assert cli.load_app("scripts.hello_apps:wsgi_app") is hello_apps.wsgi_app
+    assert cli.load_app("servers.cli:StartupError.__init__") is cli.StartupError.__init__
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -45,23 +46,23 @@ def test_load_app_resolves_module_attr_and_default():
     (":app", "expected MODULE:ATTR"),
 ])
 def test_load_app_errors_are_one_line(spec, message):
-    with pytest.raises(common.StartupError, match=message) as info:
-        common.load_app(spec)
+    with pytest.raises(cli.StartupError, match=message) as info:
+        cli.load_app(spec)
     assert "\n" not in str(info.value)
 
 
 def test_open_listener_reports_a_taken_port():
-    first = common.open_listener("127.0.0.1", 0)
+    first = cli.open_listener("127.0.0.1", 0)
     try:
         port = first.getsockname()[1]
-        with pytest.raises(common.StartupError, match=f"127.0.0.1:{port} is already in use"):
-            common.open_listener("127.0.0.1", port)
+        with pytest.raises(cli.StartupError, match=f"127.0.0.1:{port} is already in use"):
+            cli.open_listener("127.0.0.1", port)
     finally:
         first.close()
 
 
 def test_open_listener_listens():
-    listener = common.open_listener("127.0.0.1", 0)
+    listener = cli.open_listener("127.0.0.1", 0)
     try:
         with socket.create_connection(listener.getsockname(), timeout=2):
             conn, _ = listener.accept()
@@ -72,7 +73,7 @@ def test_open_listener_listens():
 
 def test_common_arguments_defaults_and_refusals():
     parser = argparse.ArgumentParser()
-    common.add_common_arguments(parser)
+    cli.add_common_arguments(parser)
     args = parser.parse_args([])
     assert (args.bind, args.keepalive, args.timeout, args.graceful_timeout) == ("127.0.0.1:8000", 5.0, 10.0, 30.0)
     assert not (args.access_log or args.server_timing or args.trace)
@@ -82,7 +83,7 @@ def test_common_arguments_defaults_and_refusals():
 
 
 def test_request_variables_order_values_and_header_rules():
-    variables = common.request_variables(
+    variables = cgi_variables.request_variables(
         head(path=b"/caf%C3%A9/a%2Fb", query=b"x=1&y=%20", method="POST", headers=[
             (b"host", b"localhost:8000"),
             (b"content-type", b"application/json"),
@@ -109,23 +110,23 @@ def test_request_variables_order_values_and_header_rules():
 
 
 def test_request_variables_content_length_override_and_absence():
-    plain = common.request_variables(head(), client=("::1", 1), server=("::1", 2))
+    plain = cgi_variables.request_variables(head(), client=("::1", 1), server=("::1", 2))
     assert "CONTENT_LENGTH" not in plain and "CONTENT_TYPE" not in plain
-    spooled = common.request_variables(head(headers=[(b"transfer-encoding", b"chunked")]),
+    spooled = cgi_variables.request_variables(head(headers=[(b"transfer-encoding", b"chunked")]),
                                        client=("::1", 1), server=("::1", 2), content_length=5)
     assert spooled["CONTENT_LENGTH"] == "5"
 
 
 def test_server_timing_format():
-    assert common.server_timing([("app", 0.001234), ("total", 0.002)]) == "app;dur=1.234, total;dur=2.000"
+    assert trace.server_timing([("app", 0.001234), ("total", 0.002)]) == "app;dur=1.234, total;dur=2.000"
 
 
 def test_trace_blocks(capsys):
-    trace = common.Trace("asgi", 7)
-    trace.request_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    trace.message("send", {"type": "http.response.body", "body": b"x" * 42, "more_body": False})
-    trace.mapping("environ", {"A": "1", "LONGER_KEY": b"v", "wsgi.input": object()})
-    trace.response(404, [(b"content-type", b"text/plain")])
+    view = trace.Trace("asgi", 7)
+    view.request_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    view.message("send", {"type": "http.response.body", "body": b"x" * 42, "more_body": False})
+    view.mapping("environ", {"A": "1", "LONGER_KEY": b"v", "wsgi.input": object()})
+    view.response(404, [(b"content-type", b"text/plain")])
     err = capsys.readouterr().err
     assert "── asgi #7 ── request head\n  GET / HTTP/1.1\n  Host: x\n" in err
     assert "'body': <42 bytes>" in err and "'more_body': False" in err
@@ -135,7 +136,7 @@ def test_trace_blocks(capsys):
 
 def test_fail_exits_with_one_line(capsys):
     with pytest.raises(SystemExit) as info:
-        common.fail("address 127.0.0.1:8000 is already in use")
+        cli.fail("address 127.0.0.1:8000 is already in use")
     assert info.value.code == 1
     assert capsys.readouterr().err.endswith("error: address 127.0.0.1:8000 is already in use\n")
 
@@ -144,7 +145,7 @@ def test_freeze_startup_objects_moves_the_live_objects_out_of_the_collectors_rea
     import gc
     kept_alive = [{"n": n} for n in range(1000)]       # container objects gc tracks
     try:
-        frozen = common.freeze_startup_objects()
+        frozen = tuning.freeze_startup_objects()
         assert frozen == gc.get_freeze_count() >= len(kept_alive)
         # A full collection no longer visits them: they are in no generation.
         tracked = {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
@@ -155,6 +156,6 @@ def test_freeze_startup_objects_moves_the_live_objects_out_of_the_collectors_rea
 
 def test_gc_freeze_flag_defaults_on_and_can_be_turned_off():
     parser = argparse.ArgumentParser()
-    common.add_gc_freeze_argument(parser)
+    tuning.add_gc_freeze_argument(parser)
     assert parser.parse_args([]).gc_freeze is True
     assert parser.parse_args(["--no-gc-freeze"]).gc_freeze is False

@@ -5,9 +5,9 @@ system four kinds of question, and each platform answers some of them differentl
 
 - How much CPU time and memory do a server's processes use, and which processes are
   they (a pre-forking server's workers, a CGI runner's children)? psutil answers on
-  both platforms, so nothing here reads /proc. One figure exists on Linux only: the
-  CPU time of children a process has already reaped (psutil reports 0 elsewhere), which
-  is where a CGI runner's finished children end up.
+  both platforms, so nothing here parses /proc for them. One figure exists on Linux
+  only: the CPU time of children a process has already reaped (psutil reports 0
+  elsewhere), which is where a CGI runner's finished children end up.
 - Can a process be held to some CPUs? Linux has os.sched_setaffinity; macOS has no way
   to bind a process to a core. Without it the benchmark runs unpinned, says so once,
   and records why in its results.
@@ -81,10 +81,11 @@ def split_cpus() -> tuple[set[int] | None, set[int] | None]:
 
 
 def pin(cpus: set[int] | None, pid: int = 0) -> bool:
-    """Hold process `pid` (0: this one) to `cpus`; False, doing nothing, where that cannot be done.
+    """Hold process `pid` to `cpus`; False, doing nothing, where that cannot be done.
 
-    A CPU set is inherited, so a server pinned before it starts keeps its workers
-    and CGI children there too.
+    pid 0 is the caller; on Linux that means the calling thread, which is the whole
+    process in a child between fork and exec. A CPU set is inherited, so a server
+    pinned before it starts keeps its workers and CGI children there too.
     """
     if not cpus or not affinity_calls_allowed():
         return False

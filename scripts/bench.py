@@ -4,6 +4,7 @@
     python -m scripts.bench                         # the full matrix (tens of minutes)
     python -m scripts.bench --servers wsgi,gunicorn-gthread --endpoints hello --concurrency 1,32
     python -m scripts.bench --goals all             # the comparisons the server issues are judged by
+    python -m scripts.bench --websocket [--quick]   # WebSocket echo round trips and memory per idle socket
 
 How it measures (DESIGN.md, "Benchmarks"):
 - every server is started with scripts.launch on a free port and pinned to one CPU set
@@ -19,6 +20,13 @@ How it measures (DESIGN.md, "Benchmarks"):
   reaped, a CGI runner's finished requests; other systems do not report those);
   the summary gives the median of the repeats, their spread, and each toy server's
   ratio against its reference.
+
+The WebSocket matrix (--websocket, and --goals websocket inside --goals all) meets the toy
+ASGI server, uvicorn and daphne on /ws/echo: echo round trips per second at 64 connections,
+and the memory of each idle open WebSocket (the server's RSS with N open minus its RSS with
+none, over N) at 1,000 and 5,000; a server that does not complete an echo there is skipped
+with the reason. The server catalogue is scripts.catalogue; the check of our load generator
+against wrk (and of its WebSocket mode against the websockets library) is scripts.bench_wrk.
 
 Results: results/<name>.csv and results/<name>.json (with a metadata block: CPU, cores,
 versions, date, commit, pinning, and the exact server command lines).
@@ -46,7 +54,7 @@ import time
 from pathlib import Path
 
 from scripts import loadgen, system
-from scripts.catalogue import HTTP_DEFAULT_SERVERS, SERVERS, TOY_SERVERS, command, server_available
+from scripts.catalogue import BARE_WEBSOCKET_APP, HTTP_DEFAULT_SERVERS, SERVERS, TOY_SERVERS, command, server_available
 from scripts.launch import DEFAULT_APPS, REPO, ServerProcess, ServerStartError, free_port
 from servers.cgi_server import ENVIRONMENT_ALLOWED_PREFIX, ENVIRONMENT_ALLOWLIST
 
@@ -104,6 +112,7 @@ CSV_COLUMNS = [
     "refused", "reset", "timeout", "protocol", "non_2xx", "unfinished",
     "rss_mb", "cpu_s", "cpu_ms_per_request", "held", "failed", "rss_idle_mb", "kb_per_connection",
     "overhead_ms", "server_timing_ms", "settle_s",
+    "handshake", "closed", "mismatch", "dropped", "loader_cpu_share",
 ]
 
 
@@ -370,7 +379,8 @@ def metadata(options, servers, server_cpus, loader_cpus):
         "platform": platform.platform(),
         "python": platform.python_version(),
         "packages": {name: version(name) for name in
-                     ("django", "gunicorn", "uvicorn", "httptools", "uvloop", "h11")},
+                     ("django", "gunicorn", "uvicorn", "httptools", "uvloop", "h11", "daphne", "channels",
+                      "websockets", "wsproto")},
         "loader": {"uvloop": loadgen.uvloop is not None},
         "pinning": {**system.pinning_metadata(server_cpus, loader_cpus), "observed": servers},
         "system": described,
@@ -569,6 +579,8 @@ def summarize(rows):
     """The end-of-run tables: per server and cell, the median req/s (and the spread of the
     repeats), then the median server CPU time per request; each with the toy servers' ratios
     against their references (higher is better for the toy in both)."""
+    websocket_rows = [row for row in rows if row["endpoint"].startswith("ws-")]
+    rows = [row for row in rows if not row["endpoint"].startswith("ws-")]
     cells = {}
     for row in rows:
         if row.get("held") is not None:
@@ -601,6 +613,8 @@ def summarize(rows):
         lines += ["", f"cgi runner overhead per request (latency minus the child's time): median {overhead:.2f} ms",
                   "cgi Server-Timing phases (median ms): "
                   + ", ".join(f"{phase} {statistics.median(v):.1f}" for phase, v in phases.items())]
+    if websocket_rows:
+        lines += ([""] if lines else []) + summarize_websocket(websocket_rows)
     return lines
 
 
@@ -637,6 +651,233 @@ def format_table(header, rows):
     return [line(header), "  ".join("-" * width for width in widths), *(line(row) for row in rows)]
 
 
+# --- the WebSocket matrix ----------------------------------------------------------------------
+#
+# Three ASGI servers on the same echo endpoint: echo round trips per second at 64
+# connections, and the memory each idle open WebSocket costs (server RSS with N idle
+# sockets minus its RSS with none, over N), at 1,000 and 5,000. The reference comes first.
+
+WEBSOCKET_SERVERS = ("uvicorn", "asgi", "daphne")
+WEBSOCKET_PATH = "/ws/echo"
+WEBSOCKET_FULL = {"connections": 64, "idle_levels": (1000, 5000), "duration": 3.0, "repeats": 3, "warmup": 1.0,
+                  "hold": 1.0}
+# --websocket --quick: the same figures, shorter cells and 1,000 idle sockets only (under a minute).
+WEBSOCKET_QUICK = {"connections": 64, "idle_levels": (1000,), "duration": 0.5, "repeats": 3, "warmup": 0.25,
+                   "hold": 0.2}
+WEBSOCKET_ERRORS = ("refused", "reset", "timeout", "handshake", "protocol", "closed", "mismatch")
+
+
+def websocket_url(server):
+    return server.url.replace("http://", "ws://", 1) + WEBSOCKET_PATH
+
+
+def websocket_probe(server):
+    """None if the server completes one echo round trip on /ws/echo, else what went wrong."""
+    with spending("settling"):
+        result = loadgen.websocket_run(websocket_url(server), connections=1, round_trips=1, timeout=10)
+    if result.round_trips == 1:
+        return None
+    return "; ".join(f"{kind}: {message}" for kind, message in result.error_samples.items()) or "no echo"
+
+
+def start_websocket_servers(stack, kinds, app, cpus, meta):
+    """Start the servers and keep those that echo on /ws/echo; say why each other one is skipped."""
+    running = start_servers(stack, kinds, app, cpus, meta, _NoProgress())
+    for kind in list(running):
+        problem = websocket_probe(running[kind])
+        if problem:
+            print(f"skipping {kind} in the WebSocket matrix: {problem}", flush=True)
+            del running[kind]
+    return running
+
+
+def measure_websocket_echo(server, level, repeat, duration):
+    """One closed loop of echo round trips; returns one row."""
+    cpu_before = system.cpu_seconds(server.pgid)
+    result = loadgen.websocket_run(websocket_url(server), connections=level, duration=duration)
+    cpu_used = system.cpu_seconds(server.pgid) - cpu_before
+    summary = result.summary_dict()
+    row = base_row(server.kind, server.app, "ws-echo", Endpoint(WEBSOCKET_PATH), level, repeat)
+    row.update({key: summary[key] for key in ("duration_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms",
+                                              "unfinished", "loader_cpu_share")})
+    row.update(summary["errors"])
+    row.update({
+        "requests": result.round_trips,
+        "rps": summary["rtps"],
+        "rss_mb": round(system.rss_bytes(server.pgid) / 1e6, 2),
+        "cpu_s": round(cpu_used, 3),
+        "cpu_ms_per_request": round(1000 * cpu_used / result.round_trips, 4) if result.round_trips else None,
+    })
+    return row
+
+
+def measure_websocket_idle(server, level, baseline, hold):
+    """Hold `level` idle WebSockets open; the server's memory per socket above its baseline."""
+    outcome = loadgen.hold_websockets(websocket_url(server), level, timeout=30.0, hold=hold,
+                                      probe=lambda: system.rss_bytes(server.pgid))
+    row = base_row(server.kind, server.app, "ws-idle", Endpoint(WEBSOCKET_PATH), level, 0)
+    row.update({key: outcome.errors.get(key, 0) for key in WEBSOCKET_ERRORS})
+    row.update({
+        "duration_s": round(outcome.seconds_to_open, 3),
+        "held": outcome.held,
+        "failed": outcome.failed,
+        "dropped": outcome.dropped,
+        "rss_idle_mb": round(baseline / 1e6, 2),
+        "rss_mb": round(outcome.probe / 1e6, 2),
+        "kb_per_connection": round((outcome.probe - baseline) / 1e3 / outcome.held, 2) if outcome.held else None,
+    })
+    return row
+
+
+def websocket_cells(kinds, app, timing, server_cpus, meta):
+    """The whole WebSocket matrix for one set of servers; returns its rows and the app it served."""
+    from tqdm import tqdm
+
+    rows = []
+    with contextlib.ExitStack() as stack:
+        running = start_websocket_servers(stack, kinds, app, server_cpus, meta)
+        if app == "site" and kinds and kinds[0] not in running:
+            # The reference cannot echo on the site: the site has no /ws/echo yet.
+            print(f"the sample site does not answer {WEBSOCKET_PATH} under {kinds[0]}; measuring the bare "
+                  f"echo app {BARE_WEBSOCKET_APP} instead", flush=True)
+            stack.close()
+            return websocket_cells(kinds, "bare-ws", timing, server_cpus, meta)
+        meta["options"]["websocket_app"] = app
+        order = [kind for kind in kinds if kind in running]
+        level = timing["connections"]
+        total = len(order) * (timing["repeats"] + len(timing["idle_levels"]))
+        progress = tqdm(total=total, unit="run", dynamic_ncols=True, file=sys.stderr)
+        try:
+            for kind in order:
+                progress.set_description(f"warm-up {kind} ws-echo x{level}")
+                if timing["warmup"]:
+                    with spending("warming up"):
+                        loadgen.websocket_run(websocket_url(running[kind]), connections=level,
+                                              duration=timing["warmup"])
+            for repeat in range(timing["repeats"]):
+                for kind in order:
+                    progress.set_description(f"{kind} ws-echo x{level} #{repeat + 1}")
+                    with spending("measuring"):
+                        rows.append(measure_websocket_echo(running[kind], level, repeat, timing["duration"]))
+                    websocket_probe(running[kind])
+                    progress.update()
+            for kind in order:
+                # The baseline: the server warmed up, no WebSocket open.
+                baseline = system.rss_bytes(running[kind].pgid)
+                for count in timing["idle_levels"]:
+                    progress.set_description(f"{kind} ws-idle x{count}")
+                    with spending("holding websockets"):
+                        rows.append(measure_websocket_idle(running[kind], count, baseline, timing["hold"]))
+                    websocket_probe(running[kind])
+                    progress.update()
+        finally:
+            progress.close()
+    return rows, app
+
+
+def websocket_goals(rows, reference="uvicorn", toy="asgi"):
+    """The three goals of the WebSocket issue, as ratios of figures measured in this run."""
+    def echo(kind):
+        values = [row["rps"] for row in rows if row["server"] == kind and row["endpoint"] == "ws-echo"]
+        return statistics.median(values) if values else math.nan
+
+    def idle(kind, count):
+        return next((row for row in rows if row["server"] == kind and row["endpoint"] == "ws-idle"
+                     and row["concurrency"] == count), None)
+
+    lines, results = [], []
+    level = next((row["concurrency"] for row in rows if row["endpoint"] == "ws-echo"), None)
+    toy_rate, reference_rate = echo(toy), echo(reference)
+    if level is not None and not math.isnan(toy_rate) and not math.isnan(reference_rate):
+        ratio = toy_rate / reference_rate
+        lines.append(f"websocket echo x{level}: {toy} {toy_rate:,.0f} round trips/s, {reference} "
+                     f"{reference_rate:,.0f}/s, ratio {ratio:.2f} (goal >= 1.0)")
+        results.append(f"websocket echo x{level} vs {reference} {ratio:.2f}")
+    counts = sorted({row["concurrency"] for row in rows if row["endpoint"] == "ws-idle"})
+    for count in counts:
+        mine, theirs = idle(toy, count), idle(reference, count)
+        if mine and theirs and mine["kb_per_connection"] and theirs["kb_per_connection"]:
+            ratio = mine["kb_per_connection"] / theirs["kb_per_connection"]
+            lines.append(f"memory per idle websocket x{count}: {toy} {mine['kb_per_connection']:.1f} kB, "
+                         f"{reference} {theirs['kb_per_connection']:.1f} kB, ratio {ratio:.2f} (goal <= 1.0)")
+            results.append(f"memory per idle websocket x{count} vs {reference} {ratio:.2f}")
+    if counts:
+        most = idle(toy, counts[-1])
+        if most:
+            errors = sum(most.get(kind) or 0 for kind in WEBSOCKET_ERRORS) + (most.get("dropped") or 0)
+            verdict = "met" if most["held"] == counts[-1] and not errors else "NOT met"
+            lines.append(f"{toy} held {most['held']:,} of {counts[-1]:,} websockets in one process, "
+                         f"{errors} errors ({verdict}; the goal is 5,000 with none)")
+            results.append(f"{toy} held {most['held']} of {counts[-1]} websockets, {errors} errors")
+    if toy not in {row["server"] for row in rows}:
+        lines.append(f"{toy} was not measured, so its websocket goals are open")
+        results.append(f"{toy} websocket not measured")
+    return lines, results
+
+
+def summarize_websocket(rows):
+    """The WebSocket tables: echo round trips per second, then memory per idle socket."""
+    echo_cells, lines = {}, []
+    for row in rows:
+        if row["endpoint"] == "ws-echo":
+            echo_cells.setdefault(row["server"], []).append(row)
+    if echo_cells:
+        level = next(iter(echo_cells.values()))[0]["concurrency"]
+        table = []
+        for server, runs in echo_cells.items():
+            middle, spread_of = median_and_spread([run["rps"] for run in runs])
+            table.append([server, f"{middle:,.0f} ±{100 * spread_of:.0f}%",
+                          f"{statistics.median(run['p50_ms'] or math.nan for run in runs):.2f}",
+                          f"{statistics.median(run['p99_ms'] or math.nan for run in runs):.2f}",
+                          f"{statistics.median(run['cpu_ms_per_request'] or math.nan for run in runs):.3f}",
+                          f"{statistics.median(run['loader_cpu_share'] for run in runs):.0%}",
+                          str(sum(run.get(kind) or 0 for run in runs for kind in WEBSOCKET_ERRORS))])
+        lines += [f"websocket echo round trips per second at {level} connections (median ±spread):"]
+        lines += format_table(["server", "round trips/s", "p50 ms", "p99 ms", "server CPU ms/rt", "loader CPU",
+                               "errors"], table)
+    idle = [row for row in rows if row["endpoint"] == "ws-idle"]
+    if idle:
+        lines += ["", "idle websockets held open, and the server's memory per socket:"]
+        lines += format_table(["server", "requested", "held", "dropped", "rss MB", "kB/websocket"],
+                              [[row["server"], f"{row['concurrency']:,}", f"{row['held']:,}", str(row["dropped"]),
+                                f"{row['rss_mb']:.1f}",
+                                f"{row['kb_per_connection']:.1f}" if row["kb_per_connection"] is not None else "-"]
+                               for row in idle])
+    return lines
+
+
+def websocket_kinds(args):
+    names = args.servers.split(",") if args.servers else list(WEBSOCKET_SERVERS)
+    unknown = [name for name in names if name not in SERVERS or SERVERS[name]["family"] != "asgi"]
+    if unknown:
+        raise SystemExit(f"not an ASGI server of the catalogue: {', '.join(unknown)}; "
+                         f"choose from {', '.join(WEBSOCKET_SERVERS)}")
+    return [name for name in chosen_servers(argparse.Namespace(servers=",".join(names)))]
+
+
+def websocket_timing(args, profile):
+    timing = dict(profile)
+    for key in ("duration", "repeats", "warmup"):
+        if getattr(args, key) is not None:
+            timing[key] = getattr(args, key)
+    if args.concurrency:
+        timing["connections"] = int(args.concurrency.split(",")[0])
+    if args.ws_idle:
+        timing["idle_levels"] = tuple(int(count) for count in args.ws_idle.split(","))
+    return timing
+
+
+def run_websocket(args):
+    """python -m scripts.bench --websocket: the matrix, its tables and its goals."""
+    timing = websocket_timing(args, WEBSOCKET_QUICK if args.quick else WEBSOCKET_FULL)
+    server_cpus, loader_cpus = pin_loader()
+    loadgen_limit = system.raise_open_files_limit()
+    meta = metadata({"websocket": True, "quick": args.quick, **timing, "open_files_limit": loadgen_limit},
+                    {}, server_cpus, loader_cpus)
+    rows, _ = websocket_cells(websocket_kinds(args), args.ws_app, timing, server_cpus, meta)
+    return rows, meta
+
+
 # --- the goals of the server issues ----------------------------------------------------------------
 
 GOALS = {
@@ -654,7 +895,7 @@ GOALS = {
 
 def run_goals(args):
     """Exactly the comparisons of the server issues, reference and toy measured alternately."""
-    which = ["wsgi", "asgi", "cgi"] if args.goals == "all" else [args.goals]
+    which = ["wsgi", "asgi", "cgi", "websocket"] if args.goals == "all" else [args.goals]
     duration = args.duration or 3.0
     repeats = args.repeats or 5
     warmup = args.warmup if args.warmup is not None else 1.0
@@ -666,6 +907,9 @@ def run_goals(args):
     for group in which:
         if group == "cgi":
             results += goal_cgi(timing, server_cpus, rows, meta)
+            continue
+        if group == "websocket":
+            results += goal_websocket(args, server_cpus, rows, meta)
             continue
         # A goal may name variants of the toy server, measured in the same turns and
         # printed beside it (they are not what the goal is judged by).
@@ -732,6 +976,20 @@ def goal_cgi(timing, server_cpus, rows, meta):
     return [f"cgi overhead {overhead:.2f} ms", f"cgi /hello x2 vs spawn floor {ratio:.2f}"]
 
 
+def goal_websocket(args, server_cpus, rows, meta):
+    """The WebSocket issue's goals: the matrix over the toy ASGI server and uvicorn (daphne beside
+    them), full cells, 1,000 and 5,000 idle sockets."""
+    timing = websocket_timing(args, WEBSOCKET_FULL)
+    meta["options"]["websocket"] = timing
+    system.raise_open_files_limit()
+    kinds = [kind for kind in WEBSOCKET_SERVERS if not server_available(kind)]
+    cell, _ = websocket_cells(kinds, args.ws_app, timing, server_cpus, meta)
+    rows += cell
+    lines, results = websocket_goals(cell)
+    print("\n".join(lines), flush=True)
+    return results
+
+
 class _NoProgress:
     def set_description(self, text):
         pass
@@ -758,16 +1016,31 @@ def main(argv=None):
     parser.add_argument("--warmup", type=float, help="seconds of unrecorded load before a cell")
     parser.add_argument("--out", default=str(REPO / "results"), help="folder for the results (results/)")
     parser.add_argument("--name", help="file name without extension (default: quick, full or goals-WHICH)")
-    parser.add_argument("--goals", choices=("wsgi", "asgi", "cgi", "all"),
+    parser.add_argument("--goals", choices=("wsgi", "asgi", "cgi", "websocket", "all"),
                         help="run exactly the comparisons of the server issues and print their ratios")
+    parser.add_argument("--websocket", action="store_true",
+                        help="the WebSocket matrix instead: echo round trips/s at 64 connections and memory per "
+                             "idle WebSocket at 1,000 and 5,000 (with --quick: shorter, 1,000 only) over "
+                             f"{', '.join(WEBSOCKET_SERVERS)} on {WEBSOCKET_PATH}; prints the WebSocket goals")
+    parser.add_argument("--ws-app", choices=("site", "bare-ws"), default="site",
+                        help="WebSocket: the sample site's Channels echo consumer (default; the bare app when "
+                             f"the site has none), or bare-ws, {BARE_WEBSOCKET_APP}")
+    parser.add_argument("--ws-idle", help="WebSocket: comma-separated idle socket counts (default 1000,5000)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
-    name = args.name or (f"goals-{args.goals}" if args.goals else "quick" if args.quick else "full")
+    name = args.name or (f"goals-{args.goals}" if args.goals else
+                         ("websocket-quick" if args.quick else "websocket") if args.websocket else
+                         "quick" if args.quick else "full")
     started = time.monotonic()
     try:
         if args.goals:
             rows, meta, goal_lines = run_goals(args)
             summary_lines = summarize(rows)
+        elif args.websocket:
+            rows, meta = run_websocket(args)
+            summary_lines = summarize(rows)
+            summary_lines += [""] + websocket_goals(rows)[0]
+            goal_lines = None
         else:
             rows, meta = run_matrix(args)
             summary_lines = summarize(rows)

@@ -10,6 +10,7 @@ prints the path of each figure it wrote. From a notebook:
     plots.latency(results, endpoint="hello", concurrency=32)
     plots.memory(results)
     plots.cgi_phases(results)
+    plots.websocket(results)            # from python -m scripts.bench --websocket
 
 Each plotting function draws on `ax` (a new figure when it is None) and returns the axes.
 Every figure shows medians over the repeats; error bars span the lowest to the highest repeat.
@@ -32,7 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 COLOURS = {
     "cgi": "#8c564b", "cgi-floor": "#c49c94",
     "wsgi": "#1f77b4", "gunicorn": "#aec7e8", "gunicorn-gthread": "#6baed6",
-    "asgi": "#d62728", "uvicorn": "#ff9896", "uvicorn-fast": "#fd8d3c",
+    "asgi": "#d62728", "uvicorn": "#ff9896", "uvicorn-fast": "#fd8d3c", "daphne": "#9467bd",
 }
 SERVER_ORDER = list(COLOURS)
 AGGREGATE_PHASES = ("child", "total")
@@ -74,8 +75,12 @@ def _servers(rows):
     return [name for name in SERVER_ORDER if name in present] + sorted(present - set(SERVER_ORDER))
 
 
+def _websocket(row):
+    return str(row.get("endpoint", "")).startswith("ws-")
+
+
 def _load_rows(results):
-    return [row for row in results["rows"] if row.get("held") is None]
+    return [row for row in results["rows"] if row.get("held") is None and not _websocket(row)]
 
 
 def _medians(rows, key):
@@ -184,7 +189,7 @@ def latency(results, endpoint=None, concurrency=None, ax=None):
 
 def memory(results, ax=None):
     """Server memory (RSS, all processes) against the long-lived streams it holds open."""
-    rows = [row for row in results["rows"] if row.get("held") is not None]
+    rows = [row for row in results["rows"] if row.get("held") is not None and not _websocket(row)]
     ax = _axes(ax)
     for server in _servers(rows):
         points = sorted((row["held"], row["rss_mb"], row["rss_idle_mb"], row["concurrency"])
@@ -266,6 +271,42 @@ def waiting(results, ax=None):
     return ax[0]
 
 
+def websocket(results, ax=None):
+    """The WebSocket matrix: echo round trips per second (median, bars from the lowest to the
+    highest repeat), and the server's memory per idle open WebSocket at each count."""
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    echo = [row for row in results["rows"] if row.get("endpoint") == "ws-echo"]
+    idle = [row for row in results["rows"] if row.get("endpoint") == "ws-idle" and row.get("kb_per_connection")]
+    rates = _medians(echo, "rps")
+    servers = _servers(echo)
+    middles = [next(m for (name, _), m in rates.items() if name == server) for server in servers]
+    bars = ax[0].bar(servers, [m[0] for m in middles], color=[COLOURS.get(s, "grey") for s in servers],
+                     yerr=[[m[0] - m[1] for m in middles], [m[2] - m[0] for m in middles]], capsize=4)
+    ax[0].bar_label(bars, fmt="%.0f", fontsize=8)
+    level = echo[0]["concurrency"] if echo else "?"
+    ax[0].set_ylabel("echo round trips per second")
+    ax[0].grid(True, axis="y", alpha=0.3)
+    app = results.get("metadata", {}).get("options", {}).get("websocket_app", "")
+    _title(ax[0], f"WebSocket echo at {level} connections {app}".rstrip(), results)
+    counts = sorted({row["concurrency"] for row in idle})
+    idle_servers = _servers(idle)
+    width = 0.8 / max(1, len(idle_servers))
+    for i, server in enumerate(idle_servers):
+        values = [next((row["kb_per_connection"] for row in idle if row["server"] == server
+                        and row["concurrency"] == count), 0) for count in counts]
+        bars = ax[1].bar([j + i * width for j in range(len(counts))], values, width, label=server,
+                         color=COLOURS.get(server, "grey"), edgecolor="black", linewidth=0.4)
+        ax[1].bar_label(bars, fmt="%.1f", fontsize=7)
+    ax[1].set_xticks([j + width * (len(idle_servers) - 1) / 2 for j in range(len(counts))],
+                     [f"{count:,} idle" for count in counts])
+    ax[1].set_ylabel("server memory per open WebSocket (kB)")
+    ax[1].grid(True, axis="y", alpha=0.3)
+    ax[1].legend(fontsize=8)
+    _title(ax[1], "Server memory per idle WebSocket", results)
+    return ax[0]
+
+
 def _has_levels(results, endpoint):
     return len({row["concurrency"] for row in _load_rows(results) if row["endpoint"] == endpoint}) >= 2
 
@@ -276,6 +317,7 @@ FIGURES = {
     "latency": latency,
     "memory": memory,
     "cgi_phases": cgi_phases,
+    "websocket": websocket,
 }
 
 
@@ -287,10 +329,12 @@ def available(results):
         names += ["throughput", "latency"]
     if _has_levels(results, "io") and _has_levels(results, "io-async"):
         names.append("waiting")
-    if any(row.get("held") is not None for row in rows):
+    if any(row.get("held") is not None and not _websocket(row) for row in rows):
         names.append("memory")
     if any(row["server"] == "cgi" and row.get("server_timing_ms") for row in rows):
         names.append("cgi_phases")
+    if any(row.get("endpoint") == "ws-echo" for row in rows):
+        names.append("websocket")
     return names
 
 

@@ -1,6 +1,7 @@
 """scripts.launch: servers start, report failures with their output, and never outlive their owner."""
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 
 import pytest
 
+from scripts import system
 from scripts.launch import REPO, ServerProcess, ServerStartError, free_port, server_command
 
 # A stand-in server: listens, and has a child process, like a pre-fork server or a CGI runner.
@@ -94,3 +96,29 @@ def test_server_command_kinds():
     assert server_command("uvicorn-fast", port=9, app="a:b", extra=["--x"])[-1] == "--x"
     with pytest.raises(ValueError, match="unknown server kind"):
         server_command("nginx", port=1)
+
+
+def test_servers_start_with_the_open_files_limit_raised_to_the_hard_limit():
+    # A server holding thousands of WebSockets needs a descriptor for each.
+    port = free_port()
+    report = textwrap.dedent("""
+        import resource, socket, sys, time
+        print("nofile", *resource.getrlimit(resource.RLIMIT_NOFILE), flush=True)
+        s = socket.create_server(("127.0.0.1", int(sys.argv[1]))); time.sleep(60)
+    """)
+    with ServerProcess([sys.executable, "-c", report, str(port)], port=port) as server:
+        # Printed before it listened, but our reader thread may not have collected it yet.
+        deadline = time.monotonic() + 5
+        while "nofile" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        soft, hard = (int(value) for value in server.output().split("nofile ")[1].split()[:2])
+    assert soft == hard or hard == resource.RLIM_INFINITY
+
+
+def test_split_cpus_keeps_the_loader_apart():
+    server_cpus, loader_cpus = system.split_cpus()
+    if system.unpinned_reason():
+        assert (server_cpus, loader_cpus) == (None, None)
+    else:
+        assert len(loader_cpus) == 1 and not server_cpus & loader_cpus
+        assert server_cpus | loader_cpus == os.sched_getaffinity(0)

@@ -10,11 +10,12 @@ import subprocess
 import sys
 import struct
 import threading
+import time
 
 import pytest
 
 from scripts import loadgen
-from scripts.launch import REPO, free_port
+from scripts.launch import REPO, ServerProcess, free_port, server_command
 from scripts.loadgen import ProtocolError, ResponseParser
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -270,3 +271,216 @@ def test_check_against_wrk_hands_over_to_the_benchmark_side(tmp_path):
                                timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert "wrk is not installed" in completed.stdout
+
+
+# --- the WebSocket mode -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def uvicorn_echo():
+    """uvicorn (its default WebSocket implementation) serving scripts.hello_apps:ws_echo."""
+    port = free_port()
+    argv = server_command("uvicorn", port=port, app="scripts.hello_apps:ws_echo")
+    with ServerProcess(argv, port=port) as server:
+        yield f"ws://127.0.0.1:{server.port}/ws/echo"
+
+
+@pytest.mark.parametrize("binary, size", [(False, 64), (True, 64), (False, 300), (True, 70_000)])
+def test_websocket_round_trips_against_uvicorn_are_counted_exactly(uvicorn_echo, binary, size):
+    # 300 bytes take the 16-bit length form, 70,000 the 64-bit one, both ways.
+    result = loadgen.websocket_run(uvicorn_echo, connections=5, round_trips=120, binary=binary, message_size=size)
+    assert result.round_trips == 120 and result.error_count == 0, result.summary()
+    assert result.handshakes == 5 and result.unfinished == 0
+    assert all(latency > 0 for latency in result.latencies)
+    assert result.summary_dict()["errors"] == dict.fromkeys(loadgen.WS_ERROR_KINDS, 0)
+
+
+def test_websocket_duration_run_and_hold_against_uvicorn(uvicorn_echo):
+    result = loadgen.websocket_run(uvicorn_echo, connections=8, duration=0.5)
+    assert result.duration == 0.5 and result.round_trips > 0 and result.error_count == 0
+    assert result.rtps == result.round_trips / 0.5 and "round trips" in result.summary()
+    hold = loadgen.hold_websockets(uvicorn_echo, 150, probe=lambda: "probed", hold=0.2)
+    assert (hold.requested, hold.held, hold.failed, hold.dropped, hold.probe) == (150, 150, 0, 0, "probed")
+
+
+def test_websocket_command_line(uvicorn_echo, capsys):
+    assert loadgen.main([uvicorn_echo, "-c", "2", "-n", "30", "--binary"]) == 0
+    output = capsys.readouterr().out
+    assert "round trips  30 " in output and "errors       none" in output
+    assert loadgen.main([uvicorn_echo, "-c", "20", "--hold", "0.1"]) == 0
+    assert "held 20 of 20" in capsys.readouterr().out
+
+
+class TinyWebSocketServer:
+    """A threaded WebSocket server on wsproto (so every frame our client sends is checked by
+    another implementation). respond(n, payload) decides what the n-th message gets back
+    (counting from 1): bytes or str to send (with ping=True, a ping goes first) or CLOSE (a
+    close frame instead of the echo). With reject=True every handshake is refused with 403."""
+
+    CLOSE = object()
+
+    def __init__(self, respond, ping=False, reject=False):
+        self.respond = respond
+        self.ping = ping
+        self.reject = reject
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.lock = threading.Lock()
+        self.messages = 0
+        self.pongs = []
+        self.closes = 0
+        self.refused_frames = []
+        self.connections = []
+
+    @property
+    def url(self):
+        return f"ws://127.0.0.1:{self.listener.getsockname()[1]}/echo"
+
+    def __enter__(self):
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, sock):
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message, Ping, Pong,
+                                    RejectConnection, Request, TextMessage)
+        ws = WSConnection(ConnectionType.SERVER)
+        try:
+            while data := sock.recv(65536):
+                ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, Request):
+                        if self.reject:
+                            sock.sendall(ws.send(RejectConnection(status_code=403)))
+                            sock.close()
+                            return
+                        sock.sendall(ws.send(AcceptConnection()))
+                    elif isinstance(event, (TextMessage, BytesMessage)):
+                        with self.lock:
+                            self.messages += 1
+                            number = self.messages
+                        answer = self.respond(number, event.data)
+                        if answer is self.CLOSE:
+                            sock.sendall(ws.send(CloseConnection(code=1011)))
+                            continue
+                        if self.ping:
+                            sock.sendall(ws.send(Ping(payload=b"ping %d" % number)))
+                        sock.sendall(ws.send(Message(data=answer)))
+                    elif isinstance(event, Pong):
+                        with self.lock:
+                            self.pongs.append(bytes(event.payload))
+                    elif isinstance(event, CloseConnection):
+                        with self.lock:
+                            self.closes += 1
+                        if ws.state.name != "CLOSED":
+                            sock.sendall(ws.send(event.response()))
+                        return
+        except OSError:
+            return
+        except Exception as error:  # a frame wsproto refuses (an unmasked one, say): the test must see it
+            self.refused_frames.append(repr(error))
+
+
+def echo(number, payload):
+    return payload
+
+
+def test_websocket_frames_pass_wsproto_and_pings_get_pongs():
+    with TinyWebSocketServer(echo, ping=True) as server:
+        result = loadgen.websocket_run(server.url, connections=3, round_trips=60)
+        # The last pongs may still be on their way when the run returns: wait for the three closes.
+        deadline = time.monotonic() + 30
+        while server.closes < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert result.round_trips == 60 and result.error_count == 0, result.summary()
+    assert server.refused_frames == []
+    assert sorted(server.pongs) == sorted(b"ping %d" % n for n in range(1, 61))
+
+
+def test_a_corrupted_echo_is_caught_and_counted():
+    def corrupt_every_fifth(number, payload):
+        if number % 5 == 0:
+            return payload[:-1] + ("?" if isinstance(payload, str) else b"?")
+        return payload
+
+    with TinyWebSocketServer(corrupt_every_fifth) as server:
+        result = loadgen.websocket_run(server.url, connections=2, round_trips=100)
+    assert server.messages == 100
+    assert result.errors["mismatch"] == 20 and result.round_trips == 80
+    assert "mismatch" in result.error_samples
+
+
+def test_a_refused_handshake_and_a_server_closing_are_errors_by_kind():
+    with TinyWebSocketServer(echo, reject=True) as server:
+        result = loadgen.websocket_run(server.url, connections=2, round_trips=6)
+    assert result.errors["handshake"] == 6 and result.round_trips == 0 and result.handshakes == 0
+    assert "403" in result.error_samples["handshake"]
+    hold = None
+    with TinyWebSocketServer(lambda number, payload: TinyWebSocketServer.CLOSE if number % 3 == 0
+                             else payload) as server:
+        result = loadgen.websocket_run(server.url, connections=1, round_trips=30)
+        hold = loadgen.hold_websockets(server.url.replace(str(server.listener.getsockname()[1]),
+                                                          str(free_port())), 3, timeout=1)
+    assert result.errors["closed"] > 0 and result.round_trips > 0
+    assert "code 1011" in result.error_samples["closed"]
+    assert (hold.held, hold.failed, hold.errors["refused"]) == (0, 3, 3)
+
+
+def test_client_frames_and_the_frame_reader():
+    frame = loadgen.client_frame(loadgen.OP_TEXT, b"hello")
+    assert frame[0] == 0x81 and frame[1] == 0x80 | 5
+    assert loadgen.mask(frame[6:], frame[2:6]) == b"hello"
+    assert loadgen.client_frame(loadgen.OP_BINARY, b"x" * 300)[1:4] == bytes([0x80 | 126, 1, 44])
+    # Server frames: unmasked; a fragmented message with a ping between its pieces.
+    stream = b"\x01\x03abc" + b"\x89\x02hi" + b"\x80\x02de" + b"\x82\x7e\x01\x2c" + b"y" * 300 + b"\x88\x02\x03\xe8"
+    for cut in range(1, len(stream)):
+        reader = loadgen.FrameReader()
+        events = reader.feed(stream[:cut]) + reader.feed(stream[cut:])
+        assert events == [("ping", b"hi"), ("message", loadgen.OP_TEXT, b"abcde"),
+                          ("message", loadgen.OP_BINARY, b"y" * 300), ("close", 1000)], cut
+    # A 126-byte message (16-bit length form) whose frame is 130 bytes, and whose 128-byte
+    # prefix must not be mistaken for a frame of 126 bytes.
+    long_frame = b"\x81\x7e\x00\x7e" + b"z" * 126
+    reader = loadgen.FrameReader()
+    assert reader.feed(long_frame[:128]) == [] and reader.feed(long_frame[128:]) == [
+        ("message", loadgen.OP_TEXT, b"z" * 126)]
+    assert loadgen.FrameReader().feed(b"\x82\x03abc") == [("message", loadgen.OP_BINARY, b"abc")]
+    for bad in (b"\x81\x85abcd", b"\xc1\x00", b"\x83\x00", b"\x09\x00", b"\x80\x00", b"\x89\x7e\x00\x7e"):
+        with pytest.raises(ProtocolError):
+            loadgen.FrameReader().feed(bad + b"\x00" * 130)
+
+
+def test_handshake_checks():
+    key = b"dGhlIHNhbXBsZSBub25jZQ=="
+    # RFC 6455 §1.3's example: this key gives this accept value.
+    assert loadgen.ws_accept(key) == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    good = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    loadgen.check_handshake(good, key)
+    for bad in (good.replace(b"101", b"404"), good.replace(b"xOo=", b"xOO="),
+                good.replace(b"Upgrade: websocket", b"Upgrade: h2c")):
+        with pytest.raises(loadgen.HandshakeError):
+            loadgen.check_handshake(bad, key)
+
+
+@pytest.mark.slow
+def test_websocket_loader_check_against_the_websockets_library():
+    completed = subprocess.run([sys.executable, "-m", "scripts.bench_wrk", "--websocket", "--duration", "0.5",
+                                "--connections", "4"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    # Which loader was faster is a measurement (exit status 0 or 1), not something to assert.
+    assert completed.returncode in (0, 1), completed.stderr
+    line = completed.stdout.strip().splitlines()[-1]
+    assert line.startswith("websocket echo x4 on uvicorn (bare echo app): loadgen ")
+    assert "websockets library " in line and " ratio " in line

@@ -9,9 +9,12 @@ STAMP  := $(VENV)/.requirements.stamp
 DB     := var/db.sqlite3
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+BACKEND ?= wsgi
+BACKENDS ?= 1
+NGINX_PORT ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test bench docs notebooks notebooks-check teacher-edition demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn clean
+.PHONY: help setup test bench docs notebooks notebooks-check teacher-edition demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn demo-nginx clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +75,9 @@ demo-gunicorn: setup ## the same site under gunicorn (the command from Django's 
 demo-uvicorn: setup ## the same site under uvicorn
 	@echo "Open http://$(HOST):$(PORT)/"
 	$(PY) -m uvicorn sample_site.asgi:application --host $(HOST) --port $(PORT)
+
+demo-nginx: setup ## nginx in front of the site (BACKEND=wsgi|asgi|gunicorn|uvicorn|...; BACKENDS=2; UNIX=1; NGINX_PORT=8080)
+	$(PY) -m scripts.nginx --backend $(BACKEND) --backends $(BACKENDS) --port $(NGINX_PORT) $(if $(UNIX),--unix)
 
 clean: ## remove .venv, the database and benchmark results
 	rm -rf $(VENV) var results/*.csv results/*.json results/*.png results/*.svg

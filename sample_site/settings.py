@@ -52,6 +52,13 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Static files (the site's stylesheet): `manage.py collectstatic` gathers them into
+# var/static (git-ignored), from where nginx serves them without asking Python
+# (scripts/nginx.py). Without nginx, urls.py serves them through staticfiles' own view.
+INSTALLED_APPS += ["django.contrib.staticfiles"]
+STATIC_URL = "/static/"
+STATIC_ROOT = REPO_DIR / "var" / "static"
+
 USE_TZ = True
 TIME_ZONE = "UTC"
 USE_I18N = False

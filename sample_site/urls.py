@@ -1,6 +1,7 @@
-"""The URL table of the sample site (the same under every server; see DESIGN.md)."""
+"""The URL table of the sample site (the same under every server; see docs/design.md)."""
 
-from django.urls import path
+from django.contrib.staticfiles.views import serve as serve_static
+from django.urls import path, re_path
 
 from sample_site.shop import views
 
@@ -21,6 +22,10 @@ urlpatterns = [
     # The annotated source that `make docs` renders into var/docs (issue 16).
     path("docs/", views.docs, name="docs-index"),
     path("docs/<path:path>", views.docs, name="docs"),
+    # The stylesheet, found by the staticfiles finders, when no nginx is in front: the pages
+    # look the same under every server. Behind nginx (scripts/nginx.py) /static/ is served
+    # from var/static and never reaches Django; notebook 05 measures the difference.
+    re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),
 ]
 # The WebSocket endpoints, /ws/echo and /ws/chat/<room>, are routed by Channels in
 # sample_site/asgi.py (table: shop/routing.py). Under a WSGI server Django sees a

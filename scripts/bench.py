@@ -5,6 +5,7 @@
     python -m scripts.bench --servers wsgi,gunicorn-gthread --endpoints hello --concurrency 1,32
     python -m scripts.bench --goals all             # the comparisons the server issues are judged by
     python -m scripts.bench --websocket [--quick]   # WebSocket echo round trips and memory per idle socket
+    python -m scripts.bench --slow-clients          # slow clients, alone and behind nginx (scripts/bench_slow.py)
 
 How it measures (DESIGN.md, "Benchmarks"):
 - every server is started with scripts.launch on a free port and pinned to one CPU set
@@ -1059,5 +1060,23 @@ def main(argv=None):
     return 0
 
 
+# The servers people deploy beside gunicorn and uvicorn (issue 14), measured like them.
+SERVERS.update({
+    "gunicorn-uvicorn": {"family": "asgi", "extra": []},
+    "daphne":           {"family": "asgi", "extra": []},
+    "granian-wsgi":     {"family": "wsgi", "extra": []},
+    "granian-asgi":     {"family": "asgi", "extra": []},
+})
+
+
+def dispatch(argv=None):
+    """--slow-clients hands the command line to scripts.bench_slow, which has its own options."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--slow-clients" in argv:
+        from scripts import bench_slow
+        return bench_slow.main([arg for arg in argv if arg != "--slow-clients"])
+    return main(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(dispatch())

@@ -78,9 +78,11 @@ def test_index_links_every_endpoint_of_the_url_table(client):
     for endpoint, description in views.WEBSOCKET_ENDPOINTS:
         assert f"<code>{escape(endpoint)}</code>" in html
         assert escape(description) in html
-    # /docs/ is linked from the page only when the rendered source exists (below).
+    # /docs/ is linked from the page only when the rendered source exists (below); the
+    # stylesheet's /static/ is what the page loads, not an endpoint.
     routes = {"/" + str(pattern.pattern) for pattern in get_resolver().url_patterns} - {"/"}
-    assert routes - {"/docs/", "/docs/<path:path>"} == {link.split("?")[0] for link, _ in views.ENDPOINTS}
+    assert routes - {"/docs/", "/docs/<path:path>", "/^static/(?P<path>.*)$"} == {
+        link.split("?")[0] for link, _ in views.ENDPOINTS}
     websocket_routes = {"/" + str(route.pattern) for route in websocket_urlpatterns}
     assert websocket_routes == {endpoint.split("?")[0].replace("<room>", "<str:room>")
                                 for endpoint, _ in views.WEBSOCKET_ENDPOINTS}
@@ -593,3 +595,11 @@ def test_manage_py_migrates_and_seeds_from_the_repo_root(tmp_path):
     assert re.search(r"50 products present \(0 created\)", result.stdout)
     with sqlite3.connect(database) as connection:
         assert connection.execute("select count(*) from shop_product").fetchone() == (50,)
+
+
+def test_the_stylesheet_is_served_by_django_without_nginx(client):
+    html = client.get("/").content.decode()
+    assert 'href="/static/shop/site.css"' in html
+    response = client.get("/static/shop/site.css")
+    assert response.status_code == 200
+    assert b"font-family" in b"".join(response.streaming_content)

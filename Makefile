@@ -14,7 +14,7 @@ BACKENDS ?= 1
 NGINX_PORT ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test bench docs notebooks notebooks-check teacher-edition demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn demo-nginx clean
+.PHONY: help setup test bench bench-websocket bench-slow-clients docs notebooks notebooks-check teacher-edition demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn demo-nginx clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,13 @@ bench: setup ## benchmark every server on the same site (quick matrix, ~2 min): 
 
 docs: setup ## render the annotated source as side-by-side pages into var/docs/ (prints the index)
 	$(PY) -m scripts.render_docs --out var/docs
+
+bench-websocket: setup ## WebSocket echo round trips and memory per idle socket: toy ASGI, uvicorn, daphne (~1 min)
+	$(PY) -m scripts.bench --websocket
+	$(PY) -m scripts.plots results/websocket.json
+
+bench-slow-clients: setup ## normal-request latency while 50 clients dribble, each server alone and behind nginx (~4 min)
+	$(PY) -m scripts.bench --slow-clients
 
 notebooks: setup ## start Jupyter Lab on the notebooks/ folder (it prints the URL to open)
 	cd notebooks && ../$(PY) -m jupyter lab --no-browser --ServerApp.ip=$(HOST)

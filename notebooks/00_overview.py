@@ -151,19 +151,19 @@ print("Same page from both:", tiny.body == toy.body)
 # function and line are looked up live in `servers/`, so the table follows the code):
 
 # %%
-from servers import common, http11, wsgi_server
+from servers import cgi_variables, http11, pep3333, prefork, wsgi_server
 left_out = [
     ("a head that arrives in pieces, or never ends; limits on its size", http11.ServerConnection),
     ("a malformed request answered with 400, not a crash", http11.ServerConnection),
     ("a request body (Content-Length or chunked) read from the socket as the app asks", wsgi_server.RequestBody),
-    ("CONTENT_TYPE and CONTENT_LENGTH without HTTP_, repeated headers joined", common.request_variables),
+    ("CONTENT_TYPE and CONTENT_LENGTH without HTTP_, repeated headers joined", cgi_variables.request_variables),
     ("keep-alive: several requests on one connection", wsgi_server.Connection.serve_requests),
     ("many clients at once: a pool of threads", wsgi_server.Worker.hand_to_pool),
-    ("several processes (--workers)", wsgi_server.Arbiter.spawn),
-    ("streaming the body as the app yields it, and calling its close()", wsgi_server.Exchange.send_result),
+    ("several processes (--workers)", prefork.Arbiter.spawn),
+    ("streaming the body as the app yields it, and calling its close()", pep3333.Response.send_result),
     ("an exception in the app becomes a 500 (exc_info)", wsgi_server.Exchange.fail),
     ("slow or silent clients time out", wsgi_server.Worker.expire_timers),
-    ("Ctrl-C / SIGTERM: finish the requests in flight, then stop", wsgi_server.Worker.shutdown),
+    ("Ctrl-C / SIGTERM: finish the requests in flight, then stop", wsgi_server.shut_down),
 ]
 nb.table([(what, nb.where(obj)) for what, obj in left_out], ["left out of the thirty lines", "handled in"])
 

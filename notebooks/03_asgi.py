@@ -340,7 +340,7 @@ print(f"For comparison, the servers people deploy: gunicorn (gthread) {cpu['guni
 # To reclaim them the collector runs full collections, which visit every container object
 # alive, and after `import django` that is tens of thousands of objects that will live as
 # long as the server. So both toy servers call `gc.freeze()` once the application is
-# imported (`common.freeze_startup_objects()`): what exists then moves to a permanent
+# imported (`tuning.freeze_startup_objects()`): what exists then moves to a permanent
 # generation the collector skips. `--no-gc-freeze` turns that off. Both, side by side, on
 # `/hello-async` with 32 clients, measured in turns:
 

@@ -20,17 +20,18 @@
 # - start nginx in front of a Python server and read its configuration line by line;
 # - explain, from a measurement, what slow clients do to a server with a worker per connection,
 #   and what nginx's buffering changes;
-# - say which forwarded headers an application may believe, and when;
+# - say which forwarded headers an application may believe, and when, and write that rule;
 # - choose a deployment (proxy, server, workers, socket) and justify it with numbers.
 #
 # A Django site "works" under `gunicorn mysite.wsgi`, so why does every deployment guide put
 # nginx in front of it? This notebook answers by measuring, on this machine, now:
 # - **slow clients**: what a normal visitor waits while a few dozen clients send their requests
-#   or read their responses a byte at a time, for five servers, each alone and behind nginx;
+#   or read their responses a byte at a time, for five servers (three in quick mode), each alone
+#   and behind nginx;
 # - **static files**: nginx reading a file from disk against Django serving the same file;
 # - **proxy headers**: what the application is told about the client, with and without a
 #   proxy it trusts;
-# - **WebSocket** through nginx;
+# - **WebSocket** through nginx: the site's echo and chat room;
 # - **one backend process against two** behind nginx, on CPU-bound work.
 #
 # It ends with the deployment these measurements argue for. Every sentence that states a
@@ -43,22 +44,13 @@
 # starting Jupyter for short measurements (about a minute in all).
 
 # %%
-# Setup: work from the repository root (where servers/ and sample_site/ are),
-# wherever Jupyter was started, and load the notebooks' helpers.
-import os, sys, pathlib
-ROOT = next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents] if (p / "servers").is_dir())
-os.chdir(ROOT)
-sys.path.insert(0, str(ROOT))
-
-import concurrent.futures
-import json
+# Setup: work from the repository root, load the helpers as `nb` (notebooks/classroom.py).
+import concurrent.futures, json, os
 import matplotlib.pyplot as plt
-from scripts import notebook_helpers as nb
-from scripts import bench_slow, nginx
+from classroom import setup
+nb = setup()
 
-print("Python     :", sys.executable)
-print("Repository :", ROOT)
-print("Mode       :", "quick (TOOLKIT_QUICK=1: shorter measurements)" if nb.QUICK else "full")
+from scripts import bench_slow, nginx
 print("nginx      :", nginx.nginx_program() or "NOT INSTALLED: " + nginx.INSTALL)
 
 # %% [markdown]
@@ -73,7 +65,7 @@ print("nginx      :", nginx.nginx_program() or "NOT INSTALLED: " + nginx.INSTALL
 # %%
 nginx.require_nginx()
 example = nginx.render_config(listen="127.0.0.1:8080", upstreams=["unix:/run/site-0.sock", "unix:/run/site-1.sock"],
-                              prefix=ROOT / "var" / "nginx" / "8080")
+                              prefix=nginx.NGINX_HOME / "8080")
 lines = example.splitlines()
 start = next(i for i, line in enumerate(lines) if "upstream site {" in line) - 2
 end = next(i for i, line in enumerate(lines) if "location / {" in line)
@@ -83,8 +75,58 @@ print("\n".join(lines[start:end + 33]))
 # ## Slow clients
 #
 # A slow client is a phone on a bad link, or an attacker (the "slowloris" attack): it keeps a
-# connection open and sends or reads a byte now and then. `scripts/bench_slow.py` opens N of
-# them, a third of each kind:
+# connection open and sends or reads a byte now and then.
+#
+# **A first look, and a prediction.** gunicorn's sync worker (one process, as
+# `gunicorn mysite.wsgi` starts it) handles one connection at a time. Three clients connect
+# and send their request heads half a byte per second, never finishing them. While they are
+# connected, an ordinary visitor asks for `/hello`: is it answered (`"answers"`), or does it
+# wait for more than 2 seconds (`"no answer"`)? Once with gunicorn alone, once with nginx in
+# front of the same gunicorn.
+
+# %%
+prediction_slow = {"alone": ..., "behind nginx": ...}
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Solution.** Alone, the worker took the first slow client from the queue and reads its head,
+# which never ends: the visitor waits in the queue behind it. Behind nginx, the worker only
+# ever meets nginx, which forwards a request once its head (and body) is complete: the slow
+# heads stay in nginx, and the visitor's complete request goes straight through.
+#
+# ```python
+# prediction_slow = {"alone": "no answer", "behind nginx": "answers"}
+# ```
+
+# %%
+nb.record_prediction("slow heads", prediction_slow)
+WAIT_ALONE = 2.0
+
+def visitor_during_slow_heads(target, wait):
+    """'answers' or 'no answer' for GET /hello while three slow heads hold connections to target."""
+    with bench_slow.SlowClients(target.host, target.port, 3, mode="head", interval=0.5, settle=0.5):
+        try:
+            answer = nb.fetch(target.url, "/hello", timeout=wait)
+        except TimeoutError:
+            return "no answer", f"nothing within {wait:.0f} s"
+        return "answers", f"{answer.status} in {answer.seconds * 1000:.0f} ms"
+
+first_look = {}
+with nb.server("gunicorn") as srv:
+    first_look["alone"] = visitor_during_slow_heads(srv, WAIT_ALONE)
+# Behind nginx the answer comes in milliseconds; the generous limit only keeps a busy
+# machine from turning a late answer into a wrong "no answer".
+with nginx.behind_nginx("gunicorn") as site:
+    first_look["behind nginx"] = visitor_during_slow_heads(site, 30.0)
+nb.table([(where, verdict, detail) for where, (verdict, detail) in first_look.items()],
+         ["gunicorn (sync, one worker)", "the visitor", "how"], caption="GET /hello while 3 slow heads are connected")
+
+# %% tags=["check"]
+nb.check_prediction("slow heads", {where: verdict for where, (verdict, _) in first_look.items()},
+                    hint="How many connections does one sync worker read at a time, and which connections "
+                         "does it read from when nginx is in front?");
+
+# %% [markdown]
+# **The whole picture.** `scripts/bench_slow.py` opens N slow clients, a third of each kind:
 # - **head**: sends its request head one byte per second, never finishing it;
 # - **upload**: sends a head announcing a 1 MB body, then the body a byte per second;
 # - **read**: asks for a 20 kB streamed response and reads it a byte per second.
@@ -93,14 +135,14 @@ print("\n".join(lines[start:end + 33]))
 # latency (p50, p99). A request that gets no answer within the time limit counts as failed.
 # Each server runs alone, then behind nginx, pinned to one core (the clients on the other; where
 # the machine cannot pin, as on macOS, all share every core and the output says so).
-#
-# **Predict first.** gunicorn's sync worker handles one connection at a time; its gthread
-# worker has 8 threads; the toy WSGI server has a selector for idle connections and 8 threads;
-# the toy ASGI server and uvicorn are event loops. Which of them still answer the ordinary
-# client with N slow clients connected? Which of them behind nginx?
+# gunicorn's gthread worker has 8 threads; the toy WSGI server has a selector for idle
+# connections and 8 threads; the toy ASGI server and uvicorn are event loops. Quick mode
+# measures three of the five servers: one of each kind of worker.
 
 # %%
-SERVERS = ["gunicorn", "gunicorn-gthread", "wsgi", "asgi", "uvicorn"]
+# Quick mode: one server of each kind (a process, threads, an event loop) per connection.
+SERVERS = nb.pick(["gunicorn", "gunicorn-gthread", "wsgi", "asgi", "uvicorn"],
+                  ["gunicorn", "gunicorn-gthread", "uvicorn"])
 PROFILE = nb.pick(bench_slow.FULL, bench_slow.QUICK)
 SLOW = PROFILE["slow"]
 
@@ -160,23 +202,21 @@ if worst_nginx:
 # %% [markdown]
 # ## Static files: nginx against Django
 #
-# Django under `DEBUG=0` serves no static files; in development `runserver` wraps the site in
-# `StaticFilesHandler`, and `scripts/static_app.py` does the same for a fair comparison. nginx
-# serves the copy that `manage.py collectstatic` put in `var/static/`, with `sendfile`.
+# With no nginx in front, the sample site serves its stylesheet itself: `sample_site/urls.py`
+# routes `/static/` to `django.contrib.staticfiles`' `serve` view, which finds the file and
+# streams it through Django (request, URL resolver, view, response). Behind nginx, `/static/`
+# never reaches Django: nginx serves the copy that `manage.py collectstatic` put in
+# `var/static/`, with `sendfile`. The same file, the same gunicorn (gthread), asked both ways:
 
 # %%
-from scripts.launch import ServerProcess, free_port, server_command
-
 CSS = "/static/shop/site.css"
 STATIC_CONNECTIONS, STATIC_SECONDS = 8, nb.pick(3.0, 1.0)
 static = {}
 with nginx.behind_nginx("gunicorn-gthread", access_log=False) as site:
     static["nginx (from var/static)"] = nb.measure(site.url, CSS, connections=STATIC_CONNECTIONS,
                                                    duration=STATIC_SECONDS)
-port = free_port()
-with ServerProcess(server_command("gunicorn-gthread", port=port, app="scripts.static_app:application"),
-                   port=port) as django_static:
-    static["Django (StaticFilesHandler, gunicorn gthread)"] = nb.measure(
+with nb.server("gunicorn-gthread") as django_static:
+    static["Django (staticfiles' serve view, gunicorn gthread)"] = nb.measure(
         django_static.url, CSS, connections=STATIC_CONNECTIONS, duration=STATIC_SECONDS)
 nb.table([(name, f"{r.rps:,.0f}", f"{r.percentile(50) * 1000:.2f}", f"{r.percentile(99) * 1000:.2f}", r.error_count)
           for name, r in static.items()],
@@ -191,18 +231,25 @@ print(f"nginx served the stylesheet {by_nginx.rps / by_django.rps:.1f} times as 
 # Behind a proxy, the peer of the backend's socket is the proxy, not the browser. nginx says who
 # the client was in `X-Forwarded-For` and how it came (`http` or `https`) in
 # `X-Forwarded-Proto`. The backend must believe these headers only from a proxy it trusts:
-# anyone can send them. uvicorn and gunicorn trust `--forwarded-allow-ips`, 127.0.0.1 by default.
+# anyone can send them. uvicorn, gunicorn, the toy WSGI server and the toy CGI runner believe
+# them only from the peers in `--forwarded-allow-ips`, 127.0.0.1 by default.
 #
 # Below, a client sends forged headers (`X-Forwarded-For: 203.0.113.9`,
-# `X-Forwarded-Proto: https`) three ways, and we ask `/inspect` what uvicorn handed Django.
+# `X-Forwarded-Proto: https`) several ways, and we ask `/inspect` what uvicorn, and the toy
+# WSGI server, handed Django: the client address and the scheme of the ASGI `scope`, or
+# `REMOTE_ADDR` and `wsgi.url_scheme` of the WSGI `environ`.
 
 # %%
 FORGED = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
 
 def seen_by_app(url):
-    kind, scope = nb.inspect_request(url, headers=FORGED)
-    forwarded = {name.decode(): value.decode() for name, value in scope["headers"] if name.startswith(b"x-forwarded")}
-    return scope["client"][0] if scope["client"] else None, scope["scheme"], forwarded
+    kind, seen = nb.inspect_request(url, headers=FORGED)
+    if kind == "asgi":
+        forwarded = {name.decode(): value.decode() for name, value in seen["headers"] if name.startswith(b"x-forwarded")}
+        return seen["client"][0] if seen["client"] else None, seen["scheme"], forwarded
+    forwarded = {name[5:].replace("_", "-").lower(): value for name, value in seen.items()
+                 if name.startswith("HTTP_X_FORWARDED_")}
+    return seen.get("REMOTE_ADDR"), seen["wsgi.url_scheme"], forwarded
 
 views = []
 with nb.server("uvicorn") as srv:
@@ -215,11 +262,20 @@ with nginx.behind_nginx("uvicorn", unix=True) as site:
     views.append(("uvicorn behind nginx (Unix socket), trusting 127.0.0.1", *seen_by_app(site.url)))
 with nginx.behind_nginx("uvicorn", unix=True, extra=["--forwarded-allow-ips", "*"]) as site:
     views.append(("uvicorn behind nginx (Unix socket), trusting '*'", *seen_by_app(site.url)))
+with nb.server("wsgi") as srv:
+    views.append(("toy WSGI server alone, trusting 127.0.0.1 (its default)", *seen_by_app(srv.url)))
+with nb.server("wsgi", extra=["--forwarded-allow-ips", "192.0.2.1"]) as srv:
+    views.append(("toy WSGI server alone, trusting only 192.0.2.1", *seen_by_app(srv.url)))
+with nginx.behind_nginx("wsgi") as site:
+    views.append(("toy WSGI server behind nginx (TCP), trusting 127.0.0.1", *seen_by_app(site.url)))
 nb.table(views, ["how", "client the app sees", "scheme", "X-Forwarded-* the app got"])
 believed = [how for how, client, *_ in views if client == "203.0.113.9"]
 print(f"The forged address was believed {len(believed)} time(s): {'; '.join(believed) or 'never'}.")
-print("Behind nginx the app never saw the forged address: nginx replaces X-Forwarded-For "
-      "(proxy_set_header X-Forwarded-For $remote_addr) instead of passing the client's on.")
+behind = [(how, client) for how, client, *_ in views if "behind nginx" in how]
+fooled = [how for how, client in behind if client == "203.0.113.9"]
+print(f"Behind nginx the app saw the forged address {len(fooled)} time(s) in {len(behind)}: "
+      + ("nginx replaces X-Forwarded-For (proxy_set_header X-Forwarded-For $remote_addr) "
+         "instead of passing the client's on." if not fooled else "; ".join(fooled)))
 unknown = [how for how, client, *_ in views if client is None]
 print(f"The app did not know the client at all {len(unknown)} time(s): {'; '.join(unknown) or 'never'} "
       f"(a Unix socket's peer has no address, and a header from an untrusted peer is not used).")
@@ -229,37 +285,64 @@ print(f"The app did not know the client at all {len(unknown)} time(s): {'; '.joi
 # reach the backend. A Unix socket that only nginx can open does that best; there the peer has
 # no address to check, so the server is told to trust whatever is on the socket
 # (`--forwarded-allow-ips '*'`), which is safe on that socket and dangerous on a TCP port anyone
-# can reach. The toy servers' `--forwarded-allow-ips` is being written on another branch; until
-# then they pass the headers to the application untouched and the client is the socket's peer.
+# can reach. The toy WSGI server follows the same rule (`servers/forwarded.py`); it listens on
+# TCP only, so behind nginx it trusts 127.0.0.1, nginx's address, as the table shows.
 
 # %% [markdown]
 # ## WebSocket through nginx
 #
 # A WebSocket starts as an HTTP request with `Upgrade: websocket`. `Upgrade` and `Connection`
 # are hop-by-hop headers, which a proxy drops unless told to pass them on: the `/ws/` location
-# of the configuration does, and turns buffering off. Until the sample site's own `/ws/echo`
-# and `/chat` (Channels) are merged, a tiny ASGI application (`scripts/proxy_apps.py`: an echo
-# and a one-room chat) stands in for it, under uvicorn on a Unix socket. Alice and Bob join the
-# room through nginx; each message goes through nginx to the room and back to both.
+# of the configuration does, and turns buffering off. The sample site's own endpoints (Django
+# Channels) go through it: `/ws/echo` sends every message back, and `/ws/chat/ROOM?name=NAME`
+# is a chat room (the page `/chat` is its browser client). Here the toy ASGI server runs the
+# site behind nginx. Channels refuses a handshake whose `Origin` header is not one of the
+# site's hosts (a page on another site must not open a socket with the visitor's cookies), so
+# a client outside a browser sends the `Origin` a browser would. Alice and Bob join a room
+# through nginx; each message goes through nginx to the room and back to both.
 
 # %%
-from websockets.sync.client import connect as ws_connect
+import time
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
-with nginx.behind_nginx("uvicorn", unix=True, app="scripts.proxy_apps:websocket_echo") as site:
-    room = f"ws://{site.host}:{site.port}/ws/chat"
-    with ws_connect(room, open_timeout=30) as alice, ws_connect(room, open_timeout=30) as bob:
-        told = json.loads(alice.recv(timeout=30))
-        bob.recv(timeout=30)
+def ws_open(site, path, origin=True):
+    return connect(f"ws://{site.host}:{site.port}{path}", open_timeout=30, proxy=None,
+                   origin=f"http://{site.host}:{site.port}" if origin else None)
+
+def next_of(websocket, kind):
+    """The next chat event of this type (join, here, leave, message), skipping the others."""
+    while (event := json.loads(websocket.recv(timeout=30)))["type"] != kind:
+        pass
+    return event
+
+with nginx.behind_nginx("asgi") as site:
+    with ws_open(site, "/ws/echo") as echo:
+        echoed = []
+        for message in ("hello through nginx", b"\x00\xffbytes too"):
+            echo.send(message)
+            echoed.append((message, echo.recv(timeout=30)))
+    try:
+        ws_open(site, "/ws/echo", origin=False).close()
+        without_origin = "accepted"
+    except InvalidStatus as refused:
+        without_origin = f"refused, {refused.response.status_code}"
+    with ws_open(site, "/ws/chat/lobby?name=alice") as alice, ws_open(site, "/ws/chat/lobby?name=bob") as bob:
+        next_of(alice, "welcome"), next_of(bob, "welcome"), next_of(bob, "here")
         conversation = []
-        for who, websocket, text in [("alice", alice, "alice: hello, anyone here?"),
-                                     ("bob", bob, "bob: hi alice, through nginx")]:
-            websocket.send(text)
-            conversation.append((who, text, alice.recv(timeout=30), bob.recv(timeout=30)))
+        for who, websocket, text in [("alice", alice, "hello, anyone here?"), ("bob", bob, "hi alice, through nginx")]:
+            websocket.send(json.dumps({"text": text}))
+            conversation.append((who, text, next_of(alice, "message")["text"], next_of(bob, "message")["text"]))
+    # nginx logs a WebSocket when it closes, a moment after the client has hung up.
+    deadline = time.monotonic() + 10
+    while sum(" 101 " in line for line in site.nginx.access_lines()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
     log = site.nginx.access_lines()
-print("what the app was told about the connection:", json.dumps(told, indent=1))
+nb.table([(repr(sent), repr(back), sent == back) for sent, back in echoed], ["sent to /ws/echo", "came back", "same"])
+print("A handshake without Origin:", without_origin)
 nb.table(conversation, ["sender", "sent", "alice received", "bob received"])
 delivered = sum(a == b == text for _, text, a, b in conversation)
-print(f"{delivered} of {len(conversation)} messages reached both members; nginx's log: "
+print(f"{delivered} of {len(conversation)} chat messages reached both members; nginx's log: "
       f"{sum(' 101 ' in line for line in log)} connections switched protocols (101).")
 
 # %% [markdown]
@@ -291,20 +374,62 @@ print(f"Two backends served {scale:.2f} times the requests of one "
 # Each check cell prints ✅, or ❌ with a hint. Under each exercise a collapsed *Solution* cell
 # waits: open it after trying, not before.
 #
-# **1.** Which servers stopped answering the ordinary client when they ran alone with the most
-# slow clients of this run? Write a list of their names as the harness spells them
-# (e.g. `["gunicorn-gthread"]`).
+# **1. Who is the client?** Write `client_address(peer, forwarded_for, trusted)`, the rule a
+# server behind proxies follows to fill `REMOTE_ADDR` (WSGI) or `client` (ASGI):
+# - `peer` is the address at the other end of the socket, e.g. `"127.0.0.1"`;
+# - `forwarded_for` is the `X-Forwarded-For` header, or `None` when there is none: addresses
+#   separated by commas, each proxy appending the one it saw, so the rightmost was written by
+#   the last proxy and the leftmost by whoever sent the request first (perhaps a liar);
+# - `trusted` is a set of proxy addresses (`--forwarded-allow-ips`).
+#
+# Answer `peer` when the peer is not a trusted proxy. Otherwise walk the header from the right
+# and answer the first address that is not a trusted proxy (anything further left may be
+# forged); when every address in it is trusted, the leftmost; with no header, `peer`. The check
+# compares your function with the toy servers' `servers/forwarded.py` on many cases, and with
+# what the toy WSGI server told Django on a live request.
 
 # %%
-answer_1 = ...
+def client_address(peer, forwarded_for, trusted):
+    ...
 
 # %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
-# **Solution.** The servers whose row says "no answer" (or failed requests) in the column
-# "alone" with the most slow clients: in this run, `fail_alone`.
+# **Solution.** Only a trusted peer is allowed to speak for someone else, and only as far to
+# the left as the chain of trusted proxies goes.
+#
+# ```python
+# def client_address(peer, forwarded_for, trusted):
+#     if peer not in trusted or not forwarded_for:
+#         return peer
+#     client = peer
+#     for address in reversed([item.strip() for item in forwarded_for.split(",")]):
+#         client = address
+#         if address not in trusted:
+#             break
+#     return client
+# ```
 
 # %% tags=["check"]
-nb.check(answer_1 if answer_1 is ... else sorted(answer_1), sorted(fail_alone),
-         hint="Read the column 'alone' with the most slow clients in the table of the slow-client section.");
+import itertools
+from servers import forwarded
+
+def try_client_address():
+    addresses = ["127.0.0.1", "10.0.0.2", "203.0.113.9", "198.51.100.7"]
+    headers = [None, *(", ".join(chain) for size in (1, 2, 3) for chain in itertools.permutations(addresses, size))]
+    trusts = [{"127.0.0.1"}, {"127.0.0.1", "10.0.0.2"}, {"192.0.2.1"}]
+    for trusted, peer, header in itertools.product(trusts, addresses, headers):
+        wire = [(b"x-forwarded-for", header.encode())] if header is not None else []
+        (expected, _), _ = forwarded.parse(",".join(sorted(trusted))).client_and_scheme((peer, 50000), wire)
+        got = client_address(peer, header, trusted)
+        assert got == expected, f"peer {peer}, X-Forwarded-For {header!r}, trusted {sorted(trusted)}: {got!r}, not {expected!r}"
+    header = "203.0.113.9, 10.0.0.2"
+    with nb.server("wsgi", extra=["--forwarded-allow-ips", "127.0.0.1,10.0.0.2"]) as srv:
+        _, environ = nb.inspect_request(srv.url, headers={"X-Forwarded-For": header})
+    mine = client_address("127.0.0.1", header, {"127.0.0.1", "10.0.0.2"})
+    assert mine == environ["REMOTE_ADDR"], f"the toy WSGI server told Django {environ['REMOTE_ADDR']}, you say {mine}"
+    return f"{len(trusts) * len(addresses) * len(headers)} cases agree, and live: REMOTE_ADDR {mine} for {header!r}."
+
+nb.check_code(try_client_address, hint="if the peer is not trusted, answer it; else go through "
+              "forwarded_for.split(',') from the right, stripping spaces, and stop at the first untrusted address.");
 
 # %% [markdown]
 # **2.** One line of nginx's configuration keeps a client that uploads slowly from ever holding a
@@ -315,8 +440,12 @@ nb.check(answer_1 if answer_1 is ... else sorted(answer_1), sorted(fail_alone),
 answer_2 = ...
 
 # %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
-# **Solution.** `proxy_request_buffering on;`: nginx reads the whole request body before it
-# opens a connection to the backend. (`proxy_buffering on;` is its partner for responses.)
+# **Solution.** nginx reads the whole request body before it opens a connection to the backend.
+# (`proxy_buffering on;` is its partner for responses.)
+#
+# ```python
+# answer_2 = "proxy_request_buffering on;"
+# ```
 
 # %% tags=["check"]
 nb.check(answer_2, "proxy_request_buffering on;",
@@ -330,11 +459,15 @@ nb.check(answer_2, "proxy_request_buffering on;",
 answer_3 = ...
 
 # %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
-# **Solution.** `by_nginx.rps / by_django.rps`: `static` holds the two loadgen results, nginx's first.
+# **Solution.** `static` holds the two loadgen results, nginx's first; `.rps` is each one's rate.
+#
+# ```python
+# answer_3 = static["nginx (from var/static)"].rps / static["Django (staticfiles' serve view, gunicorn gthread)"].rps
+# ```
 
 # %% tags=["check"]
 nb.check(answer_3, by_nginx.rps / by_django.rps, tolerance=0.2,
-         hint="by_nginx.rps / by_django.rps");
+         hint="Each value of `static` has an `.rps`: divide nginx's by Django's.");
 
 # %% [markdown]
 # ## The deployment these measurements argue for
@@ -367,8 +500,9 @@ print("\n".join(lines))
 # So: yes, both. gunicorn (or uvicorn) runs Python; nginx faces the internet. Each does what the
 # other cannot do well: nginx holds slow connections cheaply, serves files from disk, and spreads
 # requests over processes; the Python server gives each request a worker as soon as it is
-# complete. An event-loop server (uvicorn, the toy ASGI server) survives slow clients alone, as
-# measured above, but still gains nginx's static files, proxy headers and load balancing.
+# complete. An event-loop server (uvicorn, the toy ASGI server) is not exhausted by slow clients
+# alone (the table above shows how uvicorn fared in this run), but still gains nginx's static
+# files, proxy headers and load balancing.
 #
 # To try it yourself: `make demo-nginx BACKEND=gunicorn BACKENDS=2` and open the URL it prints;
 # the configuration it wrote is `var/nginx/8080/nginx.conf`.

@@ -54,7 +54,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts import loadgen, system
+from scripts import bench_slow, loadgen, system
 from scripts.catalogue import BARE_WEBSOCKET_APP, HTTP_DEFAULT_SERVERS, SERVERS, TOY_SERVERS, command, server_available
 from scripts.launch import DEFAULT_APPS, REPO, ServerProcess, ServerStartError, free_port
 from servers.cgi_server import ENVIRONMENT_ALLOWED_PREFIX, ENVIRONMENT_ALLOWLIST
@@ -1060,20 +1060,10 @@ def main(argv=None):
     return 0
 
 
-# The servers people deploy beside gunicorn and uvicorn (issue 14), measured like them.
-SERVERS.update({
-    "gunicorn-uvicorn": {"family": "asgi", "extra": []},
-    "daphne":           {"family": "asgi", "extra": []},
-    "granian-wsgi":     {"family": "wsgi", "extra": []},
-    "granian-asgi":     {"family": "asgi", "extra": []},
-})
-
-
 def dispatch(argv=None):
     """--slow-clients hands the command line to scripts.bench_slow, which has its own options."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--slow-clients" in argv:
-        from scripts import bench_slow
         return bench_slow.main([arg for arg in argv if arg != "--slow-clients"])
     return main(argv)
 

@@ -18,10 +18,6 @@ from __future__ import annotations
 
 import ast
 from collections import deque
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from scripts.render_docs import Book
 
 Node = tuple[str, str]   # (module name, qualified name): ("servers.http11", "ServerConnection.receive")
 
@@ -86,7 +82,7 @@ def annotation_nodes(tree: ast.Module) -> set[int]:
 class CallGraph:
     """Every reference from one function to another among the book's modules."""
 
-    def __init__(self, book: Book):
+    def __init__(self, book):   # a scripts.render_docs.Book: its modules, parsed
         self.book = book
         self.functions: dict[str, dict[str, ast.AST]] = {
             name: functions_of(module.parsed.tree) for name, module in book.modules.items()}

@@ -22,15 +22,18 @@ SERVERS = {
     "uvicorn":          {"family": "asgi", "extra": []},
     "uvicorn-fast":     {"family": "asgi", "extra": []},
     "daphne":           {"family": "asgi", "extra": []},
+    "gunicorn-uvicorn": {"family": "asgi", "extra": []},
+    "granian-wsgi":     {"family": "wsgi", "extra": []},
+    "granian-asgi":     {"family": "asgi", "extra": []},
     # A variant ("base" is the server it runs), measured only when named: the toy ASGI
     # server with Python's garbage collector left as it starts, to show what its
     # default --gc-freeze is worth.
     "asgi-no-freeze":   {"family": "asgi", "extra": ["--no-gc-freeze"], "base": "asgi"},
 }
 TOY_SERVERS = ("cgi", "wsgi", "asgi")
-# The HTTP matrix's default servers: daphne is in the catalogue for the WebSocket
-# matrix, and joins the HTTP one only when named with --servers.
-HTTP_DEFAULT_SERVERS = ("cgi", "wsgi", "gunicorn", "gunicorn-gthread", "asgi", "uvicorn", "uvicorn-fast")
+# The HTTP matrix's default servers: ours and every server people deploy beside them.
+HTTP_DEFAULT_SERVERS = ("cgi", "wsgi", "gunicorn", "gunicorn-gthread", "granian-wsgi", "asgi",
+                        "uvicorn", "uvicorn-fast", "gunicorn-uvicorn", "daphne", "granian-asgi")
 # Bare applications: the server alone, no framework in the way (scripts.hello_apps).
 BARE_APPS = {"wsgi": "scripts.hello_apps:wsgi_app", "asgi": "scripts.hello_apps:asgi_app"}
 BARE_WEBSOCKET_APP = "scripts.hello_apps:ws_echo"

@@ -36,8 +36,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from traitlets.config import Config
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = REPO / "notebooks"
+from scripts import teacher_edition
+from scripts.notebook_files import NOTEBOOKS, REPO, notebook_paths
+
 EXECUTED = REPO / "var" / "notebooks" / "executed"
 
 
@@ -155,16 +156,6 @@ def check_outcomes(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
     return outcomes
 
 
-def notebook_paths(names: list[str]) -> list[Path]:
-    everything = sorted(NOTEBOOKS.glob("*.ipynb"))
-    if not names:
-        return everything
-    chosen = [p for p in everything if any(p.stem == n or p.name == n or p.stem.startswith(n) for n in names)]
-    if not chosen:
-        raise SystemExit(f"no notebook matches {' '.join(names)}")
-    return chosen
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="notebook names (00_overview, 01_cgi, ...); default all")
@@ -181,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if unsynced else 0
     paths, executed = notebook_paths(args.names), EXECUTED
     if args.teacher:
-        from scripts import teacher_edition
         paths, executed = teacher_edition.write_teacher_edition(paths), EXECUTED.with_name("executed-teacher")
     failed, total = [], 0.0
     for path in paths:

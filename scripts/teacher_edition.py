@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from scripts.check_notebooks import NOTEBOOKS, REPO, notebook_paths
+from scripts.notebook_files import NOTEBOOKS, REPO, notebook_paths
 
 TEACHER = REPO / "var" / "teacher-edition"
 SOLUTION = "solution"

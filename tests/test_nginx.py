@@ -14,6 +14,8 @@ import subprocess
 import sys
 
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as websocket_client
 
 from scripts import nginx as nginx_module
 from scripts.bench_slow import SlowClients
@@ -246,26 +248,51 @@ def test_uvicorn_on_a_unix_socket_knows_the_client_only_when_told_to_trust_the_s
         assert json.loads(exchange(site, forged)[2])["scope"]["client"][0] == "127.0.0.1"
 
 
-def test_websocket_through_nginx_to_uvicorn_on_a_unix_socket():
-    from websockets.sync.client import connect as ws_connect
+def ws_connect(site, path, origin=True, **options):
+    """A client of the site's WebSocket endpoints through nginx, with the Origin a browser sends."""
+    return websocket_client(f"ws://{site.host}:{site.port}{path}", proxy=None, open_timeout=30,
+                            origin=f"http://{site.host}:{site.port}" if origin else None, **options)
 
-    with behind_nginx("uvicorn", unix=True, app="scripts.proxy_apps:websocket_echo") as site:
-        with ws_connect(f"ws://{site.host}:{site.port}/ws/echo", open_timeout=30,
-                        additional_headers={"X-Forwarded-For": "203.0.113.9"}) as websocket:
-            seen = json.loads(websocket.recv(timeout=30))
-            assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
-            assert seen["headers"]["upgrade"].lower() == "websocket"
+
+def next_event(websocket, kind):
+    while (event := json.loads(websocket.recv(timeout=30)))["type"] != kind:
+        pass
+    return event
+
+
+# The toy ASGI server over TCP, traced (its scope shows what nginx passed on); uvicorn on a Unix
+# socket, as it is deployed.
+@pytest.mark.parametrize("kind, unix", [("asgi", False), ("uvicorn", True)])
+def test_the_sites_websocket_echo_and_chat_through_nginx(kind, unix):
+    extra = ["--trace"] if kind == "asgi" else []
+    with behind_nginx(kind, unix=unix, extra=extra) as site:
+        with ws_connect(site, "/ws/echo", additional_headers={"X-Forwarded-For": "203.0.113.9"}) as websocket:
             for message in ("hello", "x" * 100_000, b"\x00\xffbinary"):
                 websocket.send(message)
-                assert websocket.recv(timeout=30) == message
-        chat = f"ws://{site.host}:{site.port}/ws/chat"
-        with ws_connect(chat, open_timeout=30) as alice, ws_connect(chat, open_timeout=30) as bob:
-            alice.recv(timeout=30), bob.recv(timeout=30)
-            alice.send("alice: hello, bob")
+                assert websocket.recv(timeout=30) == message, kind
+        if kind == "asgi":
+            wait_for(lambda: "websocket.disconnect" in site.backends[0].output(), what="the trace")
+            scope = site.backends[0].output()
+            # The /ws/ location passes the hop-by-hop Upgrade on and replaces the forged address.
+            assert "(b'upgrade', b'websocket')" in scope and "(b'x-forwarded-for', b'127.0.0.1')" in scope
+            assert "203.0.113.9" not in scope
+        with ws_connect(site, "/ws/chat/lobby?name=alice") as alice, \
+                ws_connect(site, "/ws/chat/lobby?name=bob") as bob:
+            bob_id = next_event(bob, "welcome")["id"]
+            next_event(bob, "here")  # alice is in the room: she answered bob's join
+            bob.send(json.dumps({"text": "hello, alice"}))
             # Sent through nginx to the room, and from the room through nginx to both.
-            assert bob.recv(timeout=30) == alice.recv(timeout=30) == "alice: hello, bob"
-        wait_for(lambda: site.nginx.access_lines(), what="the log line")
-        assert " 101 " in site.nginx.access_lines()[-1]
+            for member in (alice, bob):
+                assert next_event(member, "message") == {
+                    "type": "message", "id": bob_id, "name": "bob", "text": "hello, alice"}, kind
+        wait_for(lambda: sum(" 101 " in line for line in site.nginx.access_lines()) == 3, what="the log lines")
+
+
+def test_a_websocket_handshake_without_origin_is_refused_through_nginx():
+    with behind_nginx("asgi") as site:
+        with pytest.raises(InvalidStatus) as refused:
+            ws_connect(site, "/ws/echo", origin=False)
+        assert refused.value.response.status_code == 403
 
 
 def test_a_normal_request_is_answered_while_slow_clients_hold_gunicorn_sync_behind_nginx():

@@ -21,6 +21,7 @@ import pytest
 
 from scripts import check_notebooks, teacher_edition
 from scripts.launch import REPO
+from tests.external import require_program
 
 NOTEBOOKS = sorted(check_notebooks.NOTEBOOKS.glob("*.ipynb"))
 
@@ -28,6 +29,16 @@ NOTEBOOKS = sorted(check_notebooks.NOTEBOOKS.glob("*.ipynb"))
 # none: the student run measures (whatever `make bench` left in results/), and writes its
 # results here; the teacher run shows them rather than measuring the same things again.
 BENCH_RESULTS = REPO / "var" / "notebooks" / "bench" / "notebook.json"
+
+# The Debian programs a notebook starts (skipped locally without them, a failure in CI).
+PROGRAMS = {"05_production.ipynb": ["nginx"]}
+
+# What a notebook must print in a run, beyond its checks: results its closing cells state.
+PRINTED = {"05_production.ipynb": [
+    "A handshake without Origin: refused, 403",
+    "2 of 2 chat messages reached both members; nginx's log: 3 connections switched protocols (101).",
+    "2. Let nginx serve the static files: ",
+]}
 
 
 def tracked_notebooks():
@@ -176,19 +187,27 @@ def test_server_helper_leaves_no_process_when_a_cell_raises_or_the_kernel_ends()
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_in_quick_mode_and_every_check_waits_for_an_answer(path):
+    for program in PROGRAMS.get(path.name, []):
+        require_program(program)
     BENCH_RESULTS.unlink(missing_ok=True)
     seconds = check_notebooks.run_notebook(path, quick=True, env={"TOOLKIT_BENCH_RESULTS": str(BENCH_RESULTS)})
     print(f"{path.name}: {seconds:.1f} s")
-    outcomes = check_notebooks.check_outcomes(nbformat.read(check_notebooks.EXECUTED / path.name, as_version=4))
+    executed = nbformat.read(check_notebooks.EXECUTED / path.name, as_version=4)
+    outcomes = check_notebooks.check_outcomes(executed)
     assert outcomes
     for verdict, line in outcomes:
         assert verdict == "fail", line
         assert line.split("Hint:", 1)[1].strip(), f"a failing check shows a hint: {line}"
+    printed = "".join(output.get("text", "") for cell in executed.cells for output in cell.get("outputs", []))
+    for claim in PRINTED.get(path.name, []):
+        assert claim in printed, claim
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_teacher_edition_runs_in_quick_mode_and_every_check_passes(path):
+    for program in PROGRAMS.get(path.name, []):
+        require_program(program)
     # Inside the repository, where the edition's copy of classroom.py finds it.
     (REPO / "var").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=REPO / "var", prefix="test-teacher-") as folder:

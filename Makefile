@@ -12,9 +12,12 @@ PORT   ?= 8000
 BACKEND ?= wsgi
 BACKENDS ?= 1
 NGINX_PORT ?= 8080
+SERVERS  ?= all
+REQUESTS ?= 20000
+SECONDS  ?= 60
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test bench bench-websocket bench-slow-clients docs notebooks notebooks-check teacher-edition demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn demo-nginx clean
+.PHONY: help setup test bench bench-websocket bench-slow-clients soak fuzz docs notebooks notebooks-check teacher-edition demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn demo-nginx clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +52,12 @@ bench-websocket: setup ## WebSocket echo round trips and memory per idle socket:
 
 bench-slow-clients: setup ## normal-request latency while 50 clients dribble, each server alone and behind nginx (~4 min)
 	$(PY) -m scripts.bench --slow-clients
+
+soak: setup ## soak and faults, then SIGTERM under load, per server (SERVERS=all|toy|wsgi,asgi REQUESTS=20000): table, goals, results/soak.json
+	$(PY) -m scripts.soak --servers $(SERVERS) --requests $(REQUESTS)
+
+fuzz: setup ## fuzz the protocol cores with atheris, one target per core, SECONDS=60 each
+	$(PY) -m scripts.fuzz --seconds $(SECONDS)
 
 notebooks: setup ## start Jupyter Lab on the notebooks/ folder (it prints the URL to open)
 	cd notebooks && ../$(PY) -m jupyter lab --no-browser --ServerApp.ip=$(HOST)

@@ -155,7 +155,7 @@ from servers import cgi_variables, http11, pep3333, prefork, wsgi_server
 left_out = [
     ("a head that arrives in pieces, or never ends; limits on its size", http11.ServerConnection),
     ("a malformed request answered with 400, not a crash", http11.ServerConnection),
-    ("a request body (Content-Length or chunked) read from the socket as the app asks", wsgi_server.RequestBody),
+    ("a request body (Content-Length or chunked) read whole before the app runs", wsgi_server.Connection.receive_body),
     ("CONTENT_TYPE and CONTENT_LENGTH without HTTP_, repeated headers joined", cgi_variables.request_variables),
     ("keep-alive: several requests on one connection", wsgi_server.Connection.serve_requests),
     ("many clients at once: a pool of threads", wsgi_server.Worker.hand_to_pool),

@@ -10,6 +10,9 @@ cell or an interrupted benchmark from leaving a server behind.
     port = free_port()
     with ServerProcess(server_command("wsgi", port=port), port=port) as server:
         requests.get(server.url + "/hello")
+
+    # or on a Unix socket, as behind nginx (scripts/nginx.py):
+    with ServerProcess(server_command("wsgi", unix=path), unix=path) as server: ...
 """
 
 from __future__ import annotations
@@ -61,9 +64,16 @@ def free_port(host: str = HOST) -> int:
         return probe.getsockname()[1]
 
 
-def server_command(kind: str, *, port: int, app: str | None = None,
-                   extra: list[str] | tuple[str, ...] = (), host: str = HOST) -> list[str]:
-    """The argv that starts server `kind` serving `app` on host:port.
+# The kinds that can listen on a Unix socket (server_command's `unix`).
+UNIX_SOCKET_KINDS = ("wsgi", "asgi", "cgi", "gunicorn", "gunicorn-gthread", "gunicorn-uvicorn",
+                     "uvicorn", "uvicorn-fast")
+
+
+def server_command(kind: str, *, port: int = 0, app: str | None = None,
+                   extra: list[str] | tuple[str, ...] = (), host: str = HOST,
+                   unix: str | os.PathLike | None = None) -> list[str]:
+    """The argv that starts server `kind` serving `app` on host:port, or on the
+    Unix socket `unix` (a path; only the UNIX_SOCKET_KINDS).
 
     The references run the way their documentation shows, with their access logs
     off, like ours by default: gunicorn's sync worker (one request at a time per
@@ -75,8 +85,11 @@ def server_command(kind: str, *, port: int, app: str | None = None,
     """
     if kind not in DEFAULT_APPS:
         raise ValueError(f"unknown server kind {kind!r}; choose from {', '.join(KINDS)}")
+    if unix is not None and kind not in UNIX_SOCKET_KINDS:
+        raise ValueError(f"{kind} cannot listen on a Unix socket; "
+                         f"choose from {', '.join(UNIX_SOCKET_KINDS)} or use TCP")
     app = app or DEFAULT_APPS[kind]
-    bind = f"{host}:{port}"
+    bind = f"{host}:{port}" if unix is None else f"unix:{unix}"
     python = sys.executable
     if kind in ("wsgi", "asgi", "cgi"):
         argv = [python, "-m", f"servers.{kind}_server", app, "--bind", bind]
@@ -100,7 +113,8 @@ def server_command(kind: str, *, port: int, app: str | None = None,
     else:
         stack = (["--http", "h11", "--loop", "asyncio"] if kind == "uvicorn"
                  else ["--http", "httptools", "--loop", "uvloop"])
-        argv = [python, "-m", "uvicorn", app, "--host", host, "--port", str(port),
+        where = ["--host", host, "--port", str(port)] if unix is None else ["--uds", str(unix)]
+        argv = [python, "-m", "uvicorn", app, *where,
                 *stack, "--no-access-log", "--log-level", "warning", "--lifespan", "off"]
     return argv + list(extra)
 
@@ -132,11 +146,13 @@ class ServerStartError(RuntimeError):
 class ServerProcess:
     """One server process: started by start() or `with`, stopped by stop() or the end of `with`."""
 
-    def __init__(self, argv: list[str], *, port: int, host: str = HOST,
+    def __init__(self, argv: list[str], *, port: int = 0, host: str = HOST,
+                 unix: str | os.PathLike | None = None,
                  env: dict[str, str] | None = None, cwd: str | os.PathLike = REPO,
                  ready_timeout: float = 30.0, cpus: set[int] | None = None):
         self.argv = list(argv)
         self.host, self.port = host, port
+        self.unix = None if unix is None else Path(unix)  # a Unix socket instead of host:port
         self.env = {**os.environ, **(env or {})}
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.cwd = cwd
@@ -150,6 +166,8 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
+        if self.unix is not None:
+            return f"unix:{self.unix}"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
@@ -186,7 +204,7 @@ class ServerProcess:
                 self._output.append(line)
 
     def _wait_until_ready(self) -> None:
-        """Ready means: the port accepts a TCP connection. Polled every 20 ms."""
+        """Ready means: the port (or the Unix socket) accepts a connection. Polled every 20 ms."""
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -194,13 +212,22 @@ class ServerProcess:
                 raise ServerStartError(
                     f"{' '.join(self.argv)} exited with status {self.process.returncode}:\n{self.output()}")
             try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
+                self._connect_once()
+                return
             except OSError:
                 time.sleep(0.02)
+        where = self.unix or f"{self.host}:{self.port}"
         raise ServerStartError(
-            f"{' '.join(self.argv)} did not accept connections on {self.host}:{self.port} "
+            f"{' '.join(self.argv)} did not accept connections on {where} "
             f"within {self.ready_timeout:.0f} s:\n{self.output()}")
+
+    def _connect_once(self) -> None:
+        if self.unix is None:
+            socket.create_connection((self.host, self.port), timeout=0.5).close()
+            return
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.5)
+            probe.connect(str(self.unix))
 
     def output(self) -> str:
         """Everything the server printed so far (stdout and stderr together)."""

@@ -36,17 +36,14 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from scripts.launch import HOST, KINDS, REPO, ServerProcess, ServerStartError, free_port, server_command
+from scripts.launch import (HOST, KINDS, REPO, UNIX_SOCKET_KINDS, ServerProcess, ServerStartError,
+                            free_port, server_command)
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 NGINX_HOME = REPO / "var" / "nginx"
 STATIC_ROOT = REPO / "var" / "static"
 INSTALL = "sudo apt-get update && sudo apt-get install -y nginx"
 
-# The kinds that can listen on a Unix socket today. The toy servers' `--bind unix:PATH`
-# comes from another branch; until then they sit behind nginx over TCP (once it is
-# there, adding "wsgi", "asgi", "cgi" here is all it takes: they take --bind like gunicorn).
-UNIX_SOCKET_KINDS = ("gunicorn", "gunicorn-gthread", "gunicorn-uvicorn", "uvicorn", "uvicorn-fast")
 
 
 class NginxMissing(RuntimeError):
@@ -119,59 +116,14 @@ def collect_static() -> Path:
 
 # --- processes -----------------------------------------------------------------------------------
 
-class UnixSocketServer(ServerProcess):
-    """A ServerProcess that listens on a Unix socket: ready when the socket accepts."""
-
-    def __init__(self, argv: list[str], *, path: Path, **options):
-        super().__init__(argv, port=0, **options)
-        self.path = Path(path)
-
-    @property
-    def url(self) -> str:
-        return f"unix:{self.path}"
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self._reader.join(timeout=2)
-                raise ServerStartError(
-                    f"{' '.join(self.argv)} exited with status {self.process.returncode}:\n{self.output()}")
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                    probe.settimeout(0.5)
-                    probe.connect(str(self.path))
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise ServerStartError(f"{' '.join(self.argv)} did not accept connections on {self.path} "
-                               f"within {self.ready_timeout:.0f} s:\n{self.output()}")
-
-
-def unix_socket_command(kind: str, path: Path, *, app: str | None = None,
-                        extra: Sequence[str] = ()) -> list[str]:
-    """server_command's argv with its TCP address replaced by the Unix socket `path`."""
-    if kind not in UNIX_SOCKET_KINDS:
-        raise ValueError(f"{kind} cannot listen on a Unix socket yet; "
-                         f"choose from {', '.join(UNIX_SOCKET_KINDS)} or use TCP")
-    argv = server_command(kind, port=0, app=app, extra=list(extra))
-    if "--bind" in argv:  # gunicorn (and the toy servers): --bind unix:PATH
-        argv[argv.index("--bind") + 1] = f"unix:{path}"
-    else:  # uvicorn: --uds PATH instead of --host H --port P
-        at = argv.index("--host")
-        del argv[at:at + 4]
-        argv[at:at] = ["--uds", str(path)]
-    return argv
-
-
 def backend_process(kind: str, *, unix_path: Path | None = None, app: str | None = None,
                     extra: Sequence[str] = (), cpus: set[int] | None = None) -> tuple[ServerProcess, str]:
     """A backend of `kind` (not started) and the address nginx reaches it at."""
     if unix_path is not None:
         with contextlib.suppress(FileNotFoundError):
             unix_path.unlink()  # left by a backend that was killed
-        return (UnixSocketServer(unix_socket_command(kind, unix_path, app=app, extra=extra),
-                                 path=unix_path, cpus=cpus), f"unix:{unix_path}")
+        return (ServerProcess(server_command(kind, unix=unix_path, app=app, extra=list(extra)),
+                              unix=unix_path, cpus=cpus), f"unix:{unix_path}")
     port = free_port()
     return (ServerProcess(server_command(kind, port=port, app=app, extra=list(extra)), port=port, cpus=cpus),
             f"{HOST}:{port}")
@@ -316,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.backends < 1:
         parser.error("--backends must be at least 1")
     if args.unix and args.backend not in UNIX_SOCKET_KINDS:
-        parser.error(f"--unix: {args.backend} cannot listen on a Unix socket yet; "
+        parser.error(f"--unix: {args.backend} cannot listen on a Unix socket; "
                      f"choose from {', '.join(UNIX_SOCKET_KINDS)}")
     try:
         with socket.socket() as probe:

@@ -295,7 +295,7 @@ class TraceBlock:
         """A mapping block (environ, scope, CGI env) as {key: value}.
 
         Values the trace shows as Python literals ('GET', b'/x', (1, 0)) come back as
-        those values; the others (<RequestBody>, a file object) stay as shown.
+        those values; the others (a spooled body file, an error stream) stay as shown.
         """
         mapping = {}
         for line in self.lines:

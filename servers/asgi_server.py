@@ -52,7 +52,7 @@ import traceback
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
 
-from servers import cli, http11, trace, tuning, websocket
+from servers import cli, forwarded, http11, trace, tuning, websocket
 from servers.timeouts import TimeoutPolicy, Waiting
 
 # ASGI HTTP spec: spec_version 2.4 is "Calling send() on a closed connection should
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ws-ping-timeout", type=_non_negative_float, default=20.0, metavar="SECONDS",
         help="a WebSocket whose pong does not come within this long is dropped; 0 pings "
              "without ever dropping (default %(default)s)")
+    forwarded.add_argument(parser)
     tuning.add_gc_freeze_argument(parser)
     return parser
 
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     except cli.StartupError as exc:
         cli.fail(str(exc))
     raise_open_file_limit()
-    server = Server(app, args, (host, port), loop_name)
+    server = Server(app, args, (host, port), loop_name)  # port None: a Unix socket
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         failure = runner.run(server.serve())
     if failure:
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         # would wait for it at exit. --graceful-timeout is the bound, so leave now.
         sys.stdout.flush()
         sys.stderr.flush()
+        cli.remove_socket_files()
         os._exit(0)
 
 
@@ -190,7 +192,7 @@ def choose_loop(name: str):
 # ── 2. The server: lifespan, accepting connections, shutting down ────────────
 
 class Server:
-    def __init__(self, app, args: argparse.Namespace, address: tuple[str, int], loop_name: str):
+    def __init__(self, app, args: argparse.Namespace, address: tuple[str, int | None], loop_name: str):
         self.app = app
         self.args = args
         self.address = address
@@ -235,9 +237,8 @@ class Server:
             loop.add_signal_handler(signum, on_signal)
 
         listening = await loop.create_server(lambda: HttpConnection(self), sock=listener)
-        host, port = listener.getsockname()[:2]
         limit = self.args.limit_concurrency
-        cli.announce(host, port, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
+        cli.announce(listener, f"asgi, {self.loop_name} event loop, lifespan {lifespan.status}"
                                     + (f", at most {limit} connections" if limit else "") + frozen)
         await stop.wait()
 
@@ -390,8 +391,8 @@ class HttpConnection(asyncio.Protocol):
         # pause_writing() is called when more than WRITE_HIGH_WATER bytes wait to
         # be sent, resume_writing() when the buffer has drained to a quarter of it.
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        self.client = tuple(transport.get_extra_info("peername")[:2])
-        self.sockname = tuple(transport.get_extra_info("sockname")[:2])
+        self.client = cli.client_address(transport.get_extra_info("peername"))
+        self.sockname = cli.server_address(transport.get_extra_info("sockname"))
         self.server.connections.add(self)
         limit = self.args.limit_concurrency
         self.over_limit = limit is not None and len(self.server.connections) > limit
@@ -450,19 +451,20 @@ class HttpConnection(asyncio.Protocol):
         if websocket.is_upgrade(request):
             self.start_websocket(request, path_text)
             return
+        client, scheme = self.args.forwarded_allow_ips.client_and_scheme(self.client, request.headers)
         # ASGI HTTP spec, the connection scope; keys in the order of the WSGI environ.
         scope = {
             "type":         "http",
             "asgi":         {"version": "3.0", "spec_version": HTTP_SPEC_VERSION},
             "http_version": request.http_version,    # '1.1'
             "method":       request.method,          # 'GET'
-            "scheme":       "http",
+            "scheme":       scheme,
             "path":         path_text,               # '/caf\u00e9'
             "raw_path":     path,                    # b'/caf%C3%A9'
             "query_string": request.query,           # b'ms=50'
             "root_path":    "",                      # mounted at /, like SCRIPT_NAME ''
             "headers":      request.headers,         # [(b'host', b'127.0.0.1:8000'), ...]
-            "client":       self.client,             # ('127.0.0.1', 51234)
+            "client":       client,                  # ('127.0.0.1', 51234)
             "server":       self.sockname,           # ('127.0.0.1', 8000)
             "state":        self.server.state.copy(),
         }
@@ -492,19 +494,21 @@ class HttpConnection(asyncio.Protocol):
         # Bytes after the head (a client may send its first frame without waiting
         # for the 101) belong to the WebSocket now, not to HTTP.
         early = self.parser.switch_protocols()
+        client, scheme = self.args.forwarded_allow_ips.client_and_scheme(
+            self.client, request.headers, "ws")
         # ASGI WebSocket spec ("Websocket Connection Scope"); the keys in the order
         # of the HTTP scope, without method, with subprotocols.
         scope = {
             "type":         "websocket",
             "asgi":         {"version": "3.0", "spec_version": WEBSOCKET_SPEC_VERSION},
             "http_version": request.http_version,    # '1.1'
-            "scheme":       "ws",
+            "scheme":       scheme,
             "path":         path_text,               # '/ws/echo'
             "raw_path":     request.path,            # b'/ws/echo'
             "query_string": request.query,           # b''
             "root_path":    "",
             "headers":      request.headers,         # [(b'host', b'127.0.0.1:8000'), (b'upgrade', ...
-            "client":       self.client,             # ('127.0.0.1', 51234)
+            "client":       client,                  # ('127.0.0.1', 51234)
             "server":       self.sockname,           # ('127.0.0.1', 8000)
             "subprotocols": handshake.subprotocols,  # ['chat']
             "state":        self.server.state.copy(),

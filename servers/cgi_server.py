@@ -10,19 +10,27 @@ the classic cgi-bin: /cgi-bin/NAME/rest runs DIR/NAME with PATH_INFO /rest.
 The way of a request through this file, top to bottom:
 
     accept ─► a thread for the connection ─► http11 parses the request head
-      ─► which script? ─► the request body (a chunked one is spooled to a file)
+      ─► which script? ─► the whole request body, read into a spool (memory,
+         then a temporary file) by the connection's own thread
       ─► the environment, built from nothing (RFC 3875 §4.1)
-      ─► wait for a free child slot ─► spawn the script in its own process group
-      ─► body ─► child stdin;  child stdout ─► CGI header block ─► response
+      ─► wait for a free child slot ─► spawn the script in its own process group,
+         the spooled body as its stdin
+      ─► child stdout ─► CGI header block ─► response
          (child stderr ─► our log, each line prefixed with the child's pid)
       ─► reap the child ─► keep-alive: the next request on the same connection
 
+The lesson of the body: a child slot (--max-children) is the scarce thing here,
+a whole process, so a request takes one only when all of it is here. A client
+that uploads a byte at a time holds its own connection's thread, never a slot
+that a quick request is waiting for; the price is that a script starts only
+when the upload ends, and a large body goes through a temporary file.
+
 I/O model: one thread per connection, blocking except while a child runs. Then one
-selector watches the child's stdout and stderr, its stdin (when a body is being
-streamed in) and the client socket, so that a child writing its answer before it
-has read the whole body cannot deadlock against us, a client that hangs up is
-noticed at once (its child is killed), and --cgi-timeout is one deadline. The
-threads only wait; the work is done by the children, one process each.
+selector watches the child's stdout and stderr and the client socket, so that a
+child that fills its stderr pipe while we wait on stdout cannot deadlock against
+us, a client that hangs up is noticed at once (its child is killed), and
+--cgi-timeout is one deadline. The threads only wait; the work is done by the
+children, one process each.
 
 Where the time goes (--server-timing) is measured in Exchange.phases below.
 
@@ -67,10 +75,6 @@ from servers.cgi_app import TIMING_HEADER, TIMING_VARIABLE
 # names itself: servers.<module>/<version>.
 SERVER_SOFTWARE = "servers.cgi_server/1.0"
 READ_SIZE = 65536
-# Request body bytes read from the client but not yet taken by the child; past
-# this we stop reading the socket, so a child that reads slowly slows the client
-# (TCP back-pressure) instead of filling our memory.
-STDIN_WINDOW = 256 * 1024
 # A CGI header block longer than this is treated as malformed output.
 MAX_CGI_HEAD = 65536
 # With --server-timing the response is held until the child ends; this much in memory.
@@ -108,8 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     server = CGIServer(args, router, listener)
     signal.signal(signal.SIGTERM, server.request_shutdown)
     signal.signal(signal.SIGINT, server.request_shutdown)
-    cli.announce(host, listener.getsockname()[1],
-                    f"cgi, {router.summary}, up to {args.max_children} children")
+    cli.announce(listener, f"cgi, {router.summary}, up to {args.max_children} children")
     server.serve_forever()
 
 
@@ -157,12 +160,18 @@ class CGIServer:
             return
         # The head and the body often leave in two small writes; without
         # TCP_NODELAY the second waits for the client's delayed ACK (~40 ms).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # (A Unix socket has no Nagle to turn off.)
+        try:
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # the client is gone already
+            sock.close()
+            return
         connection = Connection(self, sock, client)
         with self.lock:
             self.connections.add(connection)
-        threading.Thread(target=connection.run, name=f"cgi {client[0]}:{client[1]}",
-                         daemon=True).start()
+        name = "unix" if connection.client is None else "{}:{}".format(*connection.client)
+        threading.Thread(target=connection.run, name=f"cgi {name}", daemon=True).start()
 
     def forget(self, connection: Connection) -> None:
         with self.lock:
@@ -291,11 +300,12 @@ class Connection:
         self.server = server
         self.args = server.args
         self.sock = sock
-        self.client = client[:2]
-        self.local = sock.getsockname()[:2]
+        self.client = cli.client_address(client)          # None over a Unix socket
+        self.local = cli.server_address(sock.getsockname())
         self.parser = http11.ServerConnection(server.limits, server_header=SERVER_SOFTWARE.encode())
         self.timeouts = server.timeouts
         self.idle = False
+        self.receiving_body = False
 
     def run(self) -> None:
         try:
@@ -323,6 +333,15 @@ class Connection:
                 try:
                     self.sock.shutdown(socket.SHUT_RDWR)
                 except OSError:  # the client closed it first
+                    pass
+
+    def cut_off_body(self) -> None:
+        """At shutdown, once --graceful-timeout is over: a body still arriving ends now."""
+        with self.server.lock:
+            if self.receiving_body:
+                try:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
                     pass
 
     # -- reading --------------------------------------------------------------
@@ -388,36 +407,72 @@ class Connection:
     def _serve(self, request: http11.Request, events: list) -> bool:
         """Answer one request; False when the connection must close afterwards."""
         exchange = Exchange(self, request)
-        stdin, length = None, None
+        body = None
         try:
-            route = self.server.router.route(request.path)
-            if request.chunked:
-                stdin, length = self._spooled_body(events)
-        except Refused as refused:
-            return exchange.refuse(refused.status, refused.reason)
-        try:
+            try:
+                route = self.server.router.route(request.path)
+                if request.chunked or request.content_length:
+                    body = self._receive_body(events)
+            except Refused as refused:
+                return exchange.refuse(refused.status, refused.reason)
+            # The whole request is here: only now may it wait for a child slot.
             if not self.server.slots.acquire():
                 return exchange.refuse(503, "too many requests are waiting for a CGI child")
             try:
-                return exchange.run(route, stdin, length, events)
+                return exchange.run(route, body)
             finally:
                 self.server.slots.release()
         finally:
-            if stdin is not None:
-                stdin.close()
+            if body is not None:
+                body.close()
 
-    def _spooled_body(self, events: list):
-        """A chunked body, whole, in a temporary file that becomes the child's stdin
-        (see servers/spool.py); Refused if it is malformed, too large or too slow."""
-        def receive() -> bytes:
-            data = self._receive_until(time.monotonic() + self.args.timeout)
-            if data is None:
-                raise Refused(408, "request body not received in time")
-            return data
+    def _receive_body(self, events: list) -> spool.Spool:
+        """The whole request body in a Spool (servers/spool.py), read before any
+        child slot is taken; Refused if it is malformed or over --max-body (413),
+        stalls for --timeout (408) or is cut off (400).
+
+        events are the body events that came with the head.
+        """
+        # RFC 3875 §4.2: "As transfer-codings are not supported on the
+        # request-body, the server MUST remove any such codings from the
+        # message-body, and recalculate the CONTENT_LENGTH." A chunked body is
+        # de-chunked as it is stored, and its size becomes CONTENT_LENGTH.
+        body = spool.Spool()
         try:
-            return spool.read_chunked_body(self.parser, events, self._send, receive)
+            # The script that would decide whether to read the body has not
+            # started, and it may not read it at all. RFC 3875 §4.2: "A
+            # request-body is supplied with the request if the CONTENT_LENGTH is
+            # not NULL. The server MUST make at least that many bytes available
+            # for the script to read. ... However, it is not obliged to read any
+            # of the data." So the runner answers the expectation itself, now,
+            # as it starts to read the body. RFC 9110 §10.1.1: "... an origin
+            # server MUST send either: an immediate response with a final status
+            # code, if that status can be determined by examining just the
+            # method, target URI, and header fields, or an immediate 100
+            # (Continue) response to encourage the client to send the request
+            # content." The final statuses known from the head went out before
+            # this: 413 for a Content-Length over --max-body (http11), 404 and
+            # 403 for the target (the router).
+            self._send(self.parser.send_continue())
+            with self.server.lock:
+                self.receiving_body = True
+            while not body.take(events):
+                # Each stall of the body may last --timeout (servers/timeouts.py).
+                data = self._receive_until(self.timeouts.deadline(Waiting.REST_OF_BODY, time.monotonic()))
+                if data is None:
+                    raise Refused(self.timeouts.status_on_expiry(Waiting.REST_OF_BODY),
+                                  "request body not received in time")
+                events = self.parser.receive(data)
+            return body
         except spool.BodyRefused as refused:
+            body.close()
             raise Refused(refused.status, refused.reason) from None
+        except BaseException:
+            body.close()
+            raise
+        finally:
+            with self.server.lock:
+                self.receiving_body = False
 
 
 class Hangup(Exception):
@@ -460,17 +515,18 @@ class Exchange:
             self._log_access()
         return False
 
-    def run(self, route: Route, spooled_body, spooled_length: int | None, events: list) -> bool:
+    def run(self, route: Route, body: spool.Spool | None) -> bool:
         """Run the script (and, for a local redirect, once more); True: keep the connection."""
         request = self.request
-        if request.content_length:
-            stdin = subprocess.PIPE          # streamed in as it arrives
-        elif spooled_body is not None:
-            stdin = spooled_body             # the child reads the spooled file itself
+        if body is not None:
+            # The child reads the spooled body itself, from a file at position 0
+            # (a body still in memory goes to a temporary file when Popen asks
+            # for its descriptor), and sees its end after CONTENT_LENGTH bytes.
+            stdin, length = body.file, body.size
         else:
-            stdin = subprocess.DEVNULL       # no body: stdin is at EOF at once
+            stdin, length = subprocess.DEVNULL, None   # no body: stdin is at EOF at once
         try:
-            local_redirect = self._run_child(route, self._variables(request, route, spooled_length), stdin, events)
+            local_redirect = self._run_child(route, self._variables(request, route, length), stdin)
             if local_redirect is not None:
                 # RFC 3875 §6.2.2: "the server MUST generate the response that it
                 # would have produced in response to a request containing the URL"
@@ -481,7 +537,7 @@ class Exchange:
                 except Refused as refused:
                     return self.refuse(refused.status, refused.reason)
                 variables = self._variables(redirected, route, None)
-                if self._run_child(route, variables, subprocess.DEVNULL, []) is not None:
+                if self._run_child(route, variables, subprocess.DEVNULL) is not None:
                     return self.refuse(502, "the script answered with a second local redirect")
         except BadGateway as exc:
             trace.log(f"cgi: 502 for {request.method} {request.target.decode('latin-1')}: {exc}")
@@ -524,8 +580,8 @@ class Exchange:
 
     # -- the child --------------------------------------------------------------
 
-    def _run_child(self, route: Route, variables: dict[str, str], stdin, events: list):
-        """Spawn the script, feed it, relay its answer, reap it.
+    def _run_child(self, route: Route, variables: dict[str, str], stdin):
+        """Spawn the script, relay its answer, reap it.
 
         Returns the Location of a local redirect (nothing was sent yet), else None.
         """
@@ -535,16 +591,13 @@ class Exchange:
             self.trace.mapping("CGI environment",
                                {key.decode("latin-1"): value.decode("latin-1")
                                 for key, value in environment.items()})
-        streaming_body = stdin is subprocess.PIPE
-        if streaming_body:
-            self.connection._send(self.parser.send_continue())
         try:
             child = Child(self.server, route, environment, stdin)
         except OSError as exc:  # no #! line, a missing interpreter, no more processes
             raise BadGateway(f"cannot start {route.argv[-1]}: {exc.strerror}") from None
         answer = CGIAnswer(self, child)
         try:
-            self._relay(child, answer, events if streaming_body else None)
+            self._relay(child, answer)
         except GatewayTimeout:
             child.kill()
             trace.log(f"[cgi pid {child.pid}] killed with its process group after --cgi-timeout "
@@ -566,29 +619,22 @@ class Exchange:
         answer.finish()
         return None
 
-    def _relay(self, child: Child, answer: CGIAnswer, events: list | None) -> None:
+    def _relay(self, child: Child, answer: CGIAnswer) -> None:
         """Move bytes until the child's stdout ends.
 
-        One selector, four pipes and sockets:
-            client socket  ─► request body (while streaming) ─► child stdin
+        One selector, two pipes and the socket:
             child stdout   ─► CGIAnswer (header block, then the body)
             child stderr   ─► our log
-            client socket  ─► EOF after the body: the client hung up, kill the child
+            client socket  ─► EOF: the client hung up, kill the child
         """
         deadline = child.spawn_started + self.args.cgi_timeout
         sock = self.connection.sock
         selector = selectors.DefaultSelector()
         selector.register(child.process.stdout, selectors.EVENT_READ, "stdout")
         selector.register(child.process.stderr, selectors.EVENT_READ, "stderr")
-        body = StdinFeeder(child.process.stdin, events) if events is not None else None
-        pipelined = False
+        selector.register(sock, selectors.EVENT_READ, "client")
         try:
             while True:
-                watch_client = not pipelined
-                if body is not None:
-                    _watch(selector, body.fd, selectors.EVENT_WRITE, body.wants_to_write(), "stdin")
-                    watch_client = watch_client and (body.done or body.wants_to_read())
-                _watch(selector, sock, selectors.EVENT_READ, watch_client, "client")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise GatewayTimeout
@@ -601,21 +647,14 @@ class Exchange:
                     elif key.data == "stderr":
                         if not child.log_stderr(os.read(key.fd, READ_SIZE)):
                             selector.unregister(key.fileobj)
-                    elif key.data == "client":
-                        if body is not None and not body.done:
-                            body.receive(self._receive_body(sock))
-                        elif not self._peek(sock):
-                            raise Hangup("the client closed the connection")
-                        else:
-                            # The next pipelined request; it waits in the kernel
-                            # until this response is complete.
-                            pipelined = True
+                    elif not self._peek(sock):
+                        raise Hangup("the client closed the connection")
                     else:
-                        body.write()
+                        # The next pipelined request; it waits in the kernel
+                        # until this response is complete.
+                        selector.unregister(sock)
         finally:
             selector.close()
-            if body is not None:
-                body.close()
 
     @staticmethod
     def _peek(sock: socket.socket) -> bytes:
@@ -624,18 +663,6 @@ class Exchange:
             return sock.recv(1, socket.MSG_PEEK)
         except OSError:
             return b""
-
-    def _receive_body(self, sock: socket.socket) -> list:
-        try:
-            data = sock.recv(READ_SIZE)
-        except OSError as exc:
-            raise Hangup(str(exc)) from None
-        events = self.parser.receive(data)
-        for event in events:
-            if isinstance(event, http11.Error):
-                # EOF in the middle of the body, or a body over --max-body.
-                raise Hangup(event.reason)
-        return events
 
     # -- the response -----------------------------------------------------------
 
@@ -703,15 +730,6 @@ class Exchange:
                               time.monotonic() - self.received)
 
 
-def _watch(selector: selectors.BaseSelector, fileobj, events: int, wanted: bool, data: str) -> None:
-    """Keep fileobj registered for `events` exactly while it is wanted."""
-    registered = fileobj in selector.get_map()
-    if wanted and not registered:
-        selector.register(fileobj, events, data)
-    elif registered and not wanted:
-        selector.unregister(fileobj)
-
-
 def _redirected_request(request: http11.Request, location: str) -> SimpleNamespace:
     """The request a local redirect stands for: a GET of the Location, without the body."""
     path, _, query = location.encode("latin-1").partition(b"?")
@@ -719,63 +737,6 @@ def _redirected_request(request: http11.Request, location: str) -> SimpleNamespa
                if name not in (b"content-length", b"content-type", b"transfer-encoding")]
     return SimpleNamespace(method="GET", path=path, query=query, headers=headers,
                            http_version=request.http_version)
-
-
-class StdinFeeder:
-    """The request body on its way from the client to the child's stdin.
-
-    Non-blocking: we write what the pipe takes and keep at most STDIN_WINDOW
-    bytes waiting. A child that closes stdin without reading the whole body is
-    not an error (CGI scripts may ignore a body): while it runs, the rest is read
-    from the client and dropped. If it ends first, the body was not read to its
-    end and the connection closes after the response (http11's keep_alive).
-    """
-
-    def __init__(self, pipe, events: list):
-        self.pipe = pipe
-        # Registered by number: the selector forgets a closed descriptor by itself.
-        self.fd = pipe.fileno()
-        os.set_blocking(self.fd, False)
-        self.pending = bytearray()
-        self.done = False
-        self.receive(events)
-
-    def receive(self, events: list) -> None:
-        for event in events:
-            if isinstance(event, http11.Data):
-                if self.pipe is not None:
-                    self.pending += event.data
-            elif isinstance(event, http11.EndOfMessage):
-                self.done = True
-        if self.done and not self.pending:
-            self.close()
-
-    def wants_to_read(self) -> bool:
-        return not self.done and len(self.pending) < STDIN_WINDOW
-
-    def wants_to_write(self) -> bool:
-        return self.pipe is not None and bool(self.pending)
-
-    def write(self) -> None:
-        try:
-            written = os.write(self.fd, self.pending[:READ_SIZE])
-        except BlockingIOError:
-            return
-        except BrokenPipeError:
-            self.pending.clear()
-            self.close()
-            return
-        del self.pending[:written]
-        if self.done and not self.pending:
-            self.close()  # EOF on the child's stdin: the body is complete
-
-    def close(self) -> None:
-        if self.pipe is not None:
-            try:
-                self.pipe.close()
-            except BrokenPipeError:
-                pass
-            self.pipe = None
 
 
 class Child:
@@ -1034,8 +995,10 @@ class CGIAnswer:
 def shut_down(server: CGIServer) -> None:
     """Graceful: no new connections; idle ones close; running requests finish.
 
-    Children still running after --graceful-timeout are killed, and the
-    server exits 0 either way: the shutdown was asked for.
+    A request whose body is still arriving is running too: its connection reads
+    the rest, and its child runs when the body is in. Bodies still arriving and
+    children still running after --graceful-timeout are cut off and killed, and
+    the server exits 0 either way: the shutdown was asked for.
     """
     server.listener.close()
     with server.lock:
@@ -1045,7 +1008,10 @@ def shut_down(server: CGIServer) -> None:
     if _wait_for_connections(server, server.args.graceful_timeout):
         return
     with server.lock:
+        connections = list(server.connections)
         children = list(server.children)
+    for connection in connections:
+        connection.cut_off_body()
     for child in children:
         trace.log(f"[cgi pid {child.pid}] still running at shutdown: killed")
         child.kill()

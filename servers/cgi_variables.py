@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from servers import http11
+from servers import cli, http11
 
 _HEADER_KEYS: dict[bytes, str | None] = {}
 # Content-Type and Content-Length have their own variables (RFC 3875 §4.1.2, §4.1.3).
@@ -40,8 +40,10 @@ def request_variables(head: http11.Request, *, client: tuple, server: tuple,
     """The CGI variables of one request, as latin-1 "bytes-as-str" strings.
 
     client and server are (host, port) pairs as socket.getpeername() and
-    getsockname() give them. content_length overrides the header (a chunked body
-    that the server spooled and counted).
+    getsockname() give them; over a Unix socket client is None and server is
+    (path, None) (see servers/cli.py, "What a connection over a Unix socket looks
+    like"). content_length overrides the header (a chunked body that the server
+    spooled and counted).
     """
     content_type = None
     header_length = None
@@ -75,12 +77,26 @@ def request_variables(head: http11.Request, *, client: tuple, server: tuple,
         variables["CONTENT_LENGTH"] = str(content_length)                 # '1048576'
     elif header_length is not None:
         variables["CONTENT_LENGTH"] = header_length
+    server_name, server_port = server if server[1] is not None else _host_and_port(head)
     variables.update({
-        "SERVER_NAME":     server[0],                                      # '127.0.0.1'
-        "SERVER_PORT":     str(server[1]),                                 # '8000'
+        "SERVER_NAME":     server_name,                                    # '127.0.0.1'
+        "SERVER_PORT":     str(server_port),                               # '8000'
         "SERVER_PROTOCOL": "HTTP/" + head.http_version,                    # 'HTTP/1.1'
-        "REMOTE_ADDR":     client[0],                                      # '127.0.0.1'
-        "REMOTE_PORT":     str(client[1]),                                 # '51234'
+        "REMOTE_ADDR":     cli.LOCAL_PEER if client is None else client[0],  # '127.0.0.1'
     })
+    if client is not None:
+        variables["REMOTE_PORT"] = str(client[1])                         # '51234'
+
     variables.update(http_variables)                                       # 'HTTP_HOST': 'localhost:8000'
     return variables
+
+
+def _host_and_port(head: http11.Request) -> tuple[str, str]:
+    """SERVER_NAME and SERVER_PORT from the Host header, for a server on a Unix socket."""
+    host = next((value.decode("latin-1") for name, value in head.headers if name == b"host"), "")
+    if ":" not in host or host.endswith("]"):  # no port: 80, as http:// says
+        return host or "localhost", "80"
+    name, _, port = host.rpartition(":")
+    if not port.isdigit():
+        port = "80"
+    return name or "localhost", port

@@ -2,16 +2,24 @@
 
 The flags every server accepts (docs/design.md, "Command-line contract"), finding
 the application from a "module:attr" string as gunicorn and uvicorn do, opening
-the listening socket, and saying in one line that the server listens, or why it
-cannot start.
+the listening socket (TCP, or a Unix socket for a proxy on the same machine),
+and saying in one line that the server listens, or why it cannot start.
+
+An address is a (host, port) pair everywhere, as socket.getsockname() gives it
+for TCP. A Unix socket has no host or port: it is (path, None), the form the ASGI
+spec gives for it (servers/asgi_server.py), and a client connected over one has
+no address at all: None (see client_address and server_address).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import errno
 import importlib
 import os
 import socket
+import stat
 import sys
 from typing import NoReturn
 
@@ -28,7 +36,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bind", default=DEFAULT_BIND, metavar="HOST:PORT",
         help="where to listen (default %(default)s; use [::1]:8000 for IPv6, 0.0.0.0:8000 "
-             "to accept connections from other machines)")
+             "to accept connections from other machines, unix:PATH for a Unix socket that "
+             "a proxy such as nginx on this machine connects to)")
     parser.add_argument(
         "--keepalive", type=_positive_float, default=5.0, metavar="SECONDS",
         help="how long an idle keep-alive connection may wait for its next request "
@@ -86,11 +95,17 @@ class StartupError(Exception):
     """Why the server cannot start, in one line for the person who started it."""
 
 
-def parse_bind(text: str) -> tuple[str, int]:
-    """'127.0.0.1:8000' -> ('127.0.0.1', 8000); '[::1]:8000' -> ('::1', 8000)."""
+def parse_bind(text: str) -> tuple[str, int | None]:
+    """'127.0.0.1:8000' -> ('127.0.0.1', 8000); '[::1]:8000' -> ('::1', 8000);
+    'unix:/run/site.sock' -> ('/run/site.sock', None)."""
+    if text.startswith("unix:"):
+        path = text.removeprefix("unix:")
+        if not path:
+            raise StartupError(f"--bind {text!r}: expected unix:PATH, e.g. unix:var/site.sock")
+        return path, None
     host, sep, port_text = text.rpartition(":")
     if not sep or not host:
-        raise StartupError(f"--bind {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
+        raise StartupError(f"--bind {text!r}: expected HOST:PORT or unix:PATH, e.g. 127.0.0.1:8000")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
@@ -132,8 +147,13 @@ def load_app(spec: str, default_attr: str = "application"):
     return app
 
 
-def open_listener(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    """A bound, listening TCP socket, or StartupError with the reason in words."""
+def open_listener(host: str, port: int | None, backlog: int = 2048) -> socket.socket:
+    """A bound, listening socket, or StartupError with the reason in words.
+
+    port None: host is the path of a Unix socket (see open_unix_listener).
+    """
+    if port is None:
+        return open_unix_listener(host, backlog)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     # SO_REUSEADDR lets a restarted server bind at once although connections of
@@ -145,12 +165,129 @@ def open_listener(host: str, port: int, backlog: int = 2048) -> socket.socket:
     except OSError as exc:
         listener.close()
         where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
-        if exc.errno == 98:  # EADDRINUSE
+        if exc.errno == errno.EADDRINUSE:
             raise StartupError(f"address {where} is already in use (another server running?)") from None
-        if exc.errno == 13:  # EACCES
+        if exc.errno == errno.EACCES:
             raise StartupError(f"no permission to listen on {where} (ports below 1024 need root)") from None
         raise StartupError(f"cannot listen on {where}: {exc.strerror}") from None
     return listener
+
+
+# Who may connect to a Unix socket is decided by its file's permissions: owner and
+# group may read and write (connecting needs write permission), nobody else. The
+# peer of such a socket is believed as a proxy (servers/forwarded.py), so a user
+# outside the group must not be able to connect and claim any client address.
+# nginx connects when it runs as the same user, or in the socket's group (make the
+# directory setgid to that group, as /run/... directories of services are).
+UNIX_SOCKET_MODE = 0o660
+
+
+def open_unix_listener(path: str, backlog: int = 2048) -> socket.socket:
+    """A listening Unix socket at `path`, removed again when this process exits.
+
+    A socket file left by a server that died (nobody accepts on it) is replaced;
+    one that a running server accepts on is refused, and so is any other file.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StartupError(f"unix:{path}: {exc.strerror}") from None
+    else:
+        if not stat.S_ISSOCK(mode):
+            raise StartupError(f"unix:{path} exists and is not a socket; not replacing it")
+        if _unix_socket_accepts(path):
+            raise StartupError(f"unix:{path} is in use (another server is listening on it)")
+        os.unlink(path)  # stale: its server died without removing it
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+        # Before listen(): until then a connect() is refused, so nobody connects
+        # while the file still has the mode the umask gave it.
+        os.chmod(path, UNIX_SOCKET_MODE)
+        listener.listen(backlog)
+    except OSError as exc:
+        listener.close()
+        raise StartupError(f"cannot listen on unix:{path}: {exc.strerror}") from None
+    # The file outlives the socket unless someone removes it: the process that made
+    # it does, at a normal exit (the workers of --workers N, forked from it, do not).
+    _socket_files.append((path, os.getpid(), os.stat(path).st_ino))
+    return listener
+
+
+def _unix_socket_accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False  # nothing listens: the file is stale
+        except (TimeoutError, BlockingIOError):
+            return True   # a server whose listen queue is full: alive
+        except OSError as exc:
+            raise StartupError(f"unix:{path}: {exc.strerror}") from None
+    return True
+
+
+def _remove_socket_file(path: str, creator: int, inode: int) -> None:
+    """Remove the socket file, if this is the process that made it and the file is
+    still the one it made (not that of a server started since)."""
+    if os.getpid() != creator:
+        return
+    try:
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def remove_socket_files() -> None:
+    """At exit, and before os._exit() (which skips atexit): remove this process's
+    socket files. SIGKILL leaves the file behind; the next start replaces it."""
+    while _socket_files:
+        _remove_socket_file(*_socket_files.pop())
+
+
+_socket_files: list[tuple[str, int, int]] = []  # (path, pid of its creator, inode)
+atexit.register(remove_socket_files)
+
+
+# What a connection over a Unix socket looks like to the application. The ASGI
+# scope says it directly, and the WSGI environ and the CGI variables follow:
+#
+#   `server`, ASGI HTTP spec ("HTTP Connection Scope"): "... or [path, None] where
+#   path is that of the unix socket. Optional; if missing defaults to None."
+#   `client` has no such form, ASGI HTTP spec ("HTTP Connection Scope"): "A
+#   two-item iterable of [host, port], where host is the remote host's IPv4 or IPv6
+#   address, and port is the remote port as an integer. Optional; if missing
+#   defaults to None." A Unix peer has neither host nor port, so `client` is None.
+#
+#   REMOTE_ADDR is LOCAL_PEER (servers/cgi_variables.py): the peer is a process on
+#   this machine, and RFC 3875 §4.1.8: "The REMOTE_ADDR variable MUST be set to the
+#   network address of the client sending the request to the server." REMOTE_PORT
+#   (not an RFC 3875 variable) is left out. SERVER_NAME and SERVER_PORT come from
+#   the Host header, as gunicorn does it, because PEP 3333 ("environ Variables"):
+#   "When HTTP_HOST is not set, these variables can be combined to determine a
+#   default. See the URL Reconstruction section below for more detail. SERVER_NAME
+#   and SERVER_PORT are required strings and must never be empty."
+#
+# --forwarded-allow-ips (servers/forwarded.py) sees a Unix peer as LOCAL_PEER too:
+# trusted with the default (127.0.0.1), like gunicorn, which trusts every Unix peer;
+# uvicorn trusts none unless told '*'. The peer is a process on this machine that
+# UNIX_SOCKET_MODE let in, so in practice the proxy: as trusted as one on 127.0.0.1.
+LOCAL_PEER = "127.0.0.1"
+
+
+def client_address(peername) -> tuple[str, int] | None:
+    """(host, port) of a connected client; None for a Unix socket's peer, which has
+    no address (accept() gives '' for it)."""
+    return tuple(peername[:2]) if isinstance(peername, tuple) else None
+
+
+def server_address(sockname) -> tuple[str, int | None]:
+    """(host, port) the connection arrived at; (path, None) for a Unix socket."""
+    return tuple(sockname[:2]) if isinstance(sockname, tuple) else (sockname, None)
 
 
 def fail(message: str) -> NoReturn:
@@ -163,8 +300,12 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def announce(host: str, port: int, summary: str) -> None:
+def announce(listener: socket.socket, summary: str) -> None:
     """The one line tests, notebooks and people wait for: the server is listening."""
+    host, port = server_address(listener.getsockname())
+    if port is None:
+        print(f"Listening on unix:{host} ({summary})", flush=True)
+        return
     shown = f"[{host}]" if ":" in host else host
     print(f"Listening on http://{shown}:{port} ({summary})", flush=True)
 

@@ -18,6 +18,7 @@ uvicorn's default). Then:
                                       were written by whoever sent the request, and
                                       may be forged
     wsgi.url_scheme / HTTPS=on        X-Forwarded-Proto, when it is http or https
+    ASGI scope client, scheme         the same; a WebSocket's scheme becomes ws or wss
 
 RFC 3875 §4.1.8: "The REMOTE_ADDR variable MUST be set to the network address of
 the client sending the request to the server." For wsgi.url_scheme, PEP 3333
@@ -30,6 +31,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 
+from servers import cli
+
 DEFAULT = "127.0.0.1"
 
 
@@ -39,7 +42,8 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
         help="comma-separated addresses or networks (10.0.0.0/8) of proxies whose "
              "X-Forwarded-For and X-Forwarded-Proto headers are believed (default "
              "%(default)s). '*' trusts every peer: then any client can claim any address "
-             "and HTTPS, so use it only when nothing but a proxy can reach the server")
+             "and HTTPS, so use it only when nothing but a proxy can reach the server. "
+             "A peer on a Unix socket (--bind unix:PATH) counts as 127.0.0.1")
 
 
 def parse(text: str) -> ProxyTrust:
@@ -71,19 +75,22 @@ class ProxyTrust:
             return False
         return any(address in network for network in self.networks)
 
-    def client_and_scheme(self, peer: tuple, headers: list, scheme: str = "http") -> tuple[tuple, str]:
+    def client_and_scheme(self, peer: tuple | None, headers: list,
+                          scheme: str = "http") -> tuple[tuple | None, str]:
         """(client (host, port), scheme) for a request from `peer` with these headers.
 
-        headers are http11's (lower-case name, value) bytes pairs.
+        headers are http11's (lower-case name, value) bytes pairs. peer None is a
+        Unix socket's peer, trusted as cli.LOCAL_PEER would be (see servers/cli.py).
         """
-        if not self.trusts(peer[0]):
-            return peer, scheme
         forwarded_for, forwarded_proto = [], None
         for name, value in headers:
             if name == b"x-forwarded-for":
                 forwarded_for += [item.strip() for item in value.decode("latin-1").split(",")]
             elif name == b"x-forwarded-proto":
                 forwarded_proto = value.decode("latin-1").split(",")[-1].strip().lower()
+        if not (forwarded_for or forwarded_proto) or not self.trusts(
+                cli.LOCAL_PEER if peer is None else peer[0]):
+            return peer, scheme
         client = peer
         for host in reversed(forwarded_for):
             if not _is_address(host):
@@ -91,8 +98,14 @@ class ProxyTrust:
             client = (host, 0)  # the port the client used is not forwarded
             if not self.trusts(host):
                 break
-        if forwarded_proto in ("http", "https"):
-            scheme = forwarded_proto
+        if forwarded_proto in ("http", "https", "ws", "wss"):
+            # A WebSocket's scheme is ws or wss (ASGI's scope); a proxy names the
+            # scheme it was reached by, http or https, whichever it is.
+            secure = forwarded_proto in ("https", "wss")
+            if scheme in ("ws", "wss"):
+                scheme = "wss" if secure else "ws"
+            else:
+                scheme = "https" if secure else "http"
         return client, scheme
 
 

@@ -18,7 +18,7 @@ import time
 import traceback
 from typing import Callable
 
-from servers import trace
+from servers import cli, trace
 from servers.wakeup import WakeupPipe
 
 
@@ -107,6 +107,7 @@ class Arbiter:
             self.interrupts += 1
         if self.interrupts >= 2:
             self.signal_workers(signal.SIGKILL)
+            cli.remove_socket_files()
             os._exit(1)
         if not self.stopping:
             self.stopping = True

@@ -1,16 +1,25 @@
-"""A chunked request body, read whole into a temporary file (WSGI server and CGI runner).
+"""A request body read whole before the application runs (WSGI server and CGI runner).
 
-A lesson in what PEP 3333 and RFC 3875 leave open: both tell the application
-where the body ends only through CONTENT_LENGTH, and a chunked upload has no
-Content-Length. RFC 3875 §4.1.2: "The server MUST set this meta-variable if and
-only if the request is accompanied by a message-body entity. The CONTENT_LENGTH
-value must reflect the length of the message-body after the server has removed
-any transfer-codings or content-codings." Django reads exactly CONTENT_LENGTH
-bytes of wsgi.input (none when it is missing), so it would see an empty body.
+Two reasons to read the whole body first. The first is a lesson in what PEP 3333
+and RFC 3875 leave open: both tell the application where the body ends only
+through CONTENT_LENGTH, and a chunked upload has no Content-Length. RFC 3875
+§4.1.2: "The server MUST set this meta-variable if and only if the request is
+accompanied by a message-body entity. The CONTENT_LENGTH value must reflect the
+length of the message-body after the server has removed any transfer-codings or
+content-codings." Django reads exactly CONTENT_LENGTH bytes of wsgi.input (none
+when it is missing), so it would see an empty body. Both servers therefore
+de-chunk the whole body first and set CONTENT_LENGTH to its size.
 
-Both servers therefore de-chunk the whole body first (at most --max-body bytes,
-kept in memory up to SPOOL_IN_MEMORY, then on disk) and set CONTENT_LENGTH to
-its size. The cost: the application starts only when the upload ends.
+The second: a client that sends its body a byte at a time would hold what the
+server has least of for as long as the application waits for that body, a pool
+thread of the WSGI server, a child slot of the CGI runner. The WSGI server's
+selector side collects every body in a Spool as the bytes arrive, and a thread
+runs the application only when the whole request is there; the CGI runner's
+connection thread reads the body into a Spool before it takes a child slot.
+
+A body is kept in memory up to SPOOL_IN_MEMORY, then in a temporary file, and
+never exceeds --max-body (http11 answers 413 beyond it). The cost: the
+application starts only when the upload ends.
 """
 
 from __future__ import annotations
@@ -31,31 +40,34 @@ class BodyRefused(Exception):
         self.reason = reason
 
 
-def read_chunked_body(connection: http11.ServerConnection, events: list, send, receive):
-    """(file at position 0, its size) once the whole body is in.
+class Spool:
+    """The body of one request as it arrives: in memory, then in a temporary file."""
 
-    events are the body events that came with the head; send(bytes) writes to
-    the client, receive() returns its next bytes (b"" at EOF; it raises
-    TimeoutError or another OSError when the client is too slow or gone).
-    """
-    spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)
-    try:
-        # The body is read now, before the application could ask for it, so a
-        # client that waits for "100 Continue" is told to send it now.
-        interim = connection.send_continue()
-        if interim:
-            send(interim)
-        while True:
-            for event in events:
-                if isinstance(event, http11.Data):
-                    spool.write(event.data)
-                elif isinstance(event, http11.EndOfMessage):
-                    size = spool.tell()
-                    spool.seek(0)
-                    return spool, size
-                else:
-                    raise BodyRefused(event.status, event.reason)
-            events = connection.receive(receive())
-    except BaseException:
-        spool.close()
-        raise
+    __slots__ = ("file", "size", "complete")
+
+    def __init__(self):
+        self.file = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)
+        self.size = 0             # body bytes stored so far
+        self.complete = False
+
+    def take(self, events: list) -> bool:
+        """Store the body events of http11; True once the body is complete.
+
+        Then self.file is at position 0, ready to be read by the application.
+        """
+        for event in events:
+            if isinstance(event, http11.Data):
+                self.file.write(event.data)
+                self.size += len(event.data)
+            elif isinstance(event, http11.EndOfMessage):
+                self.complete = True
+                self.file.seek(0)
+                return True
+            else:
+                raise BodyRefused(getattr(event, "status", 400),
+                                  getattr(event, "reason", "connection closed during the body"))
+        return False
+
+    def close(self) -> None:
+        self.file.close()
+

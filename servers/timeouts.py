@@ -4,10 +4,13 @@
     kept alive, idle      a next request may begin within --keepalive
     a head has begun      the whole head is due --timeout after its first byte
                           (a new connection keeps its accept deadline)
+    a body is arriving    its next bytes are due --timeout after the last ones
+                          (the WSGI server in its selector, the CGI runner in
+                          the connection's thread: both read a body whole)
 
 When the wait ends without a complete head, an idle connection closes quietly
-(a client that keeps a connection open expects that); one whose head had begun
-gets 408 first. RFC 9110 §15.5.9: "The 408 (Request Timeout) status code
+(a client that keeps a connection open expects that); one whose head (or body)
+had begun gets 408 first. RFC 9110 §15.5.9: "The 408 (Request Timeout) status code
 indicates that the server did not receive a complete request message within the
 time that it was prepared to wait." A client that sends its head one byte at a
 time cannot hold a connection for longer than --timeout.
@@ -25,6 +28,7 @@ class Waiting(enum.Enum):
     FIRST_REQUEST = "first request"
     NEXT_REQUEST = "next request"
     REST_OF_HEAD = "rest of head"
+    REST_OF_BODY = "rest of body"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,5 +50,5 @@ class TimeoutPolicy:
 
     @staticmethod
     def status_on_expiry(waiting: Waiting) -> int | None:
-        """408 for a head that had begun; None: close without a response."""
-        return 408 if waiting is Waiting.REST_OF_HEAD else None
+        """408 for a head or body that had begun; None: close without a response."""
+        return 408 if waiting in (Waiting.REST_OF_HEAD, Waiting.REST_OF_BODY) else None

@@ -42,7 +42,8 @@ def access_line(client: tuple, request, status: int, size: int, seconds: float) 
     request is the http11.Request; size counts the body bytes sent.
     """
     target = request.target.decode("latin-1")
-    _write_stderr(f'{client[0]}:{client[1]} "{request.method} {target} HTTP/{request.http_version}" '
+    who = "unix" if client is None else f"{client[0]}:{client[1]}"  # None: a Unix socket's peer
+    _write_stderr(f'{who} "{request.method} {target} HTTP/{request.http_version}" '
                   f"{status} {size} {seconds * 1000:.1f}ms\n")
 
 

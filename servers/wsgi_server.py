@@ -5,17 +5,20 @@
 This is the synchronous model as gunicorn's gthread worker runs it. The main
 thread owns a selector that watches the listening socket and every idle
 connection. When a connection has bytes to read, the main thread hands it to a
-pool of --threads threads; the thread reads and parses the request (with
-servers/http11.py), builds the environ, calls the application, writes the
-response, and gives the connection back to the selector. An idle keep-alive
-connection therefore costs a file descriptor, not a thread, and a client that
-sends its request head one byte at a time never holds a thread while it waits.
+pool of --threads threads; the thread reads what has arrived and parses it
+(with servers/http11.py). An incomplete request (head or body) goes back to
+the selector at once; a complete one gets its environ, the application is
+called, the response written, and the connection given back to the selector.
+An idle keep-alive connection therefore costs a file descriptor, not a thread,
+and a client that sends its request head or its body one byte at a time never
+holds a thread while it waits: the body is collected (servers/spool.py) before
+the application runs.
 With --workers N the server forks N such processes that share the listening
 socket, so N processes run Python at once and the GIL limits each one alone.
 
 The file reads in the order a request travels: the listening socket; a
 worker's selector loop (accept, hand out, take back, time out); one connection
-(read, parse); one request (the environ, the application, its response, the
+(read, parse, collect the body); one request (the environ, the application, its response, the
 teaching views); what the environ hands the application as wsgi.input and
 wsgi.file_wrapper. Last come what no request runs: shutting down and the
 command line. The pre-fork parent is servers/prefork.py, PEP 3333 itself
@@ -31,8 +34,8 @@ server's lesson.
 
 What it leaves out, on purpose: TLS (wsgi.url_scheme is always "http"), HTTP/2,
 the other protocol upgrades, reloading code, changing the number of
-workers while running, a deadline for a whole request body (each read of it
-waits at most --timeout), and the logging configuration of a real server (the
+workers while running, a deadline for a whole request body (each stall of
+it may last --timeout), and the logging configuration of a real server (the
 access log and --trace go to stderr).
 """
 
@@ -52,6 +55,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -63,10 +67,6 @@ from servers.wakeup import WakeupPipe
 # The Server header, as every server here names itself: servers.<module>/<version>.
 SERVER_SOFTWARE = "servers.wsgi_server/1.0"
 RECV_SIZE = 65536
-# After the response, a request body the application did not read is read and
-# dropped up to this size so the connection can serve another request; a larger
-# remainder is not worth the wait, and the connection is closed instead.
-MAX_DRAIN = 64 * 1024
 
 # What a parked connection waits for (Connection.waiting_for) is one of
 # timeouts.Waiting (until when: servers/timeouts.py), or this: our side is closed,
@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     except cli.StartupError as error:
         cli.fail(str(error))
     workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
-    cli.announce(host, listener.getsockname()[1], f"wsgi, {workers} x {args.threads} threads{frozen}")
+    cli.announce(listener, f"wsgi, {workers} x {args.threads} threads{frozen}")
     if args.workers == 1:
         sys.exit(Worker(app, listener, args).run())
     # --workers N: a parent process that serves nothing keeps N forked workers alive.
@@ -143,6 +143,9 @@ class Worker:
         self.timers: list[tuple[float, int, Connection]] = []  # a heap of deadlines
         self.timer_numbers = itertools.count()
         self.alive = True
+        # Every connection accepted and not yet collected (only the main thread
+        # adds and reads: shut_down looks here for bodies still arriving).
+        self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         self.stop_requested = False
         self.interrupts = 0
 
@@ -160,27 +163,32 @@ class Worker:
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(wakeup.reader, selectors.EVENT_READ)
 
-        ready, timers = self.selector.select, self.timers
+        self.wakeup = wakeup
         while not self.stop_requested:
-            timeout = 1.0
-            if timers:
-                timeout = min(max(timers[0][0] - time.monotonic(), 0.0), 1.0)
-            for key, _ in ready(timeout):
-                connection = key.data
-                if connection is not None:
-                    if connection.waiting_for is CLIENT_CLOSE:
-                        self.drop_input(connection)
-                    else:
-                        self.hand_to_pool(connection)
-                elif key.fileobj is self.listener:
-                    self.accept()
-                else:
-                    wakeup.drain()  # a signal: its handler has set stop_requested
-            if timers and timers[0][0] <= time.monotonic():
-                self.expire_timers()
+            self.turn()
             if self.parent is not None and os.getppid() != self.parent:
                 self.stop_requested = True  # the parent died: nobody would restart us
         return shut_down(self)
+
+    def turn(self, longest: float = 1.0) -> None:
+        """One turn of the selector loop: wait for readiness or the next deadline."""
+        timers = self.timers
+        timeout = longest
+        if timers:
+            timeout = min(max(timers[0][0] - time.monotonic(), 0.0), longest)
+        for key, _ in self.selector.select(timeout):
+            connection = key.data
+            if connection is not None:
+                if connection.waiting_for is CLIENT_CLOSE:
+                    self.drop_input(connection)
+                else:
+                    self.hand_to_pool(connection)
+            elif key.fileobj is self.listener:
+                self.accept()
+            else:
+                self.wakeup.drain()  # a signal: its handler has set stop_requested
+        if timers and timers[0][0] <= time.monotonic():
+            self.expire_timers()
 
     def accept(self) -> None:
         try:
@@ -195,14 +203,17 @@ class Worker:
             time.sleep(0.1)
             return
         try:
-            # Every recv and send of a pool thread waits at most --timeout: a client
-            # that stops reading its response or sending its body cannot hold a
-            # thread for longer.
+            # Every send of a pool thread waits at most --timeout: a client that
+            # stops reading its response cannot hold a thread for longer. (Its
+            # recv calls never wait: they follow the selector's "readable".)
             sock.settimeout(self.args.timeout)
             # The response goes out in one send as soon as it is ready; Nagle's
             # algorithm would hold a small second write back until an ACK arrives.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # (A Unix socket has no Nagle to turn off.)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection = Connection(self, sock, client)
+            self.connections.add(connection)
         except OSError:
             sock.close()  # the client is gone already
             return
@@ -226,7 +237,9 @@ class Worker:
         Called by pool threads and by the main thread.
         """
         with self.lock:
-            if not self.alive:
+            # Shutting down, only a request whose head has arrived waits for more: the
+            # rest of its body (it is in flight: shut_down lets it finish).
+            if not self.alive and waiting_for is not Waiting.REST_OF_BODY:
                 connection.close()
                 return
             connection.deadline = deadline
@@ -279,20 +292,22 @@ class Worker:
 
 
 class Connection:
-    """One TCP connection and its HTTP/1.1 state (servers/http11.py)."""
+    """One connection (TCP, or a Unix socket) and its HTTP/1.1 state (servers/http11.py)."""
 
     __slots__ = ("worker", "sock", "client", "server", "parser", "deadline",
-                 "waiting_for", "parked")
+                 "waiting_for", "parked", "request", "body", "__weakref__")
 
     def __init__(self, worker: Worker, sock: socket.socket, client: tuple):
         self.worker = worker
         self.sock = sock
-        self.client = client[:2]
-        self.server = sock.getsockname()[:2]
+        self.client = cli.client_address(client)          # None over a Unix socket
+        self.server = cli.server_address(sock.getsockname())
         self.parser = http11.ServerConnection(worker.limits, server_header=SERVER_SOFTWARE.encode())
         self.deadline = 0.0              # when the selector gives up waiting (time.monotonic)
         self.waiting_for = Waiting.FIRST_REQUEST  # while parked in the selector
         self.parked = False
+        self.request: http11.Request | None = None  # its head is in; its body may be arriving
+        self.body: spool.Spool | None = None        # what has arrived of that body
 
     def serve(self) -> None:
         """Run in a pool thread when the connection is readable."""
@@ -305,42 +320,81 @@ class Connection:
     def serve_requests(self) -> None:
         # The selector said the socket is readable, so this recv returns at once.
         # A thread never waits here for a slow client's next byte: an incomplete
-        # head goes back to the selector.
+        # head or body goes back to the selector, and the application is called
+        # only once the whole request is here.
         try:
             data = self.sock.recv(RECV_SIZE)
         except OSError:
             data = b""
         events = self.parser.receive(data)
         while True:
-            if not events:
-                # Part of a request head: wait for more in the selector, until
-                # the deadline of this head (a new connection's stays as it was).
-                if self.waiting_for is Waiting.NEXT_REQUEST:
-                    self.deadline = self.worker.timeouts.deadline(Waiting.REST_OF_HEAD,
-                                                                  time.monotonic())
-                self.worker.park(self, self.deadline, Waiting.REST_OF_HEAD)
-                return
-            event = events[0]
-            if isinstance(event, http11.Request):
-                exchange = Exchange(self, event, events)
-                if not exchange.run():
-                    if exchange.input_left:
-                        self.linger()
-                    else:
-                        self.close()
-                    return
-                events = self.parser.next_request()
+            if self.request is None:
                 if not events:
-                    self.worker.park(self, self.worker.timeouts.deadline(
-                        Waiting.NEXT_REQUEST, time.monotonic()), Waiting.NEXT_REQUEST)
+                    # Part of a request head: wait for more in the selector, until
+                    # the deadline of this head (a new connection's stays as it was).
+                    if self.waiting_for is Waiting.NEXT_REQUEST:
+                        self.deadline = self.worker.timeouts.deadline(Waiting.REST_OF_HEAD,
+                                                                      time.monotonic())
+                    self.worker.park(self, self.deadline, Waiting.REST_OF_HEAD)
                     return
-            elif isinstance(event, http11.Error):
-                self.send_all(self.parser.error_response(event.status, event.reason))
-                self.linger()
+                event, events = events[0], events[1:]
+                if isinstance(event, http11.Error):
+                    self.send_all(self.parser.error_response(event.status, event.reason))
+                    self.linger()
+                    return
+                if not isinstance(event, http11.Request):
+                    self.close()  # ConnectionClosed: the client is done with this connection
+                    return
+                self.request = event
+                if event.chunked or event.content_length:
+                    self.body = spool.Spool()
+            if self.body is not None and not self.receive_body(events):
                 return
-            else:  # ConnectionClosed: the client is done with this connection
+            exchange = Exchange(self, self.request, self.body)
+            self.request = self.body = None
+            if not exchange.run():
                 self.close()
                 return
+            events = self.parser.next_request()
+            if not events:
+                self.worker.park(self, self.worker.timeouts.deadline(
+                    Waiting.NEXT_REQUEST, time.monotonic()), Waiting.NEXT_REQUEST)
+                return
+
+    def receive_body(self, events: list) -> bool:
+        """Store the body bytes that came; True once the body is complete.
+
+        False: the connection went back to the selector to wait for more of the
+        body, or was answered with an error (malformed, over --max-body, cut off).
+        """
+        try:
+            if self.body.take(events):
+                return True
+        except spool.BodyRefused as refused:
+            self.send_all(self.parser.error_response(refused.status, refused.reason))
+            self.linger()
+            return False
+        # The body is read before the application runs, so the server answers the
+        # expectation itself, the first way PEP 3333 offers. PEP 3333 ("HTTP 1.1
+        # Expect/Continue"): "Respond to requests containing an Expect: 100-continue
+        # request with an immediate ..." RFC 9110 §10.1.1: "... an origin server MUST
+        # send either: an immediate response with a final status code, if that status
+        # can be determined by examining just the method, target URI, and header
+        # fields, or an immediate 100 (Continue) response to encourage the client to
+        # send the request content." The one final status known from the head is
+        # 413 (a Content-Length over --max-body), and http11 gave it before this.
+        interim = self.parser.send_continue()
+        if interim:
+            try:
+                self.sock.sendall(interim)
+            except OSError:
+                self.close()
+                return False
+        # Each stall of the body may last --timeout; then 408 (servers/timeouts.py).
+        self.worker.park(self, self.worker.timeouts.deadline(Waiting.REST_OF_BODY,
+                                                             time.monotonic()),
+                         Waiting.REST_OF_BODY)
+        return False
 
     def receive(self) -> bytes:
         """The client's next bytes; b"" at EOF, after --timeout (the socket's timeout) or a reset."""
@@ -371,6 +425,8 @@ class Connection:
 
     def close(self) -> None:
         self.sock.close()
+        if self.body is not None:
+            self.body.close()
 
 
 # ── One request: the environ, the application, the response ────────────────
@@ -387,17 +443,15 @@ class Exchange(pep3333.Response):
     pieces go out through http11, which frames them.
     """
 
-    __slots__ = ("connection", "request", "events", "pending", "must_close", "input_left",
-                 "times", "trace")
+    __slots__ = ("connection", "request", "body", "pending", "must_close", "times", "trace")
 
-    def __init__(self, connection: Connection, request: http11.Request, events: list):
+    def __init__(self, connection: Connection, request: http11.Request, body: spool.Spool | None):
         super().__init__()
         self.connection = connection
         self.request = request
-        self.events = events          # the request's events so far: body pieces may follow it
+        self.body = body              # the whole request body, or None when there is none
         self.pending = b""            # the response head, sent with the first body bytes
         self.must_close = False       # the response cannot be followed by another one
-        self.input_left = False       # the client may still be sending this request's body
         self.times = None             # with --access-log / --server-timing / --trace
         self.trace = None             # with --trace
 
@@ -407,17 +461,22 @@ class Exchange(pep3333.Response):
         worker, parser = connection.worker, connection.parser
         if worker.observed:
             self.times = Times(parsed=time.perf_counter())
-        body, content_length = self.request_body()
-        if body is None:
-            self.input_left = True
-            return False
+        body = self.body
+        # PEP 3333 ("Input and Error Streams"): "The server is not required to read
+        # past the client's specified Content-Length, and should simulate an
+        # end-of-file condition if the application attempts to read past that
+        # point." wsgi.input is the body read whole (servers/spool.py), and its
+        # file ends where the body ends. A chunked body has no Content-Length:
+        # CONTENT_LENGTH is the size of what was received.
+        wsgi_input = EMPTY_BODY if body is None else body.file
+        content_length = body.size if body is not None and request.chunked else None
         # Behind a trusted proxy, the client and scheme it names (servers/forwarded.py).
         client, scheme = worker.args.forwarded_allow_ips.client_and_scheme(
             connection.client, request.headers)
         environ = cgi_variables.request_variables(request, client=client, server=connection.server,
                                            content_length=content_length)
         environ.update(pep3333.wsgi_variables(
-            input=body,                          # <RequestBody>: read(n), readline()...
+            input=wsgi_input,                    # a file: read(n), readline()...
             errors=sys.stderr,
             multithread=worker.multithread,      # True with --threads > 1
             multiprocess=worker.multiprocess,    # True with --workers > 1
@@ -437,47 +496,11 @@ class Exchange(pep3333.Response):
         except Exception:
             self.fail()
         finally:
-            if request.chunked:
-                body.close()  # the spooled temporary file
+            if body is not None:
+                body.close()
         if worker.observed:
             self.observe_end()
-        if isinstance(body, RequestBody) and not body.complete:
-            if self.must_close or not body.drain(request):
-                self.input_left = not body.failed
-                return False
         return not self.must_close and parser.keep_alive and worker.alive
-
-    # -- the request body --------------------------------------------------
-
-    def request_body(self):
-        """(wsgi.input, CONTENT_LENGTH or None); (None, None) after an error response."""
-        request = self.request
-        if request.chunked:
-            return self.spool_chunked_body()
-        if not request.content_length:
-            return EMPTY_BODY, None
-        # Body bytes that came in the same recv as the head are handed on now;
-        # RequestBody reads the rest from the socket when the application asks.
-        buffer = bytearray()
-        complete = False
-        for event in self.events[1:]:
-            if isinstance(event, http11.Data):
-                buffer += event.data
-            else:
-                complete = True
-        return RequestBody(self.connection, buffer, complete, request), None
-
-    def spool_chunked_body(self):
-        """The chunked body, whole, in a temporary file, and its length (see servers/spool.py)."""
-        connection = self.connection
-        try:
-            return spool.read_chunked_body(connection.parser, self.events[1:],
-                                           connection.sock.sendall, connection.receive)
-        except spool.BodyRefused as refused:
-            connection.send_all(connection.parser.error_response(refused.status, refused.reason))
-            return None, None
-        except OSError:  # the interim 100 Continue could not be sent
-            return None, None
 
     # -- the response: the hooks of pep3333.Response -------------------------
 
@@ -606,118 +629,6 @@ class Times:
 # ── What the environ hands the application: wsgi.input and wsgi.file_wrapper ─
 
 
-class RequestBody:
-    """wsgi.input for a body with a Content-Length, read from the socket on demand.
-
-    PEP 3333 ("Input and Error Streams"): "The server is not required to read past
-    the client's specified Content-Length, and should simulate an end-of-file
-    condition if the application attempts to read past that point." http11 ends
-    the body at Content-Length, and read() returns b"" from there on.
-    """
-
-    __slots__ = ("connection", "buffer", "complete", "failed", "waits_for_continue", "received")
-
-    def __init__(self, connection: Connection, buffer: bytearray, complete: bool,
-                 request: http11.Request):
-        self.connection = connection
-        self.buffer = buffer          # body bytes received and not yet read
-        self.complete = complete      # the whole body has been received
-        self.failed = False           # the client broke off or sent a malformed body
-        self.waits_for_continue = request.expect_continue
-        self.received = len(buffer)
-
-    def receive_more(self) -> None:
-        """Block until at least one more body byte, or the body's end, arrives."""
-        connection = self.connection
-        if self.failed:
-            raise ClientDisconnected("the request body was cut off")
-        if self.waits_for_continue:
-            # The second of the three ways PEP 3333 ("HTTP 1.1 Expect/Continue")
-            # offers: "... response if/when the application first attempts to read
-            # from the input stream. The read request must then remain blocked until
-            # the client responds."
-            self.waits_for_continue = False
-            interim = connection.parser.send_continue()
-            if interim:
-                try:
-                    connection.sock.sendall(interim)
-                except OSError as error:
-                    self.failed = True
-                    raise ClientDisconnected(str(error)) from error
-        while True:
-            try:
-                data = connection.sock.recv(RECV_SIZE)
-            except OSError:
-                data = b""  # timed out (--timeout) or reset: the body will not be complete
-            before = len(self.buffer)
-            for event in connection.parser.receive(data):
-                if isinstance(event, http11.Data):
-                    self.buffer += event.data
-                elif isinstance(event, http11.EndOfMessage):
-                    self.complete = True
-                else:
-                    self.failed = True
-                    raise ClientDisconnected(f"request body: {event.reason}")
-            self.received += len(self.buffer) - before
-            if self.complete or len(self.buffer) > before:
-                return
-
-    def read(self, size: int | None = -1) -> bytes:
-        buffer = self.buffer
-        if size is None or size < 0:
-            while not self.complete:
-                self.receive_more()
-            size = len(buffer)
-        else:
-            while len(buffer) < size and not self.complete:
-                self.receive_more()
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
-
-    def readline(self, size: int | None = -1) -> bytes:
-        buffer = self.buffer
-        limited = size is not None and size >= 0
-        while True:
-            end = buffer.find(b"\n") + 1
-            if end or self.complete or (limited and len(buffer) >= size):
-                break
-            self.receive_more()
-        if not end:
-            end = len(buffer)
-        return self.read(min(end, size) if limited else end)
-
-    def readlines(self, hint: int | None = -1) -> list[bytes]:
-        lines, total = [], 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if hint is not None and 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self):
-        return iter(self.readline, b"")
-
-    def drain(self, request: http11.Request) -> bool:
-        """Read and drop a small unread rest of the body, so the connection can be reused.
-
-        RFC 9110 §10.1.1: a client that asked for 100-continue and never got it
-        may not send the body at all, so then the connection just closes.
-        """
-        if self.failed or self.waits_for_continue:
-            return False
-        if request.content_length - self.received > MAX_DRAIN:
-            return False
-        try:
-            while not self.complete:
-                self.receive_more()
-                self.buffer.clear()
-        except ClientDisconnected:
-            return False
-        return True
-
-
 class EmptyBody:
     """wsgi.input of a request without a body: always at its end."""
 
@@ -766,6 +677,7 @@ def on_stop_signal(worker: Worker, signum, frame) -> None:
         worker.interrupts += 1
         if worker.interrupts >= 2:
             trace.log("wsgi_server: second interrupt, exiting now")
+            cli.remove_socket_files()
             os._exit(1)
     worker.stop_requested = True
 
@@ -774,18 +686,26 @@ def shut_down(worker: Worker) -> int:
     """Stop accepting, close idle connections, let running requests finish."""
     worker.selector.unregister(worker.listener)
     worker.listener.close()
+    deadline = time.monotonic() + worker.args.graceful_timeout
     with worker.lock:
-        # From now on a pool thread closes a connection instead of parking it.
+        # From now on a pool thread closes a connection instead of parking it,
+        # unless the rest of a request's body is what it waits for.
         worker.alive = False
         for key in list(worker.selector.get_map().values()):
-            if key.data is not None:
-                key.data.parked = False
-                key.data.close()
+            connection = key.data
+            if connection is not None and connection.waiting_for is not Waiting.REST_OF_BODY:
+                worker.selector.unregister(connection.sock)
+                connection.parked = False
+                connection.close()
+    # A request whose body is still arriving is in flight like one in the
+    # application: keep the selector turning until every body is in (its
+    # request then goes to a pool thread) or --graceful-timeout is over.
+    while receiving_bodies(worker) and time.monotonic() < deadline:
+        worker.turn(longest=max(min(deadline - time.monotonic(), 0.2), 0.0))
     # Connections already in the queue are served first; then each thread
     # takes a None and ends.
     for _ in worker.threads:
         worker.ready_connections.put(None)
-    deadline = time.monotonic() + worker.args.graceful_timeout
     for thread in worker.threads:
         thread.join(max(deadline - time.monotonic(), 0))
     busy = sum(thread.is_alive() for thread in worker.threads)
@@ -796,8 +716,15 @@ def shut_down(worker: Worker) -> int:
         # A thread in the middle of the application cannot be stopped from
         # outside; leave without the interpreter's clean-up, which would run
         # at the same time as that thread.
+        cli.remove_socket_files()
         os._exit(0)
     return 0
+
+
+def receiving_bodies(worker: Worker) -> bool:
+    """Has a request its head in and its body still arriving, on an open connection?"""
+    return any(connection.body is not None and connection.sock.fileno() != -1
+               for connection in worker.connections)
 
 
 # ── The command line ────────────────────────────────────────────────────────

@@ -400,8 +400,20 @@ def test_no_zombies_after_200_requests(front):
 
 
 def test_a_script_that_ignores_a_large_body_does_not_deadlock(front):
-    status, _, body = get(front, "/upload", method="POST", body=b"x" * (4 << 20))
-    assert (status, body) == (200, b"fast\n")
+    connection = http.client.HTTPConnection(front.host, front.port, timeout=30)
+    try:
+        connection.request("POST", "/upload", body=b"x" * (4 << 20))
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (200, b"fast\n")
+        first = connection.sock.getsockname()
+        # The runner read the whole body before the script ran, so the
+        # connection is still in step and carries the next request.
+        connection.request("GET", "/next")
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (200, b"fast\n")
+        assert connection.sock.getsockname() == first
+    finally:
+        connection.close()
 
 
 def test_pipelined_requests_are_answered_in_order(front):
@@ -453,17 +465,26 @@ def test_hung_script_is_504_and_its_process_group_is_gone(narrow):
     assert pid not in [child for child, _ in children_of(narrow.pid)]
 
 
-def test_expect_100_continue_then_the_body_streams_to_the_child(narrow):
+def test_expect_100_continue_then_the_whole_body_before_the_child(narrow):
+    seen = len(narrow.output())
     with socket.create_connection((narrow.host, narrow.port), timeout=10) as sock:
         sock.sendall(b"POST /cgi-bin/hash.py HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                      b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
         assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        # No child runs until the body is in: its environment is not traced yet.
+        assert "CGI environment" not in narrow.output()[seen:]
         sock.sendall(b"hello")
         received = b""
         while chunk := sock.recv(65536):
             received += chunk
     assert received.startswith(b"HTTP/1.1 200 OK\r\n")
     assert received.endswith(hashlib.sha256(b"hello").hexdigest().encode() + b"\n")
+
+
+def test_expect_100_continue_for_a_missing_script_is_404_without_continue(cgi_dir):
+    status, head, _ = raw_exchange(cgi_dir.port, b"POST /cgi-bin/nothing-here.py HTTP/1.1\r\nHost: x\r\n"
+                                                  b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    assert status == 404, head
 
 
 def test_body_over_max_body_is_413_and_no_child_starts(narrow):
@@ -522,3 +543,138 @@ def test_hello_py_and_graceful_shutdown_finishes_the_running_request():
         client.join(timeout=30)
         assert server.wait(timeout=30) == 0
     assert result["response"][0] == 200 and result["response"][2] == b"Hello, world!\n"
+
+
+# ── Slow uploads: a body is read whole before a child slot is taken ────────
+
+def upload_head(payload: bytes, chunked: bool) -> tuple[bytes, bytes]:
+    """The head of a POST to hash.py and the body as it goes on the wire."""
+    if chunked:
+        return (b"POST /cgi-bin/hash.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                b"Connection: close\r\n\r\n",
+                b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload))
+    return (b"POST /cgi-bin/hash.py HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n" % len(payload), payload)
+
+
+def hash_line(payload: bytes) -> bytes:
+    """What hash.py answers for this body (as one piece of the response body)."""
+    return b"%d %s\n" % (len(payload), hashlib.sha256(payload).hexdigest().encode())
+
+
+def read_to_end(sock) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.fixture(scope="module")
+def two_slots():
+    """Two children at once and no queue: a request that finds both slots taken gets 503."""
+    port = free_port()
+    with ServerProcess(cgi_dir_command(port, SCRIPTS, "--max-children", "2", "--queue", "0",
+                                       "--timeout", "60", "--trace"), port=port) as server:
+        yield server
+
+
+def test_a_request_is_answered_while_uploads_dribble_and_each_upload_arrives_whole(two_slots):
+    payloads = [os.urandom(40) for _ in range(6)]
+    wires, socks = [], []
+    seen = len(two_slots.output())
+    try:
+        for number, payload in enumerate(payloads):
+            head, wire = upload_head(payload, chunked=number % 3 == 2)
+            sock = socket.create_connection((two_slots.host, two_slots.port), timeout=30)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            socks.append(sock)
+            sock.sendall(head + wire[:1])
+            wires.append(wire)
+        # Every upload's head has been read. Had they taken child slots with
+        # their bodies still to come, two would hold both slots and the other
+        # four would have been refused at once (--queue 0).
+        assert wait_for(lambda: two_slots.output()[seen:].count("request head") == len(payloads),
+                        timeout=30), two_slots.output()[seen:]
+        status, _, body = get(two_slots, "/cgi-bin/env.py")
+        assert status == 200, body
+        # Then every body but its last byte, a byte at a time, the uploads in turn.
+        for index in range(1, max(map(len, wires)) - 1):
+            for sock, wire in zip(socks, wires):
+                if index < len(wire) - 1:
+                    sock.sendall(wire[index:index + 1])
+            time.sleep(0.002)
+        status, _, body = get(two_slots, "/cgi-bin/env.py")
+        assert status == 200, body
+        # The last bytes one upload at a time: the server closes a connection
+        # after it has freed the child slot, so the next one always finds a
+        # slot (with --queue 0, uploads that ended together would get 503s).
+        for sock, wire, payload in zip(socks, wires, payloads):
+            sock.sendall(wire[-1:])
+            received = read_to_end(sock)
+            assert received.startswith(b"HTTP/1.1 200 OK\r\n"), received
+            assert hash_line(payload) in received, received
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def impatient():
+    """A short --timeout, with the trace and the access log."""
+    port = free_port()
+    with ServerProcess(cgi_dir_command(port, SCRIPTS, "--timeout", "3", "--trace", "--access-log"),
+                       port=port) as server:
+        yield server
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_stalled_body_is_408_and_no_child_starts(impatient, chunked):
+    seen = len(impatient.output())
+    head, wire = upload_head(b"0123456789", chunked)
+    status, _, body = raw_exchange(impatient.port, head + wire[:5], timeout=30)
+    assert status == 408, body
+    output = wait_for(lambda: '"POST /cgi-bin/hash.py HTTP/1.1" 408' in impatient.output()[seen:]
+                      and impatient.output()[seen:], timeout=10)
+    assert output, impatient.output()[seen:]
+    assert "CGI environment" not in output
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_cut_off_is_400_and_no_child_starts(impatient, chunked):
+    seen = len(impatient.output())
+    head, wire = upload_head(b"0123456789", chunked)
+    with socket.create_connection((impatient.host, impatient.port), timeout=30) as sock:
+        sock.sendall(head + wire[:5])
+        sock.shutdown(socket.SHUT_WR)
+        received = read_to_end(sock)
+    assert received.startswith(b"HTTP/1.1 400 "), received
+    output = wait_for(lambda: '"POST /cgi-bin/hash.py HTTP/1.1" 400' in impatient.output()[seen:]
+                      and impatient.output()[seen:], timeout=10)
+    assert output, impatient.output()[seen:]
+    assert "CGI environment" not in output
+
+
+def test_a_body_still_arriving_at_shutdown_completes():
+    port = free_port()
+    with ServerProcess(cgi_dir_command(port, SCRIPTS, "--trace"), port=port) as server:
+        payload = b"uploaded while the server stops"
+        head, wire = upload_head(payload, chunked=False)
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            seen = len(server.output())
+            sock.sendall(head + wire[:3])
+            assert wait_for(lambda: "request head" in server.output()[seen:], timeout=30)
+            server.signal(signal.SIGTERM)
+
+            def refused():
+                try:
+                    socket.create_connection((server.host, server.port), timeout=5).close()
+                except ConnectionRefusedError:
+                    return True
+                return False
+            # The listening socket is closed: the shutdown has begun.
+            assert wait_for(refused, timeout=30)
+            sock.sendall(wire[3:])
+            received = read_to_end(sock)
+        assert server.wait(timeout=30) == 0
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n"), received
+    assert hash_line(payload) in received, received

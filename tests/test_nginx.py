@@ -26,9 +26,9 @@ from tests.http_client import SITE_ENDPOINTS, chunked, connect, exchange, get, r
 
 STYLESHEET = REPO / "sample_site" / "shop" / "static" / "shop" / "site.css"
 
-# The toy servers sit behind nginx over TCP (their --bind unix:PATH comes from another
-# branch); gunicorn's and uvicorn's workers over a Unix socket, as they are deployed.
-DEPLOYMENTS = [("wsgi", False), ("asgi", False), ("cgi", False),
+# Every backend behind nginx on a Unix socket, as they are deployed (TCP backends are
+# in test_nginx_is_started_on_a_free_port_and_always_stopped and the uvicorn tests).
+DEPLOYMENTS = [("wsgi", True), ("asgi", True), ("cgi", True),
                ("gunicorn", True), ("gunicorn-uvicorn", True), ("uvicorn", True)]
 
 
@@ -118,8 +118,8 @@ def test_the_demo_command_explains_itself_and_refuses_bad_input():
     run = lambda *args: subprocess.run([sys.executable, "-m", "scripts.nginx", *args], cwd=REPO,
                                        capture_output=True, text=True, timeout=60)
     assert "--backends" in run("--help").stdout
-    refused = run("--backend", "wsgi", "--unix")
-    assert refused.returncode == 2 and "cannot listen on a Unix socket yet" in refused.stderr
+    refused = run("--backend", "daphne", "--unix")
+    assert refused.returncode == 2 and "cannot listen on a Unix socket" in refused.stderr
     assert "--backends must be at least 1" in run("--backends", "0").stderr
 
 
@@ -130,7 +130,7 @@ def test_two_backends_take_turns():
         # nginx logs a request after its response has left: wait for the fourth line.
         wait_for(lambda: len(site.nginx.access_lines()) == 4, what="four access log lines")
         answered = [line.split("upstream=")[1].split()[0] for line in site.nginx.access_lines()]
-        sockets = {f"unix:{backend.path}" for backend in site.backends}
+        sockets = {f"unix:{backend.unix}" for backend in site.backends}
     assert len(answered) == 4 and set(answered) == sockets
     # Round robin: never the same backend twice in a row.
     assert all(first != second for first, second in zip(answered, answered[1:]))
@@ -248,6 +248,19 @@ def test_uvicorn_on_a_unix_socket_knows_the_client_only_when_told_to_trust_the_s
         assert json.loads(exchange(site, forged)[2])["scope"]["client"][0] == "127.0.0.1"
 
 
+def test_the_toy_asgi_server_on_a_unix_socket_trusts_nginx_unless_told_otherwise():
+    """A Unix peer counts as 127.0.0.1 for --forwarded-allow-ips (servers/cli.py)."""
+    forged = get("/inspect", "X-Forwarded-For: 203.0.113.9", "X-Forwarded-Proto: https")
+    with behind_nginx("asgi", unix=True) as site:
+        scope = json.loads(exchange(site, forged)[2])["scope"]
+        # nginx replaced the forged values with $remote_addr and $scheme.
+        assert (scope["client"], scope["scheme"]) == (["127.0.0.1", 0], "http")
+        assert scope["server"][1] is None and scope["server"][0].endswith(".sock")
+    with behind_nginx("asgi", unix=True, extra=["--forwarded-allow-ips", "10.0.0.0/8"]) as site:
+        scope = json.loads(exchange(site, forged)[2])["scope"]
+        assert (scope["client"], scope["scheme"]) == (None, "http")
+
+
 def ws_connect(site, path, origin=True, **options):
     """A client of the site's WebSocket endpoints through nginx, with the Origin a browser sends."""
     return websocket_client(f"ws://{site.host}:{site.port}{path}", proxy=None, open_timeout=30,
@@ -260,12 +273,12 @@ def next_event(websocket, kind):
     return event
 
 
-# The toy ASGI server over TCP, traced (its scope shows what nginx passed on); uvicorn on a Unix
-# socket, as it is deployed.
-@pytest.mark.parametrize("kind, unix", [("asgi", False), ("uvicorn", True)])
-def test_the_sites_websocket_echo_and_chat_through_nginx(kind, unix):
+# The toy ASGI server, traced (its scope shows what nginx passed on), and uvicorn, each on a
+# Unix socket, as they are deployed.
+@pytest.mark.parametrize("kind", ["asgi", "uvicorn"])
+def test_the_sites_websocket_echo_and_chat_through_nginx(kind):
     extra = ["--trace"] if kind == "asgi" else []
-    with behind_nginx(kind, unix=unix, extra=extra) as site:
+    with behind_nginx(kind, unix=True, extra=extra) as site:
         with ws_connect(site, "/ws/echo", additional_headers={"X-Forwarded-For": "203.0.113.9"}) as websocket:
             for message in ("hello", "x" * 100_000, b"\x00\xffbinary"):
                 websocket.send(message)

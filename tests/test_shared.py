@@ -21,12 +21,15 @@ def head(path=b"/", query=b"", headers=(), method="GET", version="1.1"):
     ("0.0.0.0:80", ("0.0.0.0", 80)),
     ("[::1]:8080", ("::1", 8080)),
     ("localhost:65535", ("localhost", 65535)),
+    ("unix:/run/site.sock", ("/run/site.sock", None)),
+    ("unix:var/a:b.sock", ("var/a:b.sock", None)),
 ])
 def test_parse_bind(text, expected):
     assert cli.parse_bind(text) == expected
 
 
-@pytest.mark.parametrize("text", ["8000", ":8000", "host:", "host:http", "host:0", "host:70000"])
+@pytest.mark.parametrize("text", ["8000", ":8000", "host:", "host:http", "host:0", "host:70000",
+                                  "unix:"])
 def test_parse_bind_refuses(text):
     with pytest.raises(cli.StartupError, match="--bind"):
         cli.parse_bind(text)
@@ -107,6 +110,22 @@ def test_request_variables_order_values_and_header_rules():
     assert variables["HTTP_X_FORWARDED_FOR"] == "10.0.0.1"
     assert "HTTP_PROXY" not in variables
     assert variables["SERVER_PROTOCOL"] == "HTTP/1.1" and variables["REMOTE_PORT"] == "50000"
+
+
+@pytest.mark.parametrize("host_header, expected", [
+    ((b"host", b"example.org:8443"), ("example.org", "8443")),
+    ((b"host", b"example.org"), ("example.org", "80")),
+    ((b"host", b"[::1]:8000"), ("[::1]", "8000")),
+    ((b"host", b"[::1]"), ("[::1]", "80")),
+    (None, ("localhost", "80")),
+])
+def test_request_variables_of_a_unix_socket_peer(host_header, expected):
+    """No address on either side: REMOTE_ADDR 127.0.0.1, SERVER_* from the Host header."""
+    variables = cgi_variables.request_variables(
+        head(headers=[host_header] if host_header else []), client=None,
+        server=("/run/site.sock", None))
+    assert (variables["SERVER_NAME"], variables["SERVER_PORT"]) == expected
+    assert variables["REMOTE_ADDR"] == "127.0.0.1" and "REMOTE_PORT" not in variables
 
 
 def test_request_variables_content_length_override_and_absence():

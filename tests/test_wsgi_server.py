@@ -9,6 +9,7 @@ small parser of tests/http_client.py.
 """
 
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -212,7 +213,8 @@ def test_body_over_max_body_is_413(server):
         assert read_response(sock.makefile("rb"))[0] == 413
 
 
-def test_expect_100_continue_is_sent_on_first_read(server):
+def test_expect_100_continue_is_sent_as_soon_as_the_head_is_in(server):
+    """The body is read before the application runs, so 100 Continue comes first."""
     payload = b"p" * 5000
     with connect(server) as sock:
         sock.sendall(get("/echo", f"Content-Length: {len(payload)}", "Expect: 100-continue",
@@ -225,13 +227,12 @@ def test_expect_100_continue_is_sent_on_first_read(server):
     assert status == 200 and json.loads(body)["length"] == len(payload)
 
 
-def test_no_100_continue_when_the_app_does_not_read_and_connection_closes(server):
+def test_expect_100_continue_over_max_body_gets_413_instead(server):
     with connect(server) as sock:
-        sock.sendall(get("/hello", "Content-Length: 100000", "Expect: 100-continue",
+        sock.sendall(get("/echo", f"Content-Length: {26 * MB}", "Expect: 100-continue",
                          method="POST"))
         stream = sock.makefile("rb")
-        status, headers, body = read_response(stream)
-        assert (status, body) == (200, b"Hello, world!\n")
+        assert stream.readline().startswith(b"HTTP/1.1 413 ")
         assert closed_by_server(sock)
 
 
@@ -364,6 +365,80 @@ def test_slow_clients_do_not_delay_others_and_time_out(server):
         stop.set()
         for sock in slow:
             sock.close()
+
+
+# ── slow uploads: a body is collected in the selector, not in a thread ───────
+
+def echo_answer(payload: bytes) -> dict:
+    return {"length": len(payload), "content_length": str(len(payload)),
+            "sha256": hashlib.sha256(payload).hexdigest()}
+
+
+def test_normal_requests_are_answered_while_50_clients_dribble_uploads():
+    """50 uploads sent a byte at a time, 4 threads: before the bodies were read in
+    the selector, 4 of these held the 4 threads and /hello got no answer."""
+    payload = os.urandom(40)
+    # --timeout 60: each body byte of the dribble may come late on a busy machine.
+    with start(extra=["--threads", "4", "--timeout", "60"]) as srv:
+        slow = [connect(srv, timeout=60) for _ in range(50)]
+        try:
+            for sock in slow:
+                sock.sendall(get("/echo", f"Content-Length: {len(payload)}", method="POST"))
+            for byte in payload[:20]:
+                for sock in slow:
+                    sock.send(bytes([byte]))
+            # All 50 are in the middle of their bodies now.
+            for _ in range(3):
+                assert exchange(srv, get("/hello"))[2] == b"Hello, world!\n"
+            for byte in payload[20:]:
+                for sock in slow:
+                    sock.send(bytes([byte]))
+            for sock in slow:
+                status, _, body = read_response(sock.makefile("rb"))
+                assert (status, json.loads(body)) == (200, echo_answer(payload))
+        finally:
+            for sock in slow:
+                sock.close()
+        assert_validator_silent(srv)
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_upload_in_uneven_pieces_larger_than_memory_spool_has_the_right_hash(server, framing):
+    """3 MB, more than spool.SPOOL_IN_MEMORY: the body goes to a temporary file."""
+    payload = os.urandom(3 * MB)
+    if framing == "chunked":
+        head = get("/echo", "Transfer-Encoding: chunked", method="POST")
+        wire = chunked([payload[n:n + 77777] for n in range(0, len(payload), 77777)])
+    else:
+        head = get("/echo", f"Content-Length: {len(payload)}", method="POST")
+        wire = payload
+    with connect(server) as sock:
+        sock.sendall(head)
+        sizes = itertools.cycle([1, 1000, 65536, 3, 300000])
+        position = 0
+        while position < len(wire):
+            size = next(sizes)
+            sock.sendall(wire[position:position + size])
+            position += size
+        status, _, body = read_response(sock.makefile("rb"))
+    assert (status, json.loads(body)) == (200, echo_answer(payload))
+
+
+def test_body_that_stalls_longer_than_timeout_gets_408(server):
+    """--timeout is 2 s on this server: half a body, then silence."""
+    with connect(server) as sock:
+        sock.sendall(get("/echo", "Content-Length: 100", method="POST") + b"x" * 50)
+        stream = sock.makefile("rb")
+        assert stream.readline().startswith(b"HTTP/1.1 408 ")
+        assert closed_by_server(sock)
+
+
+def test_body_cut_off_by_the_client_gets_400_and_the_server_keeps_serving(server):
+    with connect(server) as sock:
+        sock.sendall(get("/echo", "Content-Length: 100", method="POST") + b"x" * 50)
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 400 ")
+    assert exchange(server, get("/hello"))[0] == 200
 
 
 def test_trace_server_timing_and_access_log():

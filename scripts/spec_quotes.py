@@ -8,12 +8,18 @@ Two jobs, both used by scripts/render_docs.py and the first also by its tests:
       # RFC 9112 §6.3: "exact words ... more words"      (continued on following # lines)
       # PEP 3333 ("Section title"): "..."
       # ASGI HTTP spec ("Response Start"): "..."
+      # ASGI extensions ("Websocket Denial Response"): "..."
 
   and the older forms still present, where a few words come between the reference
   and the quote (`RFC 9110 §15.5.9: 408 "the server did not receive ..."`).
 
     python -m scripts.spec_quotes                 # the spec-to-code table as Markdown
     python -m scripts.spec_quotes --unparsed      # quotes it could not read, one a line
+    python -m scripts.spec_quotes --update docs/design.md   # rewrite the design doc's table
+    python -m scripts.spec_quotes --check docs/design.md    # exit 1 if it is out of date
+
+The design document's table (`design_table`) is the same list, shorter: each rule's
+first words and the definition it stands in, so that it changes only when a quote does.
 
 A quote whose closing mark cannot be found, or a quote mark soon after a reference in
 none of these forms (`PEP 3333 allows it ("...")`), is reported, not guessed at.
@@ -22,6 +28,7 @@ none of these forms (`PEP 3333 allows it ("...")`), is reported, not guessed at.
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
 from dataclasses import dataclass
@@ -34,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RFC_URL = "https://www.rfc-editor.org/rfc/rfc{number}"
 PEP_URL = "https://peps.python.org/pep-{number:04d}/"
 ASGI_URL = "https://asgi.readthedocs.io/en/latest/specs/{page}.html"
+ASGI_EXTENSIONS_URL = "https://asgi.readthedocs.io/en/latest/extensions.html"
 
 # The section titles of the ASGI documents (django/asgiref, specs/*.rst), in order.
 # Sphinx makes each title's anchor (see `slug`); a title the source shortens
@@ -65,6 +73,7 @@ REF = re.compile(
       | PEP\s(?P<pep>\d+)(?:\s\("(?P<pep_title>[^"]+)"\))?
       | ASGI(?:\s(?P<asgi_doc>HTTP|WebSocket|[Ll]ifespan))?\sspec
             (?:\s(?P<asgi_version>\d+\.\d+))?(?:\s\("(?P<asgi_title>[^"]+)"\))?
+      | ASGI\s(?P<asgi_extensions>extensions)(?:\s\("(?P<extension_title>[^"]+)"\))?
       | (?P<asgi_rst>asgi\.rst)
     )(?!\w)   # "ASGI spec" but not "ASGI specification"
     """,
@@ -111,17 +120,25 @@ def ref_from_match(match: re.Match) -> Ref:
         url = PEP_URL.format(number=int(match["pep"]))
         title = match["pep_title"] or ""
         return Ref(text, f"PEP {match['pep']}", title, url + (f"#{slug(title)}" if title else ""))
+    if match["asgi_extensions"]:
+        title = match["extension_title"] or ""
+        return Ref(text, "ASGI extensions", title,
+                   ASGI_EXTENSIONS_URL + (f"#{slug(title)}" if title else ""))
     if match["asgi_rst"]:
         return Ref(text, "ASGI main", "", ASGI_URL.format(page="main"))
     page = ASGI_WORDS.get((match["asgi_doc"] or "").lower(), "main")
     title = match["asgi_title"] or ""
     url = ASGI_URL.format(page=page)
     if title:
-        # Whole words: "Disconnect" is "Disconnect - receive event", not "Disconnected Client".
-        shortened = re.compile(re.escape(title) + r"\b", re.IGNORECASE)
-        heading = next((h for h in ASGI_DOCUMENTS[page] if shortened.match(h)), title)
-        url += f"#{slug(heading)}"
+        url += f"#{slug(asgi_heading(page, title))}"
     return Ref(text, f"ASGI {page}", title, url)
+
+
+def asgi_heading(page: str, title: str) -> str:
+    """The full section title of an ASGI document that a source's title stands for."""
+    # Whole words: "Disconnect" is "Disconnect - receive event", not "Disconnected Client".
+    shortened = re.compile(re.escape(title) + r"\b", re.IGNORECASE)
+    return next((h for h in ASGI_DOCUMENTS.get(page, []) if shortened.match(h)), title)
 
 
 def spec_refs(text: str) -> list[tuple[int, int, Ref]]:
@@ -238,9 +255,20 @@ def extract(path: Path, root: Path = ROOT) -> tuple[list[Quote], list[Unparsed]]
 
 
 def code_comment_blocks(parsed: literate.LiterateFile) -> list[literate.Block]:
-    """End-of-line comments and comments inside brackets, one block per line."""
-    return [literate.Block("inline", line, line, literate.strip_comment_marker(comment))
-            for line, comment in sorted(parsed.code_comments.items())]
+    """End-of-line comments, one block per line; comments on lines of their own inside
+    brackets (a dict's key explained), one block per run of adjacent lines, since a
+    quote may continue on the next line there as anywhere."""
+    blocks: list[literate.Block] = []
+    for line, comment in sorted(parsed.code_comments.items()):
+        text = literate.strip_comment_marker(comment)
+        if not parsed.lines[line - 1].lstrip().startswith("#"):
+            blocks.append(literate.Block("inline", line, line, text))
+        elif blocks and blocks[-1].kind == "comment" and blocks[-1].last == line - 1:
+            blocks[-1].last = line
+            blocks[-1].text += "\n" + text
+        else:
+            blocks.append(literate.Block("comment", line, line, text))
+    return blocks
 
 
 def documented_files(root: Path = ROOT) -> list[Path]:
@@ -272,20 +300,131 @@ def markdown_table(quotes: list[Quote]) -> str:
     return "\n".join(rows)
 
 
+# The design document's spec-to-code table lies between these two lines.
+TABLE_START = ("<!-- spec-to-code table: generated by `python -m scripts.spec_quotes --update "
+               "docs/design.md`; do not edit by hand -->")
+TABLE_END = "<!-- end of the spec-to-code table -->"
+ASGI_NAMES = {"ASGI main": "ASGI", "ASGI www": "ASGI HTTP & WebSocket",
+              "ASGI lifespan": "ASGI lifespan", "ASGI extensions": "ASGI extensions"}
+BEGINNING_WORDS = 10
+
+
+def owner(tree: ast.Module, line: int) -> str:
+    """The code a quote on `line` stands beside: the function or method around it; else
+    the definition or name the comment stands above, in the same body; else its class.
+    "" for the module's own docstring and comments that precede nothing."""
+    names: list[str] = []
+    body = tree.body
+    while True:
+        around = next((node for node in body if first_line(node) <= line <= node.end_lineno), None)
+        if isinstance(around, ast.ClassDef):
+            names.append(around.name)
+            body = around.body
+            continue
+        if isinstance(around, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return ".".join(names + [around.name])
+        target = around or next((node for node in body if first_line(node) > line), None)
+        name = defined_name(target) if target is not None else None
+        return ".".join(names + [name] if name else names)
+
+
+def first_line(node: ast.stmt) -> int:
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+
+
+def defined_name(node: ast.stmt) -> str | None:
+    if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+        return node.name
+    targets = node.targets if isinstance(node, ast.Assign) else (
+        [node.target] if isinstance(node, ast.AnnAssign) else [])
+    names = [target.id for target in targets if isinstance(target, ast.Name)]
+    return names[0] if names else None
+
+
+def design_table(quotes: list[Quote], root: Path = ROOT) -> str:
+    """The design document's table: each quoted rule's source and section (linked to
+    the published text), its first words, and the file and definition it stands in."""
+    trees: dict[str, ast.Module] = {}
+    rows = ["| source | section | the quote begins | where | implemented by |",
+            "|---|---|---|---|---|"]
+    for quote in quotes:
+        if quote.path not in trees:
+            trees[quote.path] = ast.parse((root / quote.path).read_text(encoding="utf-8"))
+        spec = ASGI_NAMES.get(quote.ref.spec, quote.ref.spec)
+        ref = quote.ref
+        if ref.spec.startswith("RFC") and ref.section:
+            section = f"§{ref.section}"
+        elif ref.spec.startswith("ASGI") and ref.section:
+            section = asgi_heading(ref.spec.split()[1], ref.section.replace("`", ""))
+        else:
+            section = ref.section or "(the whole text)"
+        words = quote.words.split()
+        beginning = " ".join(words[:BEGINNING_WORDS])
+        if len(words) > BEGINNING_WORDS:
+            beginning += " …"
+        tree = trees[quote.path]
+        name = owner(tree, quote.line)
+        in_docstring = ast.get_docstring(tree) is not None and quote.line <= tree.body[0].end_lineno
+        where = (f"`{name}`" if name else
+                 "the module docstring" if in_docstring else "the module")
+        rows.append(f"| {spec} | [{section}]({ref.url}) | \"{markdown_text(beginning)}\" | "
+                    f"`{quote.path}` | {where} |")
+    return "\n".join(rows)
+
+
+def markdown_text(text: str) -> str:
+    """Words in a Markdown table cell: a bar would end the cell."""
+    return text.replace("|", "\\|")
+
+
+def replace_table(document: str, table: str) -> str:
+    """The document with its generated table replaced; ValueError without the markers."""
+    start, end = document.find(TABLE_START), document.find(TABLE_END)
+    if start < 0 or end < start:
+        raise ValueError("no generated spec-to-code table in it (the marker comments "
+                         f"{TABLE_START[:30]}... and {TABLE_END} are missing)")
+    return document[:start + len(TABLE_START)] + "\n\n" + table + "\n\n" + document[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Print the spec-to-code table (every quoted rule in servers/ and the "
-                    "site's entry points) as Markdown.")
+                    "site's entry points) as Markdown, or keep the design document's "
+                    "shorter table in step with the source (--update, --check).")
     parser.add_argument("files", nargs="*", type=Path,
                         help="files to read (default: the files the docs render)")
-    parser.add_argument("--unparsed", action="store_true",
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--unparsed", action="store_true",
                         help="print only the quotes the extractor could not read")
+    action.add_argument("--update", metavar="DOCUMENT", type=Path,
+                        help="rewrite the design document's table (docs/design.md) between "
+                             "its marker comments")
+    action.add_argument("--check", metavar="DOCUMENT", type=Path,
+                        help="exit 1 if the design document's table differs from the source")
     args = parser.parse_args(argv)
-    for path in args.files:
+    for path in args.files + [p for p in (args.update, args.check) if p is not None]:
         if not path.is_file():
             parser.error(f"no such file: {path}")
     files = [p.resolve() for p in args.files] or documented_files()
     quotes, unparsed = all_quotes(files)
+    document = args.update or args.check
+    if document is not None:
+        text = document.read_text(encoding="utf-8")
+        try:
+            wanted = replace_table(text, design_table(quotes))
+        except ValueError as exc:
+            parser.error(f"{document}: {exc}")
+        if args.update:
+            if wanted != text:
+                document.write_text(wanted, encoding="utf-8")
+            print(f"{document}: {len(quotes)} quoted rules in the table"
+                  + ("" if wanted != text else " (unchanged)"))
+            return 0
+        if wanted != text:
+            print(f"{document}: the spec-to-code table is out of date with the source; "
+                  f"run python -m scripts.spec_quotes --update {document}", file=sys.stderr)
+            return 1
+        return 0
     if args.unparsed:
         for miss in unparsed:
             print(f"{miss.path}:{miss.line}: {miss.text}")

@@ -49,9 +49,10 @@ class ASGIViolation(AssertionError):
 def checked(app, *, lowercase_response_headers: bool = True):
     """Wrap an ASGI 3 application so that every spec violation raises ASGIViolation.
 
-    lowercase_response_headers=False accepts response header names in any case:
-    the HTTP spec says they "must be lowercased", but Django deliberately sends
-    them as the view set them ("Content-Type"), for clients that depend on case.
+    lowercase_response_headers=False accepts response header names in any case.
+    ASGI HTTP spec ("Response Start"): "Header names must be lowercased." Django
+    deliberately sends them as the view set them ("Content-Type"), for clients that
+    depend on case.
     """
     async def checked_app(scope, receive, send):
         check_scope(scope)
@@ -87,7 +88,8 @@ def check_type(value, expected, what: str, blame) -> None:
 
 
 def check_address(value, what: str) -> None:
-    # www.rst: client/server are a two-item iterable [host, port], or None.
+    # ASGI HTTP spec ("HTTP Connection Scope"): client and server are each a two-item
+    # iterable [host, port], or None; the server's port is None on a unix socket.
     if value is None:
         return
     if not isinstance(value, (list, tuple)) or len(value) != 2:
@@ -98,7 +100,9 @@ def check_address(value, what: str) -> None:
 
 
 def check_headers(headers, what: str, blame, *, lowercase: bool) -> None:
-    # www.rst: "An iterable of [name, value] two-item iterables" of byte strings.
+    # ASGI HTTP spec ("HTTP Connection Scope"): "``headers`` (*Iterable[[byte string,
+    # byte string]]*) -- An iterable of ``[name, value]`` two-item iterables"; the
+    # response's headers have the same type.
     if isinstance(headers, (bytes, str, dict)):
         blame(f"{what} must be an iterable of [name, value] pairs, got {type(headers).__name__}")
     for pair in headers:
@@ -114,8 +118,10 @@ def check_headers(headers, what: str, blame, *, lowercase: bool) -> None:
 def check_scope(scope) -> None:
     check_type(scope, dict, "the scope", server_broke)
     check_type(scope.get("type"), str, "scope['type']", server_broke)
-    # asgi.rst: "asgi: a dict with ... version, the version of the ASGI spec";
-    # a single-callable (ASGI 3) application is only ever served "3.0".
+    # ASGI spec ("Applications"): "The key ... will also be present as a dictionary
+    # containing a ... key that corresponds to the ASGI version the server
+    # implements. If missing, the version should default to ..." (2.0); a
+    # single-callable (ASGI 3) application is only ever served 3.0.
     asgi = scope.get("asgi")
     check_type(asgi, dict, "scope['asgi']", server_broke)
     if asgi.get("version", "2.0") != "3.0":
@@ -155,9 +161,10 @@ def check_http_scope(scope) -> None:
 
 
 def check_websocket_scope(scope) -> None:
-    # www.rst, "Websocket Connection Scope": path, query_string and headers have no
-    # default; the rest is optional, each with its type.
-    missing = [key for key in ("path", "query_string", "headers") if key not in scope]
+    # ASGI WebSocket spec ("Websocket Connection Scope"): path and headers have no
+    # default; query_string has one (the empty string), so a server may leave it out;
+    # the rest is optional too, each with its type.
+    missing = [key for key in ("path", "headers") if key not in scope]
     if missing:
         server_broke(f"the websocket scope lacks the required key(s) {', '.join(missing)}")
     if scope.get("http_version", "1.1") not in HTTP_VERSIONS:
@@ -169,7 +176,8 @@ def check_websocket_scope(scope) -> None:
     check_type(scope["path"], str, "scope['path'] (percent-decoded)", server_broke)
     if scope.get("raw_path") is not None:
         check_type(scope["raw_path"], bytes, "scope['raw_path']", server_broke)
-    check_type(scope["query_string"], bytes, "scope['query_string'] (still percent-encoded)", server_broke)
+    check_type(scope.get("query_string", b""), bytes, "scope['query_string'] (still percent-encoded)",
+               server_broke)
     check_type(scope.get("root_path", ""), str, "scope['root_path']", server_broke)
     check_headers(scope["headers"], "scope['headers']", server_broke, lowercase=True)
     check_address(scope.get("client"), "client")
@@ -255,8 +263,9 @@ class HTTPCycle:
 
 
 def check_data(message, kind: str, blame) -> None:
-    # www.rst, "Receive" and "Send": "Exactly one of ``bytes`` or ``text`` must be
-    # non-``None``. One or both keys may be present, however."
+    # ASGI WebSocket spec ("Receive"): "Exactly one of ``bytes`` or ``text`` must be
+    # non-``None``. One or both keys may be present, however." The Send event says
+    # the same.
     data, text = message.get("bytes"), message.get("text")
     if (data is None) == (text is None):
         blame(f"{kind} needs exactly one of 'bytes' or 'text' that is not None")
@@ -299,9 +308,9 @@ class WebSocketCycle:
             if self.disconnected:
                 server_broke("receive() returned websocket.receive after websocket.disconnect")
             if self.state != "accepted":
-                # www.rst, "Connect": the connect "must be responded to with either an
-                # *Accept* message or a *Close* message before the socket will pass
-                # ``websocket.receive`` messages."
+                # ASGI WebSocket spec ("Connect"): "This message must be responded to
+                # with either an *Accept* message or a *Close* message before the
+                # socket will pass ``websocket.receive`` messages."
                 server_broke("receive() returned websocket.receive before the application accepted")
             check_data(message, "websocket.receive", server_broke)
         else:
@@ -342,8 +351,8 @@ class WebSocketCycle:
                           f"sent, got {kind!r}")
         elif state == "denying":
             if kind != "websocket.http.response.body":
-                # extensions.rst: "These messages cannot be followed by any other
-                # websocket messages"
+                # ASGI extensions ("Websocket Denial Response"): "These messages
+                # cannot be followed by any other websocket messages"
                 app_broke(f"after websocket.http.response.start only websocket.http.response.body "
                           f"may be sent, got {kind!r}")
             check_type(message.get("body", b""), bytes, f"{kind}['body']", app_broke)
@@ -351,9 +360,9 @@ class WebSocketCycle:
             if not message.get("more_body", False):
                 self.state = "over"
         else:
-            # www.rst, "Disconnected Client": "If ``send()`` is called on a closed
-            # connection the server should raise a server-specific subclass of
-            # ``OSError``." ... "(it was introduced in spec version 2.4)"
+            # ASGI WebSocket spec ("Disconnected Client"): "If ``send()`` is called on
+            # a closed connection the server should raise a server-specific subclass
+            # of ``OSError``. ... (it was introduced in spec version 2.4)."
             await self.inner_send(message)
             if self.spec_version >= (2, 4):
                 server_broke(f"send({kind!r}) on a closed WebSocket returned; from spec "
@@ -372,7 +381,7 @@ class WebSocketCycle:
                           f"offered ({self.subprotocols})")
         headers = message.get("headers", [])
         check_headers(headers, "websocket.accept['headers']", app_broke, lowercase=True)
-        # www.rst, "Accept": "Must not include a header named
+        # ASGI WebSocket spec ("Accept"): "Must not include a header named
         # ``sec-websocket-protocol``; use the ``subprotocol`` key instead."
         if any(name == b"sec-websocket-protocol" for name, _ in headers):
             app_broke("websocket.accept['headers'] must not include sec-websocket-protocol; "
@@ -385,7 +394,8 @@ class WebSocketCycle:
 
 
 class LifespanCycle:
-    """lifespan.rst 2.0: startup, its reply, shutdown, its reply — in that order, each once."""
+    """ASGI lifespan spec 2.0: startup, its reply, shutdown, its reply — in that order,
+    each once."""
 
     REPLIES = {
         "lifespan.startup": ("lifespan.startup.complete", "lifespan.startup.failed"),

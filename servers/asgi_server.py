@@ -55,15 +55,17 @@ from urllib.parse import unquote_to_bytes
 from servers import cli, forwarded, http11, trace, tuning, websocket
 from servers.timeouts import TimeoutPolicy, Waiting
 
-# ASGI HTTP spec: spec_version 2.4 is "Calling send() on a closed connection should
-# raise an error", which send() does (ClientDisconnected). Lifespan spec 2.0 adds
-# startup.failed and shutdown.failed.
 # The Server header, as every server here names itself: servers.<module>/<version>.
 SERVER_SOFTWARE = "servers.asgi_server/1.0"
+# ASGI HTTP spec ("Spec Versions"): "``2.4``: Calling ``send()`` on a closed
+# connection should raise an error", which send() does (ClientDisconnected).
 HTTP_SPEC_VERSION = "2.4"
+# ASGI lifespan spec ("Version History"): "2.0 (2019-03-04): Added startup.failed and
+# shutdown.failed, clarified exception handling during startup phase."
 LIFESPAN_SPEC_VERSION = "2.0"
-# ASGI HTTP & WebSocket spec: "``2.5``: Added the ``reason`` key to the WebSocket
-# disconnect event." The websocket scope says 2.5, since websocket.disconnect has it.
+# ASGI WebSocket spec ("Spec Versions"): "``2.5``: Added the ``reason`` key to the
+# WebSocket disconnect event." The websocket scope says 2.5, since
+# websocket.disconnect has it.
 WEBSOCKET_SPEC_VERSION = "2.5"
 
 # Flow control, one bound in each direction:
@@ -75,8 +77,8 @@ ABORT_GRACE_SECONDS = 0.5       # past the graceful bound: to react to http.disc
 
 
 class ClientDisconnected(OSError):
-    """ASGI HTTP spec 2.4: "If send() is called on a closed connection the server
-    should raise a server-specific subclass of OSError"."""
+    """ASGI HTTP spec ("Disconnected Client"): "If ``send()`` is called on a closed
+    connection the server should raise a server-specific subclass of ``OSError``"."""
 
 
 # ── 1. The command line ──────────────────────────────────────────────────────
@@ -199,8 +201,9 @@ class Server:
         self.loop_name = loop_name
         self.limits = cli.limits_from_args(args)
         self.timeouts = TimeoutPolicy.from_args(args)
-        # Lifespan spec: "the server will ensure that a shallow copy of the namespace
-        # is passed into each subsequent request/response call".
+        # ASGI lifespan spec ("Lifespan State"): "The server will ensure that a
+        # *shallow copy* of the namespace is passed into each subsequent
+        # request/response call into the application."
         self.state: dict = {}
         self.connections: set[HttpConnection] = set()
         self.shutting_down = False
@@ -220,8 +223,9 @@ class Server:
         # What exists now (the application, and what its startup built) lives as
         # long as the server; see tuning.freeze_startup_objects().
         frozen = tuning.freeze_if_asked(self.args)
-        # Lifespan spec: startup comes "before it has started to" receive
-        # connections, so the port opens only now.
+        # ASGI lifespan spec ("Startup"): "Sent to the application when the server is
+        # ready to startup and receive connections, but before it has started to do
+        # so." The port opens only now.
         try:
             listener = cli.open_listener(*self.address)
         except cli.StartupError as exc:
@@ -301,8 +305,9 @@ class Lifespan:
             return None
         self.task = asyncio.create_task(self.run())
         await self.events.put({"type": "lifespan.startup"})
-        # Lifespan spec: "A server must wait for this message before it starts
-        # processing connections."  run() also sets `replied` if the app returns.
+        # ASGI lifespan spec ("Startup Complete"): "A server must wait for this
+        # message before it starts processing connections." run() also sets
+        # `replied` if the app returns.
         await self.replied.wait()
         return self.failure
 
@@ -320,10 +325,10 @@ class Lifespan:
                 traceback.print_exc()
                 self.failure = self.failure or f"lifespan failed: {reason}"
             else:
-                # Lifespan spec: "If an exception is raised when calling the
-                # application callable with a lifespan.startup message or a scope
-                # with type lifespan, the server must continue but not send any
-                # lifespan events."
+                # ASGI lifespan spec ("Scope"): "If an exception is raised when
+                # calling the application callable with a ``lifespan.startup``
+                # message or a ``scope`` with type ``lifespan``, the server must
+                # continue but not send any lifespan events."
                 self.status = "unsupported by the app"
                 trace.log(f"lifespan: the application does not support it ({reason}); "
                           f"carrying on without it (--lifespan on would stop here)")
@@ -338,8 +343,8 @@ class Lifespan:
         if kind == "lifespan.startup.complete":
             self.started = True
         elif kind == "lifespan.startup.failed":
-            # Lifespan spec: "If a server sees this it should log/print the message
-            # provided and then exit."
+            # ASGI lifespan spec ("Startup Failed"): "If a server sees this it should
+            # log/print the message provided and then exit."
             self.failure = f"lifespan startup failed: {message.get('message') or '(no message)'}"
         elif kind == "lifespan.shutdown.failed":
             trace.log(f"lifespan shutdown failed: {message.get('message') or '(no message)'}")
@@ -352,8 +357,9 @@ class Lifespan:
             return
         self.replied.clear()
         await self.events.put({"type": "lifespan.shutdown"})
-        # Lifespan spec: "A server must wait for this message before terminating";
-        # within the graceful bound, though, so a hung shutdown cannot hang the server.
+        # ASGI lifespan spec ("Shutdown Complete"): "A server must wait for this
+        # message before terminating"; within the graceful bound, though, so a hung
+        # shutdown cannot hang the server.
         try:
             await asyncio.wait_for(self.replied.wait(), timeout)
         except asyncio.TimeoutError:
@@ -442,8 +448,10 @@ class HttpConnection(asyncio.Protocol):
             self.refuse(503, f"server busy: more than {self.args.limit_concurrency} connections")
             return
         path = request.path
-        # ASGI HTTP spec: path is the target "with percent-encoded sequences and
-        # UTF-8 byte sequences decoded into characters"; raw_path is as received.
+        # ASGI HTTP spec ("HTTP Connection Scope"): "``path`` (*Unicode string*) --
+        # HTTP request target excluding any query string, with percent-encoded
+        # sequences and UTF-8 byte sequences decoded into characters." raw_path is
+        # as received.
         if b"%" in path:
             path_text = unquote_to_bytes(path).decode("utf-8", "replace")
         else:
@@ -607,8 +615,9 @@ class HttpConnection(asyncio.Protocol):
             self.transport.close()
 
     def head_timed_out(self) -> None:
-        # RFC 9110 §15.5.9: 408 "the server did not receive a complete request
-        # message within the time that it was prepared to wait".
+        # RFC 9110 §15.5.9: "The 408 (Request Timeout) status code indicates that the
+        # server did not receive a complete request message within the time that it
+        # was prepared to wait."
         if self.head_started:
             self.refuse(408, "request head not received within the timeout")
         else:
@@ -639,7 +648,30 @@ class HttpConnection(asyncio.Protocol):
 
 # ── 4. One request/response cycle: the ASGI receive and send ────────────────
 
-class RequestCycle:
+class Traced:
+    """--trace for a cycle, HTTP or WebSocket: its head, its scope, and each message
+    between the application and `receive`/`send`, in the layout every server uses."""
+
+    __slots__ = ()
+
+    def start_trace(self) -> None:
+        server = self.connection.server
+        server.trace_count += 1
+        self.trace = trace.Trace("asgi", server.trace_count)
+        self.trace.request_head(self.request.raw)
+        self.trace.mapping("scope", self.scope)
+
+    async def traced_receive(self) -> dict:
+        message = await self.receive()
+        self.trace.message("receive() -> app", message)
+        return message
+
+    async def traced_send(self, message: dict) -> None:
+        self.trace.message("app -> send()", message)
+        await self.send(message)
+
+
+class RequestCycle(Traced):
     """One request and its response. `receive` and `send` are the ASGI callables."""
 
     def __init__(self, connection: HttpConnection, request: http11.Request, scope: dict):
@@ -661,10 +693,11 @@ class RequestCycle:
         # The response.
         self.response_started = False
         self.response_complete = False
-        # ASGI HTTP spec: servers "need not flush the data generated by this event
-        # [http.response.start] to the send buffer until the first Response Body
-        # event". The head waits, to leave in one write with the first body when
-        # the application sends that at once (most do), else on the loop's next turn.
+        # ASGI HTTP spec ("Response Start"): "Protocol servers *need not* flush the
+        # data generated by this event to the send buffer until the first *Response
+        # Body* event is processed." The head waits, to leave in one write with the
+        # first body when the application sends that at once (most do), else on the
+        # loop's next turn.
         self.head = b""
         self.status = 0
         self.sent = 0
@@ -717,7 +750,9 @@ class RequestCycle:
         try:
             await app(self.scope, receive, send)
         except ClientDisconnected:
-            # ASGI HTTP spec: servers "should not log it as an error".
+            # ASGI HTTP spec ("Disconnected Client"): "Servers must be prepared to
+            # catch this exception if they raised it and should not log it as an
+            # error in their server logs."
             pass
         except Exception:
             self.log(f"the application raised an exception:\n{traceback.format_exc()}")
@@ -765,12 +800,12 @@ class RequestCycle:
             self.buffered = 0
             self.connection.resume_reading()
             self.body_taken = not self.more_body
-            # ASGI HTTP spec: "more_body ... If True, the consuming application
-            # should wait until it gets a chunk with this set to False."
+            # ASGI HTTP spec ("Request"): "If ``True``, the consuming application
+            # should wait until it gets a chunk with this set to ``False``."
             return {"type": "http.request", "body": body, "more_body": self.more_body}
-        # ASGI HTTP spec: http.disconnect is "sent to the application if receive is
+        # ASGI HTTP spec ("Disconnect"): "Sent to the application if receive is
         # called after a response has been sent or after the HTTP connection has
-        # been closed". Until then, this call waits.
+        # been closed." Until then, this call waits.
         if not self.disconnected and not self.response_complete:
             await self.wait_for_news()
         return {"type": "http.disconnect"}
@@ -812,9 +847,10 @@ class RequestCycle:
         if more_body:
             self.transport.write(data)
             self.sent += len(body)
-            # ASGI HTTP spec: "Protocol servers must flush any data passed to them
-            # into the send buffer before returning from a send call"; while the
-            # client reads slower than we write, wait here instead of buffering more.
+            # ASGI HTTP spec ("Response Body"): "Protocol servers must flush any data
+            # passed to them into the send buffer before returning from a send call";
+            # while the client reads slower than we write, wait here instead of
+            # buffering more.
             if not self.connection.writable.is_set():
                 await self.connection.writable.wait()
                 if self.disconnected:
@@ -886,21 +922,6 @@ class RequestCycle:
         if self.trace is not None:
             self.trace.timing([*self.phases, ("complete", seconds)])
 
-    def start_trace(self) -> None:
-        server = self.connection.server
-        server.trace_count += 1
-        self.trace = trace.Trace("asgi", server.trace_count)
-        self.trace.request_head(self.request.raw)
-        self.trace.mapping("scope", self.scope)
-
-    async def traced_receive(self) -> dict:
-        message = await self.receive()
-        self.trace.message("receive() -> app", message)
-        return message
-
-    async def traced_send(self, message: dict) -> None:
-        self.trace.message("app -> send()", message)
-        await self.send(message)
 
 
 # ── 5. One WebSocket: the ASGI websocket messages over RFC 6455 frames ─────────
@@ -913,7 +934,7 @@ CLOSING = "closing"         # our Close frame is sent; waiting for the client's
 CLOSED = "closed"           # the application has (or will get) websocket.disconnect
 
 
-class WebSocketCycle:
+class WebSocketCycle(Traced):
     """One WebSocket, from the handshake to the disconnect. `receive` and `send`
     are the ASGI callables; the frames are servers.websocket's business.
 
@@ -1094,9 +1115,10 @@ class WebSocketCycle:
             if not isinstance(text, str):
                 raise TypeError(f"ASGI WebSocket spec: 'text' must be a str, got {type(text).__name__}")
             self.transport.write(self.protocol.send(text))
-        # ASGI HTTP spec: "Protocol servers must flush any data passed to them into
-        # the send buffer before returning from a send call"; while the client reads
-        # slower than the application sends, wait here instead of buffering more.
+        # ASGI HTTP spec ("Response Body"): "Protocol servers must flush any data
+        # passed to them into the send buffer before returning from a send call";
+        # while the client reads slower than the application sends, wait here
+        # instead of buffering more.
         writable = self.connection.writable
         if not writable.is_set():
             await writable.wait()
@@ -1303,24 +1325,6 @@ class WebSocketCycle:
         if self.close_timer is not None and self.state is CLOSED:
             self.close_timer.cancel()
             self.close_timer = None
-
-    # -- the teaching view: --trace -------------------------------------------------
-
-    def start_trace(self) -> None:
-        server = self.connection.server
-        server.trace_count += 1
-        self.trace = trace.Trace("asgi", server.trace_count)
-        self.trace.request_head(self.request.raw)
-        self.trace.mapping("scope", self.scope)
-
-    async def traced_receive(self) -> dict:
-        message = await self.receive()
-        self.trace.message("receive() -> app", message)
-        return message
-
-    async def traced_send(self, message: dict) -> None:
-        self.trace.message("app -> send()", message)
-        await self.send(message)
 
 
 if __name__ == "__main__":

@@ -80,8 +80,8 @@ def read_environ() -> dict:
     """The WSGI environ: the CGI variables plus the wsgi.* keys.
 
     os.environb holds the variables exactly as the server passed them, as bytes;
-    PEP 3333 wants them as "bytes-as-str", one character per byte, which is what
-    decoding them as latin-1 gives. (os.environ would decode them with the
+    PEP 3333 wants them as native strings holding one character per byte, which is
+    what decoding them as latin-1 gives. (os.environ would decode them with the
     locale's encoding instead and mangle a non-UTF-8 path.)
     """
     environ = {key.decode("latin-1"): value.decode("latin-1")

@@ -42,7 +42,7 @@ if it wishes to continue using the current protocol on that connection." Django
 then answers /ws/... as it answers any unknown URL; WebSocket is the ASGI
 server's lesson.
 
-Left out on purpose: NPH scripts (RFC 3875 §5), the command line of an "indexed"
+Left out on purpose: NPH scripts (RFC 3875 §5), the command line of an indexed
 query (§4.4), PATH_TRANSLATED, AUTH_TYPE and REMOTE_USER (no authentication
 here), REMOTE_HOST/REMOTE_IDENT lookups, HTTPS, and the request body for the
 target of a local redirect (§6.3.2 allows that: "may not be available").

@@ -332,3 +332,10 @@ def test_receive_with_both_text_and_bytes_is_the_servers_fault():
 def test_bad_websocket_send_messages_are_the_applications_fault(steps, scope, rule):
     with pytest.raises(ASGIViolation, match="the application broke the ASGI spec: .*" + rule):
         ws_converse(ws_app(*steps), scope)
+
+
+def test_a_websocket_scope_may_leave_out_query_string_which_has_a_default():
+    # ASGI WebSocket spec: query_string defaults to the empty string; path and headers do not.
+    assert ws_converse(ws_app("receive", ACCEPT), ws_scope(query_string=REMOVED))[0] == ACCEPT
+    with pytest.raises(ASGIViolation, match=r"lacks the required key\(s\) path"):
+        ws_converse(ws_app("receive", ACCEPT), ws_scope(path=REMOVED))

@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 FILES = spec_quotes.documented_files(REPO)
 PAGES = [render_docs.module_name(p.relative_to(REPO).as_posix()) + ".html" for p in FILES]
 EXTERNAL = ("https://www.rfc-editor.org/rfc/rfc", "https://peps.python.org/pep-",
-            "https://asgi.readthedocs.io/en/latest/specs/")
+            "https://asgi.readthedocs.io/en/latest/specs/",
+            "https://asgi.readthedocs.io/en/latest/extensions.html")
 
 
 class Links(HTMLParser):
@@ -163,6 +164,8 @@ def test_spec_references_become_links_in_prose_and_code(book):
     ('ASGI lifespan spec ("Startup Complete")',
      "https://asgi.readthedocs.io/en/latest/specs/lifespan.html#startup-complete-send-event"),
     ("ASGI spec", "https://asgi.readthedocs.io/en/latest/specs/main.html"),
+    ('ASGI extensions ("Websocket Denial Response")',
+     "https://asgi.readthedocs.io/en/latest/extensions.html#websocket-denial-response"),
 ])
 def test_a_spec_reference_becomes_the_right_url(reference, url):
     found = spec_quotes.spec_refs(f"see {reference}: more")

@@ -209,7 +209,8 @@ nb.table([(key, toy.get(key, "(absent)"), gun.get(key, "(absent)")) for key in
 # and gunicorn with the same two settings (`--threads 8`, `--workers 2`), under 16 clients.
 # As in the benchmark (`scripts/bench.py`), the servers are pinned to the machine's cores but
 # the last, and the load generator to the last one, so that the two do not take turns on the
-# same core.
+# same core. (macOS cannot pin a process to a core: there the two share every core, and the
+# output below says so.)
 #
 # **Predict first.** Compared with 1 thread, will 8 threads serve no more requests per second
 # (`"no more"`) or several times as many (`"several times"`), on the waiting view and on the
@@ -243,8 +244,7 @@ def run(point):
         return nb.measure(srv.url, WORK[work], connections=16, duration=SECONDS, pinned=True)
 
 measured = dict(nb.sweep([(c, w) for c in CONFIGS for w in WORK], run, desc="threads vs workers"))
-print(f"server pinned to cores {sorted(SERVER_CPUS) if SERVER_CPUS else 'all'}, "
-      f"load generator to {sorted(LOADER_CPUS) if LOADER_CPUS else 'all'}")
+print(nb.pinning())
 nb.table([(c, f"{w} ({WORK[w]})", r.rps, r.percentile(50) * 1000) for (c, w), r in measured.items()],
          ["server", "work", "requests/s", "median latency ms"])
 
@@ -257,7 +257,8 @@ for ax, work in zip(axes, WORK):
     ax.set_title(f"{work} ({WORK[work]})"); ax.set_ylabel("requests/s")
     for x, v in enumerate(rps):
         ax.text(x, v, f"{v:.0f}", ha="center", va="bottom")
-fig.suptitle("16 clients; servers pinned away from the load generator")
+fig.suptitle("16 clients; " + ("servers pinned away from the load generator" if SERVER_CPUS
+                                 else "unpinned: servers and load generator shared every core"))
 plt.show()
 
 # %%
@@ -273,7 +274,8 @@ workers_cpu = gain("CPU", "toy, 2 workers × 1 thread")
 print(f"Waiting on I/O: 8 threads served {gain('I/O wait', 'toy, 8 threads'):.1f}x as many requests as 1 thread "
       f"(the ceiling is 8x: 8 threads × 20 waits of 50 ms per second = 160 requests/s).")
 print(f"Computing: 8 threads served {gain('CPU', 'toy, 8 threads'):.2f}x as many as 1 thread.")
-print(f"Computing with 2 worker processes: {workers_cpu:.2f}x, with {cores} core(s) for the server: "
+print(f"Computing with 2 worker processes: {workers_cpu:.2f}x, with {cores} core(s) for the server"
+      + ("" if SERVER_CPUS else ", shared with the load generator (unpinned)") + ": "
       + ("a second process found a free core." if workers_cpu >= 1.4 else
          "the second process had no core of its own to run on, so it only took turns with the first."))
 print(f"gunicorn beside the toy server: --threads 8 {measured[('gunicorn --threads 8', 'I/O wait')].rps:.0f} vs "

@@ -150,8 +150,13 @@ nb.table([("date", meta.get("date")), ("commit", meta.get("git_commit", "")[:10]
           ("packages", ", ".join(f"{k} {v}" for k, v in meta.get("packages", {}).items())),
           ("server on CPUs", meta.get("pinning", {}).get("server_cpus")),
           ("load generator on CPUs", meta.get("pinning", {}).get("loader_cpus")),
+          ("pinning", plots.pinning_note(meta) + (f" ({meta['pinning']['unpinned_reason']})"
+                                                  if meta.get("pinning", {}).get("unpinned_reason") else "")),
           ("load average at the start", meta.get("load_average"))],
          ["", "this run"])
+PINNED = bool(meta.get("pinning", {}).get("server_cpus"))
+# Only Linux reports the CPU time of children a process has reaped: a CGI runner's finished requests.
+CGI_CHILDREN_COUNTED = meta.get("system", {}).get("reaped_children_cpu_counted", True)
 
 
 # %%
@@ -187,7 +192,8 @@ nb.table([(server, rps(server, "bare", PAGE_LEVEL), rps(server, "hello", PAGE_LE
 
 # %% [markdown]
 # **Before reading a toy/production ratio.** Both sides of each ratio below served the same
-# requests at the same number of clients on the same pinned core. But the toy servers are
+# requests at the same number of clients on the same pinned core (or, where the machine could
+# not pin, on the same cores shared with the load generator: the table above says which). But the toy servers are
 # written to be read, and leave out what the servers people deploy do for every request:
 # - TLS (HTTPS), HTTP/2 and HTTP/3: the toy servers speak HTTP/1.1 in clear only;
 # - several worker processes supervised and restarted: here each server ran one process
@@ -205,6 +211,10 @@ for toy, reference in (("wsgi", "gunicorn-gthread"), ("asgi", "uvicorn")):
         ratio = rps(toy, endpoint, PAGE_LEVEL) / rps(reference, endpoint, PAGE_LEVEL)
         print(f"{endpoint:6} at {PAGE_LEVEL} clients each, the toy {toy} server served {ratio:.2f}x the requests "
               f"of {reference}.")
+if not PINNED:
+    print("This run was unpinned: server and load generator shared every core, so each server's rate "
+          "also paid for the load generator's CPU. Both sides of a ratio paid alike; absolute figures "
+          "are lower than a pinned run's.")
 django_cost = {s: cpu_ms(s, "hello", PAGE_LEVEL) - cpu_ms(s, "bare", PAGE_LEVEL) for s in SERVERS}
 print("Django's own CPU per request, /hello minus bare: "
       + ", ".join(f"{s} {ms:.2f} ms" for s, ms in django_cost.items()) + ".")
@@ -309,6 +319,9 @@ else:
     print(f"This file has no toy WSGI run at {CGI_LEVEL} clients; per request, CGI cost "
           f"{cpu_ms('cgi', 'hello', CGI_LEVEL):.0f} ms of CPU and the toy WSGI server "
           f"{cpu_ms('wsgi', 'hello', PAGE_LEVEL):.2f} ms: {wsgi_over_cgi:,.0f}x.")
+    if not CGI_CHILDREN_COUNTED:
+        print("That CGI figure leaves out the children's CPU (this system does not report the CPU time "
+              "of reaped children; Linux does), so the real ratio is larger.")
 
 # %% tags=["check"]
 import math

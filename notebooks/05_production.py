@@ -133,7 +133,8 @@ nb.check_prediction("slow heads", {where: verdict for where, (verdict, _) in fir
 #
 # While they are connected, one ordinary client sends `GET /hello` in a loop, and we record its
 # latency (p50, p99). A request that gets no answer within the time limit counts as failed.
-# Each server runs alone, then behind nginx, pinned to one core (the clients on the other).
+# Each server runs alone, then behind nginx, pinned to one core (the clients on the other; where
+# the machine cannot pin, as on macOS, all share every core and the output says so).
 # gunicorn's gthread worker has 8 threads; the toy WSGI server has a selector for idle
 # connections and 8 threads; the toy ASGI server and uvicorn are event loops. Quick mode
 # measures three of the five servers: one of each kind of worker.
@@ -151,6 +152,9 @@ with tqdm(total=len(SERVERS) * 2, desc="slow clients") as bar, concurrent.future
     # so the measurement runs in a thread of its own.
     slow_rows = pool.submit(bench_slow.run, SERVERS, slow=SLOW, duration=PROFILE["duration"],
                             timeout=PROFILE["timeout"], settle=PROFILE["settle"], progress=bar).result()
+SERVER_CPUS, CLIENT_CPUS = bench_slow.split_cpus()
+print(f"servers and nginx pinned to cores {sorted(SERVER_CPUS)}, the clients to {sorted(CLIENT_CPUS)}"
+      if SERVER_CPUS else nb.pinning())
 print("\n".join(bench_slow.table_lines(slow_rows)))
 
 # %%

@@ -10,13 +10,17 @@
 How it measures (DESIGN.md, "Benchmarks"):
 - every server is started with scripts.launch on a free port and pinned to one CPU set
   (core 0 on a 2-core machine; a CPU set is inherited, so workers and CGI children
-  run there too); this process, which runs the load generator, pins itself to the other;
+  run there too); this process, which runs the load generator, pins itself to the other.
+  Where processes cannot be pinned (macOS has no call for it) the run is unpinned, says
+  so once, and records why in its metadata (scripts/system.py decides);
 - the servers of one comparison run side by side and are measured in turn, A B C A B C ...,
   so slow drift of a shared machine falls on all of them alike; each cell is warmed up
   first, and after each measurement the server is given time to finish what it was doing;
 - each row is one server, endpoint, concurrency and repeat, with the server's RSS
-  (all its processes) and the CPU seconds it used; the summary gives the median of the
-  repeats, their spread, and each toy server's ratio against its reference.
+  (all its processes) and the CPU seconds it used (on Linux with the children it
+  reaped, a CGI runner's finished requests; other systems do not report those);
+  the summary gives the median of the repeats, their spread, and each toy server's
+  ratio against its reference.
 
 The WebSocket matrix (--websocket, and --goals websocket inside --goals all) meets the toy
 ASGI server, uvicorn and daphne on /ws/echo: echo round trips per second at 64 connections,
@@ -50,11 +54,9 @@ import sys
 import time
 from pathlib import Path
 
-from scripts import loadgen
-from scripts import bench_slow
+from scripts import bench_slow, loadgen, system
 from scripts.catalogue import BARE_WEBSOCKET_APP, HTTP_DEFAULT_SERVERS, SERVERS, TOY_SERVERS, command, server_available
-from scripts.launch import (DEFAULT_APPS, REPO, ServerProcess, ServerStartError, free_port, raise_open_files_limit,
-                            split_cpus)
+from scripts.launch import DEFAULT_APPS, REPO, ServerProcess, ServerStartError, free_port
 from servers.cgi_server import ENVIRONMENT_ALLOWED_PREFIX, ENVIRONMENT_ALLOWLIST
 
 # --- what can be measured -----------------------------------------------------------------
@@ -128,60 +130,18 @@ def spending(activity):
         TIME_SPENT[activity] += time.monotonic() - started
 
 
-# --- CPU sets, memory and CPU time from /proc ------------------------------------------------
+# --- CPU sets, memory and CPU time: scripts/system.py, which knows the platform ----------------
 
-def group_pids(pgid):
-    """Every process of a server: launch.py starts each in its own process group, and
-    whatever that group started (a CGI child leads a session of its own) is counted too."""
-    parents, members = {}, set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _stat_fields(entry)
-            if stat:
-                parents[int(entry)] = int(stat[1])
-                if int(stat[2]) == pgid:
-                    members.add(int(entry))
-    found = set(members)
-    while True:
-        children = {pid for pid, parent in parents.items() if parent in found} - found
-        if not children:
-            return sorted(found)
-        found |= children
+def pin_loader():
+    """(server cpus, loader cpus); this process, the load generator, is pinned to the loader's.
 
-
-def _stat_fields(pid):
-    """/proc/PID/stat from field 3 (state) on; the command name may hold spaces and parentheses."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            data = file.read()
-    except OSError:
-        return None
-    return data[data.rfind(b")") + 2:].split()
-
-
-def rss_bytes(pgid):
-    """Resident memory of all the server's processes (proc(5): statm field 2, in pages)."""
-    total = 0
-    for pid in group_pids(pgid):
-        try:
-            with open(f"/proc/{pid}/statm") as file:
-                total += int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
-            pass
-    return total
-
-
-def cpu_seconds(pgid):
-    """CPU time of the server's processes, with the children they already reaped (CGI).
-
-    proc(5): utime, stime, cutime, cstime are fields 14-17, in clock ticks.
+    Where pinning is unavailable (macOS, one core, TOOLKIT_FORCE_FALLBACKS) both are None,
+    and the run says so once: server and load generator then share every core.
     """
-    ticks = 0
-    for pid in group_pids(pgid):
-        stat = _stat_fields(pid)
-        if stat:
-            ticks += sum(int(value) for value in stat[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    server_cpus, loader_cpus = system.split_cpus()
+    system.announce_unpinned()
+    system.pin(loader_cpus)
+    return server_cpus, loader_cpus
 
 
 # --- one running server ----------------------------------------------------------------------
@@ -209,7 +169,7 @@ class Server:
         return self.process.pid
 
     def pinned_to(self):
-        return sorted(os.sched_getaffinity(self.process.pid))
+        return system.pinned_to(self.process.pid)
 
     def settle(self, path, timeout=60.0):
         """Wait until the server answers again: requests abandoned at the end of a
@@ -230,14 +190,14 @@ class Server:
 def measure_load(server, endpoint_name, endpoint, concurrency, repeat, duration):
     """One closed-loop measurement; returns one row."""
     capture = server.kind == "cgi"
-    cpu_before = cpu_seconds(server.pgid)
+    cpu_before = system.cpu_seconds(server.pgid)
     result = loadgen.run(server.url + endpoint.path, connections=concurrency, duration=duration,
                          method=endpoint.method, body=b"x" * endpoint.body_size,
                          capture_server_timing=capture)
-    cpu_used = cpu_seconds(server.pgid) - cpu_before
+    cpu_used = system.cpu_seconds(server.pgid) - cpu_before
     row = base_row(server.kind, server.app, endpoint_name, endpoint, concurrency, repeat)
     row.update(result_fields(result))
-    row["rss_mb"] = round(rss_bytes(server.pgid) / 1e6, 2)
+    row["rss_mb"] = round(system.rss_bytes(server.pgid) / 1e6, 2)
     row["cpu_s"] = round(cpu_used, 3)
     row["cpu_ms_per_request"] = round(1000 * cpu_used / result.requests, 3) if result.requests else None
     if capture:
@@ -247,9 +207,9 @@ def measure_load(server, endpoint_name, endpoint, concurrency, repeat, duration)
 
 def measure_streams(server, endpoint_name, endpoint, count, hold_timeout):
     """Open `count` long-lived streams; how many does the server hold, and at what memory cost?"""
-    idle = rss_bytes(server.pgid)
+    idle = system.rss_bytes(server.pgid)
     hold = loadgen.hold_streams(server.url + endpoint.path, count, timeout=hold_timeout,
-                                probe=lambda: rss_bytes(server.pgid))
+                                probe=lambda: system.rss_bytes(server.pgid))
     row = base_row(server.kind, server.app, endpoint_name, endpoint, count, 0)
     row.update({
         "duration_s": round(hold.seconds_to_open, 3),
@@ -335,8 +295,7 @@ def measure_cgi_floor(endpoint_name, endpoint, concurrency, repeat, duration, cp
     body = b"x" * endpoint.body_size
 
     def pin_child():
-        if cpus:
-            os.sched_setaffinity(0, cpus)
+        system.pin(cpus)
 
     async def loop(latencies, statuses, deadline):
         while time.perf_counter() < deadline:
@@ -410,17 +369,12 @@ def metadata(options, servers, server_cpus, loader_cpus):
         except (OSError, subprocess.CalledProcessError):
             return None
 
-    cpu_model = None
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as file:
-        for line in file:
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
+    described = system.description()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "cpu_model": cpu_model or platform.processor(),
+        "cpu_model": described["cpu_model"],
         "cores": os.cpu_count(),
         "load_average": os.getloadavg(),
         "platform": platform.platform(),
@@ -429,9 +383,8 @@ def metadata(options, servers, server_cpus, loader_cpus):
                      ("django", "gunicorn", "uvicorn", "httptools", "uvloop", "h11", "daphne", "channels",
                       "websockets", "wsproto")},
         "loader": {"uvloop": loadgen.uvloop is not None},
-        "pinning": {"server_cpus": sorted(server_cpus) if server_cpus else None,
-                    "loader_cpus": sorted(loader_cpus) if loader_cpus else None,
-                    "observed": servers},
+        "pinning": {**system.pinning_metadata(server_cpus, loader_cpus), "observed": servers},
+        "system": described,
         "options": options,
         "commands": {},
     }
@@ -512,9 +465,7 @@ def run_matrix(args):
 
     endpoints, cgi_cells, timing = plan(args)
     servers = chosen_servers(args)
-    server_cpus, loader_cpus = split_cpus()
-    if loader_cpus:
-        os.sched_setaffinity(0, loader_cpus)
+    server_cpus, loader_cpus = pin_loader()
     options = {"quick": args.quick, "endpoints": {k: list(v) for k, v in endpoints.items()},
                "cgi": {k: list(v) for k, v in cgi_cells.items()}, **timing}
     meta = metadata(options, {}, server_cpus, loader_cpus)
@@ -650,6 +601,9 @@ def summarize(rows):
                          f"{row['kb_per_connection']:.0f}" if row["kb_per_connection"] is not None else "-"]
                         for row in streams]
         lines += format_table(["server", "requested", "held", "rss MB", "kB/conn"], stream_table)
+    if not system.reaped_children_counted() and any(row["server"] == "cgi" for row in rows):
+        lines += ["", "cgi CPU figures leave out its finished children: this system does not report "
+                      "the CPU time of reaped children (Linux does)"]
     cgi_rows = [row for row in rows if row["server"] == "cgi" and row.get("overhead_ms") is not None]
     if cgi_rows:
         overhead = statistics.median(row["overhead_ms"] for row in cgi_rows)
@@ -740,9 +694,9 @@ def start_websocket_servers(stack, kinds, app, cpus, meta):
 
 def measure_websocket_echo(server, level, repeat, duration):
     """One closed loop of echo round trips; returns one row."""
-    cpu_before = cpu_seconds(server.pgid)
+    cpu_before = system.cpu_seconds(server.pgid)
     result = loadgen.websocket_run(websocket_url(server), connections=level, duration=duration)
-    cpu_used = cpu_seconds(server.pgid) - cpu_before
+    cpu_used = system.cpu_seconds(server.pgid) - cpu_before
     summary = result.summary_dict()
     row = base_row(server.kind, server.app, "ws-echo", Endpoint(WEBSOCKET_PATH), level, repeat)
     row.update({key: summary[key] for key in ("duration_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms",
@@ -751,7 +705,7 @@ def measure_websocket_echo(server, level, repeat, duration):
     row.update({
         "requests": result.round_trips,
         "rps": summary["rtps"],
-        "rss_mb": round(rss_bytes(server.pgid) / 1e6, 2),
+        "rss_mb": round(system.rss_bytes(server.pgid) / 1e6, 2),
         "cpu_s": round(cpu_used, 3),
         "cpu_ms_per_request": round(1000 * cpu_used / result.round_trips, 4) if result.round_trips else None,
     })
@@ -761,7 +715,7 @@ def measure_websocket_echo(server, level, repeat, duration):
 def measure_websocket_idle(server, level, baseline, hold):
     """Hold `level` idle WebSockets open; the server's memory per socket above its baseline."""
     outcome = loadgen.hold_websockets(websocket_url(server), level, timeout=30.0, hold=hold,
-                                      probe=lambda: rss_bytes(server.pgid))
+                                      probe=lambda: system.rss_bytes(server.pgid))
     row = base_row(server.kind, server.app, "ws-idle", Endpoint(WEBSOCKET_PATH), level, 0)
     row.update({key: outcome.errors.get(key, 0) for key in WEBSOCKET_ERRORS})
     row.update({
@@ -810,7 +764,7 @@ def websocket_cells(kinds, app, timing, server_cpus, meta):
                     progress.update()
             for kind in order:
                 # The baseline: the server warmed up, no WebSocket open.
-                baseline = rss_bytes(running[kind].pgid)
+                baseline = system.rss_bytes(running[kind].pgid)
                 for count in timing["idle_levels"]:
                     progress.set_description(f"{kind} ws-idle x{count}")
                     with spending("holding websockets"):
@@ -917,10 +871,8 @@ def websocket_timing(args, profile):
 def run_websocket(args):
     """python -m scripts.bench --websocket: the matrix, its tables and its goals."""
     timing = websocket_timing(args, WEBSOCKET_QUICK if args.quick else WEBSOCKET_FULL)
-    server_cpus, loader_cpus = split_cpus()
-    if loader_cpus:
-        os.sched_setaffinity(0, loader_cpus)
-    loadgen_limit = raise_open_files_limit()
+    server_cpus, loader_cpus = pin_loader()
+    loadgen_limit = system.raise_open_files_limit()
     meta = metadata({"websocket": True, "quick": args.quick, **timing, "open_files_limit": loadgen_limit},
                     {}, server_cpus, loader_cpus)
     rows, _ = websocket_cells(websocket_kinds(args), args.ws_app, timing, server_cpus, meta)
@@ -948,9 +900,7 @@ def run_goals(args):
     duration = args.duration or 3.0
     repeats = args.repeats or 5
     warmup = args.warmup if args.warmup is not None else 1.0
-    server_cpus, loader_cpus = split_cpus()
-    if loader_cpus:
-        os.sched_setaffinity(0, loader_cpus)
+    server_cpus, loader_cpus = pin_loader()
     timing = {"duration": duration, "repeats": repeats, "warmup": warmup,
               "cgi_duration": max(duration, FULL["cgi_duration"]), "hold_timeout": FULL["hold_timeout"]}
     meta = metadata({"goals": args.goals, **timing}, {}, server_cpus, loader_cpus)
@@ -1032,7 +982,7 @@ def goal_websocket(args, server_cpus, rows, meta):
     them), full cells, 1,000 and 5,000 idle sockets."""
     timing = websocket_timing(args, WEBSOCKET_FULL)
     meta["options"]["websocket"] = timing
-    raise_open_files_limit()
+    system.raise_open_files_limit()
     kinds = [kind for kind in WEBSOCKET_SERVERS if not server_available(kind)]
     cell, _ = websocket_cells(kinds, args.ws_app, timing, server_cpus, meta)
     rows += cell

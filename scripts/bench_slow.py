@@ -22,7 +22,8 @@ and how many of its requests failed (an error, or no answer within 2 s; 0.5 s wi
 
 Each server runs alone, then behind nginx (scripts/nginx.py, one backend, over TCP),
 with the server and nginx pinned to core 0 and this process (the slow clients and
-the normal client) to core 1 when there are two cores. The goal of issue 14: behind
+the normal client) to core 1 when there are two cores (unpinned, said once and recorded,
+where the platform cannot pin: scripts/system.py). The goal of issue 14: behind
 nginx every server keeps p99 < 100 ms with 50 slow clients, and the toy servers do
 it alone too. Results: results/slow-clients.json (with metadata) and .png.
 """
@@ -46,7 +47,7 @@ import threading
 import time
 from pathlib import Path
 
-from scripts import loadgen
+from scripts import loadgen, system
 from scripts.launch import KINDS, REPO, ServerProcess, free_port, server_command
 from scripts.nginx import INSTALL, behind_nginx, nginx_program
 
@@ -225,10 +226,12 @@ def serving(kind: str, position: str, cpus: set[int] | None):
 
 
 def split_cpus() -> tuple[set[int] | None, set[int] | None]:
-    """(servers' CPUs, ours): core 0 and the rest, when there are at least two."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
+    """(servers' CPUs, ours): core 0 and the rest, when there are at least two and the
+    platform can pin (scripts/system.py); else (None, None)."""
+    server_cpus, loader_cpus = system.split_cpus()
+    if not server_cpus:
         return None, None
+    cpus = sorted(server_cpus | loader_cpus)
     return {cpus[0]}, set(cpus[1:])
 
 
@@ -260,12 +263,12 @@ def _pinned(cpus: set[int] | None):
     if not cpus:
         yield
         return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
+    before = system.pinned_to(0)
+    system.pin(cpus)
     try:
         yield
     finally:
-        os.sched_setaffinity(0, before)
+        system.pin(set(before) if before else None)
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -282,15 +285,13 @@ def metadata(options: dict) -> dict:
             return (done.stdout + done.stderr).strip()
         return None
 
-    cpu_model = None
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as file:
-        cpu_model = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), None)
     program = nginx_program()
+    described = system.description()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": command("git", "rev-parse", "HEAD"),
         "git_dirty": bool(command("git", "status", "--porcelain", "--untracked-files=no")),
-        "cpu_model": cpu_model or platform.processor(),
+        "cpu_model": described["cpu_model"],
         "cores": os.cpu_count(),
         "load_average": os.getloadavg(),
         "platform": platform.platform(),
@@ -298,6 +299,7 @@ def metadata(options: dict) -> dict:
         "nginx": command(program, "-v") if program else None,
         "packages": {name: version(name) for name in ("django", "gunicorn", "uvicorn", "h11")},
         "options": options,
+        "system": described,
     }
 
 
@@ -440,7 +442,11 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     duration = args.duration or profile["duration"]
     options = {"servers": servers, "slow": slow, "mode": args.mode, "positions": positions,
                "duration": duration, "timeout": profile["timeout"], "settle": profile["settle"],
-               "interval": args.interval, "pinned": not args.no_pin, "normal_path": NORMAL_PATH}
+               "interval": args.interval, "pinned": not args.no_pin and system.unpinned_reason() is None,
+               "unpinned_reason": "--no-pin" if args.no_pin else system.unpinned_reason(),
+               "normal_path": NORMAL_PATH}
+    if not args.no_pin:
+        system.announce_unpinned()
     signal.signal(signal.SIGTERM, _interrupt)
     from tqdm import tqdm
 

@@ -22,7 +22,6 @@ to being the limit itself.
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
 import statistics
 import subprocess
@@ -31,10 +30,9 @@ import time
 
 import websockets.asyncio.client
 
-from scripts import loadgen
-from scripts.bench import Server, websocket_url
+from scripts import loadgen, system
+from scripts.bench import Server, pin_loader, websocket_url
 from scripts.catalogue import HTTP_DEFAULT_SERVERS, server_available
-from scripts.launch import split_cpus
 
 GOAL = 0.9
 
@@ -46,9 +44,7 @@ def check_against_wrk(duration=5.0, connections=32, path="/hello"):
         print("wrk is not installed, so there is nothing to check against "
               "(on Debian or Ubuntu: apt-get install wrk).")
         return None
-    server_cpus, loader_cpus = split_cpus()
-    if loader_cpus:
-        os.sched_setaffinity(0, loader_cpus)
+    server_cpus, loader_cpus = pin_loader()
     ratios = {}
     for kind in HTTP_DEFAULT_SERVERS:
         missing = server_available(kind)
@@ -120,10 +116,8 @@ async def library_echo_async(url, connections, duration, message_size=64):
 
 def check_websocket_loader(duration=3.0, connections=64):
     """Our WebSocket mode's round trips per second over the websockets library's, in turns."""
-    server_cpus, loader_cpus = split_cpus()
-    if loader_cpus:
-        os.sched_setaffinity(0, loader_cpus)
-    loadgen.raise_open_files_limit()
+    server_cpus, loader_cpus = pin_loader()
+    system.raise_open_files_limit()
     server = Server("uvicorn", "bare-ws", server_cpus)
     with contextlib.ExitStack() as stack:
         stack.callback(server.stop)

@@ -18,9 +18,7 @@ cell or an interrupted benchmark from leaving a server behind.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -29,6 +27,8 @@ import threading
 import time
 import weakref
 from pathlib import Path
+
+from scripts import system
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -119,45 +119,13 @@ def server_command(kind: str, *, port: int = 0, app: str | None = None,
     return argv + list(extra)
 
 
-def split_cpus() -> tuple[set[int] | None, set[int] | None]:
-    """(server cpus, loader cpus): the last core for the loader, the rest for the server.
-
-    With fewer than 2 cores there is nothing to separate: (None, None).
-    """
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None, None
-    return set(cpus[:-1]), {cpus[-1]}
-
-
-def raise_open_files_limit() -> int:
-    """Raise this process's soft limit on open files to its hard limit; returns the new soft limit.
-
-    Each socket is a file descriptor, and the usual soft limit (1024) is below the
-    thousands of WebSockets a benchmark holds open; the hard limit is as far as an
-    unprivileged process may go.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # An unlimited hard limit is left alone: Linux refuses it as a soft limit (fs.nr_open caps it).
-    if soft < hard != resource.RLIM_INFINITY:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    return soft
-
-
 def prepare_child(cpus: set[int] | None) -> None:
-    """Runs in the child between fork and exec."""
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    # Servers inherit the raised limit: a server that holds 5,000 WebSockets needs 5,000
-    # descriptors (uvicorn and daphne do not raise it themselves).
-    raise_open_files_limit()
-    # Linux: ask the kernel to send SIGTERM to the server if the process that
-    # started it dies, even by SIGKILL (a killed notebook kernel, say), when no
-    # atexit handler runs. prctl(PR_SET_PDEATHSIG = 1, SIGTERM).
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+    """Runs in the child between fork and exec: pinned to `cpus` where the platform can pin,
+    a raised open-files limit (a server that holds 5,000 WebSockets needs 5,000 descriptors,
+    and uvicorn and daphne do not raise it themselves), and, on Linux, SIGTERM when the
+    process that started it dies, even by SIGKILL (a killed notebook kernel, say), when no
+    atexit handler runs. What differs by platform is in scripts/system.py."""
+    system.prepare_child(cpus)
 
 
 _running: "weakref.WeakSet[ServerProcess]" = weakref.WeakSet()

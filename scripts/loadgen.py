@@ -52,7 +52,7 @@ import sys
 import time
 import urllib.parse
 
-from scripts.launch import raise_open_files_limit
+from scripts.system import raise_open_files_limit
 
 try:
     import uvloop

@@ -6,7 +6,7 @@ so that its own cells stay about the lesson:
 
 - `server(kind, ...)`, `cgi_bin_server(dir)`: a `scripts.launch.ServerProcess` on a
   free port, used in a `with` block, so the server stops when the block ends, when
-  the cell fails, and (through launch.py's atexit handler and PR_SET_PDEATHSIG)
+  the cell fails, and (through launch.py's atexit handler and, on Linux, PR_SET_PDEATHSIG)
   when the kernel ends;
 - `fetch(...)`, `inspect_request(...)`: one HTTP request with the standard library;
   the sample site's /inspect turned back into the environ or scope Django was handed;
@@ -17,7 +17,7 @@ so that its own cells stay about the lesson:
 - `measure(...)`, `sweep(...)`, `progress(...)`, `cpu_seconds(...)`, `peak_threads(...)`:
   load from scripts.loadgen with a progress bar, the CPU time and the threads a server
   used; `server(..., pinned=True)` with `measure(..., pinned=True)` split the cores as
-  scripts.bench does (`split_cpus()`);
+  scripts.bench does (`split_cpus()`; `pinning()` says how, or why not: macOS cannot pin);
 - `run_bench(...)`, `merge_results(...)`, `median_of(...)`: the benchmark harness
   run from a notebook, and figures taken from its results;
 - `table(...)`, `side_by_side(...)`, `show_source(...)`, `draw_models()`: show
@@ -83,9 +83,20 @@ def workdir(name: str) -> Path:
 
 def split_cpus() -> tuple[set[int] | None, set[int] | None]:
     """(server cores, load generator cores), split as scripts.bench splits them: the last core
-    for the load, the rest for the server; (None, None) with a single core."""
-    from scripts import bench
-    return bench.split_cpus()
+    for the load, the rest for the server; (None, None) where nothing can be pinned (one
+    core, or macOS, which has no call for it: `pinning()` says why)."""
+    from scripts import system
+    return system.split_cpus()
+
+
+def pinning() -> str:
+    """One line for a notebook's output: where server and load generator run, or why
+    they share every core (then compare only figures measured side by side)."""
+    from scripts import system
+    server_cpus, loader_cpus = system.split_cpus()
+    if server_cpus and loader_cpus:
+        return f"server pinned to cores {sorted(server_cpus)}, load generator to {sorted(loader_cpus)}"
+    return f"unpinned: {system.unpinned_reason()}; server and load generator share every core"
 
 
 def server(kind: str, *, app: str | None = None, extra: Sequence[str] = (),
@@ -349,9 +360,9 @@ def measure(url: str, path: str, *, connections: int, duration: float, warm: boo
     loader_cpus = split_cpus()[1] if pinned else None
 
     def load():
-        if loader_cpus:
-            # Linux pins only the calling thread: this one, which exists for this load only.
-            os.sched_setaffinity(0, loader_cpus)
+        from scripts import system
+        # Linux pins only the calling thread: this one, which exists for this load only.
+        system.pin(loader_cpus)
         return loadgen.run(url + path, connections=connections, duration=duration, **options)
 
     # A notebook kernel already runs an event loop in its main thread, and
@@ -399,9 +410,9 @@ def progress(items: Iterable[Any], *, desc: str):
 
 
 def cpu_seconds(srv: ServerProcess) -> float:
-    """CPU time (user + system) used so far by the server's processes (scripts.bench reads /proc)."""
-    from scripts import bench
-    return bench.cpu_seconds(srv.pid)
+    """CPU time (user + system) used so far by the server's processes (scripts.system, through psutil)."""
+    from scripts import system
+    return system.cpu_seconds(srv.pid)
 
 
 def sweep(points: Iterable[Any], run: Callable[[Any], Any], *, desc: str) -> list[tuple[Any, Any]]:

@@ -98,11 +98,28 @@ def _axes(ax, size=(7, 4.2)):
     return ax
 
 
+def pinning_note(metadata):
+    """How server and load generator shared the machine, as a figure's title says it:
+    "server on core 0, load on core 1", "unpinned: server and load shared every core",
+    or "" when the results file does not say (a .csv)."""
+    pinning = metadata.get("pinning")
+    if not pinning:
+        return ""
+    if pinning.get("server_cpus") and pinning.get("loader_cpus"):
+        def cores(cpus):
+            return f"core{'s' if len(cpus) > 1 else ''} {','.join(map(str, cpus))}"
+        return f"server on {cores(pinning['server_cpus'])}, load on {cores(pinning['loader_cpus'])}"
+    return "unpinned: server and load shared every core"
+
+
 def _title(ax, text, results):
     machine = results.get("metadata", {})
     note = ""
     if machine:
         note = f"\n{machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores, {machine.get('date', '')[:10]}"
+        pinning = pinning_note(machine)
+        if pinning:
+            note += f"\n{pinning}"
     ax.set_title(text + note, fontsize=10)
 
 

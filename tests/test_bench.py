@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
-from scripts import bench, catalogue, plots
+from scripts import bench, catalogue, plots, system
 from scripts.launch import REPO
 
 TINY = ["--servers", "gunicorn,uvicorn", "--endpoints", "hello", "--concurrency", "2",
@@ -21,35 +22,27 @@ TINY = ["--servers", "gunicorn,uvicorn", "--endpoints", "hello", "--concurrency"
 
 
 def descendants(pid):
-    """{pid: command line} of every process below pid (from /proc)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = bench._stat_fields(entry)
-            if fields:
-                parents[int(entry)] = int(fields[1])
-    found = {pid}
-    while True:
-        more = {child for child, parent in parents.items() if parent in found} - found
-        if not more:
-            break
-        found |= more
-    found.discard(pid)
-    return {child: command_line(child) for child in found}
+    """{pid: command line} of every process below pid."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return {}
+    return {child.pid: command_line(child.pid) for child in children}
 
 
 def command_line(pid):
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as file:
-            return file.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
         return None
 
 
 def alive(pid, command):
     """Still running as the same program (a reused pid runs something else; a zombie is dead)."""
-    fields = bench._stat_fields(pid)
-    return fields is not None and fields[0] != b"Z" and command_line(pid) == command
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE and command_line(pid) == command
+    except psutil.Error:
+        return False
 
 
 @pytest.mark.slow
@@ -72,7 +65,7 @@ def test_tiny_matrix_writes_csv_json_and_figures(tmp_path):
     for key in ("date", "git_commit", "cpu_model", "cores", "python", "packages", "pinning", "commands"):
         assert meta[key] is not None, key
     assert meta["packages"]["django"] and meta["packages"]["uvicorn"]
-    if len(os.sched_getaffinity(0)) >= 2:
+    if system.unpinned_reason() is None:
         assert meta["pinning"]["loader_cpus"] and meta["pinning"]["server_cpus"]
         assert not set(meta["pinning"]["loader_cpus"]) & set(meta["pinning"]["server_cpus"])
         observed = meta["pinning"]["observed"]
@@ -143,14 +136,14 @@ def test_group_processes_include_children(tmp_path):
                               " start_new_session=True); time.sleep(30)"], start_new_session=True)
     try:
         deadline = time.monotonic() + 10
-        while len(bench.group_pids(child.pid)) < 2 and time.monotonic() < deadline:
+        while len(system.group_pids(child.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        pids = bench.group_pids(child.pid)
+        pids = system.group_pids(child.pid)
         assert child.pid in pids and len(pids) == 2
-        assert bench.rss_bytes(child.pid) > 2 * 1024 * 1024
-        assert bench.cpu_seconds(child.pid) >= 0
+        assert system.rss_bytes(child.pid) > 2 * 1024 * 1024
+        assert system.cpu_seconds(child.pid) >= 0
     finally:
-        for pid in bench.group_pids(child.pid):
+        for pid in system.group_pids(child.pid):
             os.kill(pid, signal.SIGKILL)
         child.wait()
 

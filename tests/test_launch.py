@@ -8,9 +8,11 @@ import sys
 import textwrap
 import time
 
+import psutil
 import pytest
 
-from scripts.launch import REPO, ServerProcess, ServerStartError, free_port, server_command, split_cpus
+from scripts import system
+from scripts.launch import REPO, ServerProcess, ServerStartError, free_port, server_command
 
 # A stand-in server: listens, and has a child process, like a pre-fork server or a CGI runner.
 FAKE_SERVER = textwrap.dedent("""
@@ -25,12 +27,11 @@ FAKE_SERVER = textwrap.dedent("""
 
 
 def alive(pid):
+    """Running (a zombie, exited but not yet reaped, is not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ")[1][0] != "Z"
 
 
 def child_pid(server):
@@ -115,8 +116,8 @@ def test_servers_start_with_the_open_files_limit_raised_to_the_hard_limit():
 
 
 def test_split_cpus_keeps_the_loader_apart():
-    server_cpus, loader_cpus = split_cpus()
-    if len(os.sched_getaffinity(0)) < 2:
+    server_cpus, loader_cpus = system.split_cpus()
+    if system.unpinned_reason():
         assert (server_cpus, loader_cpus) == (None, None)
     else:
         assert len(loader_cpus) == 1 and not server_cpus & loader_cpus

@@ -11,7 +11,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test bench docs notebooks notebooks-check demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn clean
+.PHONY: help setup test bench docs notebooks notebooks-check teacher-edition demo-cgi demo-wsgi demo-asgi demo-gunicorn demo-uvicorn clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,8 +43,12 @@ docs: setup ## render the annotated source as side-by-side pages into var/docs/ 
 notebooks: setup ## start Jupyter Lab on the notebooks/ folder (it prints the URL to open)
 	cd notebooks && ../$(PY) -m jupyter lab --no-browser --ServerApp.ip=$(HOST)
 
-notebooks-check: setup ## run every notebook headless in quick mode; fails on any error
+notebooks-check: setup ## run every notebook headless in quick mode, then its teacher edition (all checks pass)
 	$(PY) -m scripts.check_notebooks
+	$(PY) -m scripts.check_notebooks --teacher
+
+teacher-edition: setup ## write the notebooks with their solutions in place to var/teacher-edition/
+	$(PY) -m scripts.teacher_edition
 
 # The demos serve sample_site in the foreground with the teaching views on; Ctrl-C stops them.
 demo-cgi: setup ## the site through the toy CGI runner: a new Python process per request

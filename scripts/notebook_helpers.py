@@ -1,7 +1,8 @@
 """What the classroom notebooks need beyond scripts.launch.
 
-Every notebook starts with the same setup cell, then uses these helpers so that
-its own cells stay about the lesson:
+Every notebook's first code cell is `from classroom import setup; nb = setup()`
+(notebooks/classroom.py, which calls `start_notebook()`), then uses these helpers
+so that its own cells stay about the lesson:
 
 - `server(kind, ...)`, `cgi_bin_server(dir)`: a `scripts.launch.ServerProcess` on a
   free port, used in a `with` block, so the server stops when the block ends, when
@@ -17,7 +18,8 @@ its own cells stay about the lesson:
   run from a notebook, and figures taken from its results;
 - `table(...)`, `side_by_side(...)`, `show_source(...)`, `draw_models()`: show
   data captured live;
-- `check(...)`, `check_that(...)`: the exercises' check cells.
+- `check(...)`, `check_that(...)`, `check_code(...)`, `record_prediction(...)`,
+  `check_prediction(...)`: the exercises' check cells.
 
 Quick mode: with TOOLKIT_QUICK=1 in the environment (what `make notebooks-check`
 sets), `pick(full, quick)` returns the quick value, so each measurement is shorter
@@ -35,6 +37,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +50,17 @@ QUICK = os.environ.get("TOOLKIT_QUICK", "") not in ("", "0")
 # Files the notebooks write (CGI scripts, small applications, benchmark results)
 # live under var/, which git ignores.
 WORK = REPO / "var" / "notebooks"
+
+
+def start_notebook() -> None:
+    """Work from the repository root, whatever folder Jupyter started the kernel in, and say so.
+
+    scripts.check_notebooks reads the `Python :` line to catch a kernel of another interpreter.
+    """
+    os.chdir(REPO)
+    print("Python     :", sys.executable)
+    print("Repository :", REPO)
+    print("Mode       :", "quick (TOOLKIT_QUICK=1: shorter measurements)" if QUICK else "full")
 
 
 def pick(full: Any, quick: Any) -> Any:
@@ -63,14 +77,23 @@ def workdir(name: str) -> Path:
 
 # --- servers -----------------------------------------------------------------
 
+def split_cpus() -> tuple[set[int] | None, set[int] | None]:
+    """(server cores, load generator cores), split as scripts.bench splits them: the last core
+    for the load, the rest for the server; (None, None) with a single core."""
+    from scripts import bench
+    return bench.split_cpus()
+
+
 def server(kind: str, *, app: str | None = None, extra: Sequence[str] = (),
-           pythonpath: str | os.PathLike | None = None) -> ServerProcess:
+           pythonpath: str | os.PathLike | None = None, pinned: bool = False) -> ServerProcess:
     """A server of `kind` (see scripts.launch.KINDS) on a free port, not yet started.
 
     Use it as `with server("wsgi") as srv: ...`: the block starts it, waits until
     it accepts connections, and stops it at the end, also when the cell raises.
     `pythonpath` adds a folder (e.g. one a notebook wrote an application into) to
     the server's import path, so `app="module:attr"` can name a module there.
+    `pinned` keeps the server (all its processes) on the benchmark's server cores;
+    use it with `measure(..., pinned=True)` whenever a comparison is about cores.
     """
     port = free_port()
     env = {}
@@ -78,7 +101,7 @@ def server(kind: str, *, app: str | None = None, extra: Sequence[str] = (),
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(pythonpath).resolve()), os.environ.get("PYTHONPATH", "")) if p)
     argv = server_command(kind, port=port, app=app, extra=list(extra))
-    return ServerProcess(argv, port=port, env=env)
+    return ServerProcess(argv, port=port, env=env, cpus=split_cpus()[0] if pinned else None)
 
 
 def cgi_bin_server(directory: str | os.PathLike, *, prefix: str = "/cgi-bin",
@@ -191,6 +214,54 @@ def server_timing(response: Response) -> dict[str, float]:
     return loadgen.parse_server_timing(response.header("Server-Timing", "").encode("latin-1"))
 
 
+# --- who served a request: process and thread ------------------------------------
+
+def _whoami_body(query: str) -> bytes:
+    return json.dumps({"pid": os.getpid(), "thread": threading.get_ident()}).encode() + b"\n"
+
+
+def _wait_seconds(query: str) -> float:
+    from urllib.parse import parse_qs
+    return float(parse_qs(query).get("wait", ["0"])[0])
+
+
+def whoami_wsgi(environ, start_response):
+    """A WSGI app answering the process id and thread id that ran it; ?wait=S holds the thread S seconds."""
+    time.sleep(_wait_seconds(environ.get("QUERY_STRING", "")))
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [_whoami_body(environ.get("QUERY_STRING", ""))]
+
+
+async def whoami_asgi(scope, receive, send):
+    """The same for ASGI; ?wait=S awaits S seconds, which leaves the event loop's thread free."""
+    import asyncio
+    if scope["type"] != "http":
+        raise RuntimeError(f"this app only serves HTTP, not {scope['type']!r}")
+    await asyncio.sleep(_wait_seconds(scope["query_string"].decode("latin-1")))
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": _whoami_body("")})
+
+
+WHOAMI_SH = """#!/bin/sh
+# A CGI script needs no Python: a header block, an empty line, then the body, on stdout.
+# $$ is the shell's own process id; a shell script runs in one thread.
+printf 'Content-Type: application/json\\r\\n\\r\\n'
+printf '{"pid": %d, "thread": null}\\n' $$
+"""
+
+
+def who_served(url: str, path: str, *, requests: int, at_once: int = 1) -> list[dict]:
+    """Send `requests` requests, `at_once` at a time; answer each one's {"pid", "thread"}, in order."""
+    with concurrent.futures.ThreadPoolExecutor(at_once) as pool:
+        return [answer.json() for answer in pool.map(lambda _: fetch(url, path), range(requests))]
+
+
+def where(obj: Any) -> str:
+    """`file: Qualified.name (line N)` of a function or class in this repository."""
+    path = Path(inspect.getsourcefile(obj)).resolve().relative_to(REPO)
+    return f"{path}: {obj.__qualname__} (line {inspect.getsourcelines(obj)[1]})"
+
+
 # --- the --trace teaching view -------------------------------------------------
 
 @dataclass
@@ -256,7 +327,8 @@ def show_trace(blocks: Sequence[TraceBlock]) -> None:
 
 # --- load ----------------------------------------------------------------------
 
-def measure(url: str, path: str, *, connections: int, duration: float, warm: bool = True, **options: Any):
+def measure(url: str, path: str, *, connections: int, duration: float, warm: bool = True,
+            pinned: bool = False, **options: Any):
     """Closed-loop load from scripts.loadgen: `connections` keep-alive clients for `duration` s.
 
     Answers a scripts.loadgen.Result (.rps, .requests, .percentile(50) in seconds, .errors, ...).
@@ -264,15 +336,56 @@ def measure(url: str, path: str, *, connections: int, duration: float, warm: boo
     server (Django loads some things on the first request), and on a server still
     busy with requests a previous measurement abandoned at its end, it waits in
     line behind them, so they are not counted against this measurement.
+    With `pinned`, the load runs on the benchmark's load generator core, away from
+    a server started with `server(..., pinned=True)`.
     """
     from scripts import loadgen
     if warm:
         fetch(url, path)
+    loader_cpus = split_cpus()[1] if pinned else None
+
+    def load():
+        if loader_cpus:
+            # Linux pins only the calling thread: this one, which exists for this load only.
+            os.sched_setaffinity(0, loader_cpus)
+        return loadgen.run(url + path, connections=connections, duration=duration, **options)
+
     # A notebook kernel already runs an event loop in its main thread, and
     # loadgen.run starts its own: give it a thread of its own to run in.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(loadgen.run, url + path, connections=connections, duration=duration,
-                           **options).result()
+        return pool.submit(load).result()
+
+
+def peak_threads(srv: ServerProcess, run: Callable[[], Any], *, every: float = 0.02) -> tuple[Any, int, int]:
+    """Run `run()` (a measurement) while counting the threads of the server's processes.
+
+    Answers (what run() answered, threads before, the most threads seen at once).
+    """
+    import psutil
+
+    def count() -> int:
+        try:
+            top = psutil.Process(srv.pid)
+            return sum(p.num_threads() for p in [top, *top.children(recursive=True)])
+        except psutil.NoSuchProcess:
+            return 0
+
+    before = count()
+    seen = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(every):
+            seen.append(count())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = run()
+    finally:
+        done.set()
+        sampler.join()
+    return result, before, max(seen)
 
 
 def progress(items: Iterable[Any], *, desc: str):
@@ -411,6 +524,11 @@ def show_source(obj: Any, *, lines: tuple[int, int] | None = None) -> None:
 
 
 # --- exercises -----------------------------------------------------------------
+#
+# A check cell (tagged `check`) prints one line: ✅ and why, or ❌ and a hint. It fails
+# on an exercise left as it was given (`...`, or code that does not work yet) and passes
+# only on a working answer; tests/test_notebooks.py runs every notebook without the
+# solutions (every check must fail with its hint) and with them (every check must pass).
 
 @dataclass
 class Check:
@@ -422,31 +540,86 @@ class Check:
         return self.right
 
 
-def check(answer: Any, expected: Any, *, tolerance: float | None = None, hint: str = "") -> Check:
+def _report(right: bool, message: str, hint: str) -> Check:
+    if not hint.strip():
+        raise ValueError("every check needs a hint for the student who has not got it yet")
+    result = Check(right, message if right else f"{message} Hint: {hint}")
+    print(("✅ " if result.right else "❌ ") + result.message.strip())
+    return result
+
+
+NOT_ANSWERED = "Not answered yet: replace ... in the cell above, run it, then run this cell."
+
+
+def check(answer: Any, expected: Any, *, tolerance: float | None = None, hint: str) -> Check:
     """Compare a student's answer with a value computed from this run's measurements.
 
     Numbers compare within a relative `tolerance` when given; strings compare
     ignoring case and surrounding space. An answer left at `...` is not judged.
     """
-    if answer is ...:
-        result = Check(False, "Not answered yet: replace ... in the cell above, run it, then run this cell.")
-    elif tolerance is not None and isinstance(answer, (int, float)) and not isinstance(answer, bool):
+    if unanswered(answer):
+        return _report(False, NOT_ANSWERED, hint)
+    if tolerance is not None and isinstance(answer, (int, float)) and not isinstance(answer, bool):
         right = abs(answer - expected) <= tolerance * abs(expected)
-        result = Check(right, f"Right: {answer:g} is within {tolerance:.0%} of {expected:g}." if right
-                       else f"Not yet: {answer:g} is not within {tolerance:.0%} of the measured value. {hint}")
-    else:
-        normal = (lambda v: v.strip().lower()) if isinstance(expected, str) and isinstance(answer, str) else (lambda v: v)
-        right = normal(answer) == normal(expected)
-        result = Check(right, f"Right: {answer!r}." if right else f"Not yet: {answer!r} is not it. {hint}")
-    print(("✅ " if result.right else "❌ ") + result.message.strip())
-    return result
+        return _report(right, f"Right: {answer:g} is within {tolerance:.0%} of {expected:g}." if right
+                       else f"Not yet: {answer:g} is not within {tolerance:.0%} of the measured value.", hint)
+    normal = (lambda v: v.strip().lower()) if isinstance(expected, str) and isinstance(answer, str) else (lambda v: v)
+    right = normal(answer) == normal(expected)
+    return _report(right, f"Right: {answer!r}." if right else f"Not yet: {answer!r} is not it.", hint)
 
 
-def check_that(condition: bool, *, right: str, hint: str) -> Check:
+def check_that(condition: bool, *, right: str, hint: str, wrong: str = "Not yet.") -> Check:
     """An exercise check that is a condition on measured values, not one expected answer."""
-    result = Check(bool(condition), right if condition else f"Not yet: {hint}")
-    print(("✅ " if result.right else "❌ ") + result.message.strip())
-    return result
+    return _report(bool(condition), right if condition else wrong, hint)
+
+
+def check_code(test: Callable[[], str], *, hint: str) -> Check:
+    """Check code the student wrote: `test()` exercises it and answers what worked.
+
+    Any exception (the `...` body of an untouched exercise raises or returns None,
+    an assertion on its result fails) is the check failing, shown with the hint.
+    """
+    try:
+        worked = test()
+    except Exception as error:  # the student's code may fail in any way; the message says how
+        # One line: the verdict line is what a reader (and tests/test_notebooks.py) looks at.
+        said = " ".join(str(error).split())
+        return _report(False, f"Not yet: {type(error).__name__}: {said}".rstrip(": "), hint)
+    return _report(True, f"Right: {worked}", hint)
+
+
+# Predict, then measure: the measuring cell records the prediction as it stands when the
+# measurement starts, so a prediction written afterwards does not count.
+PREDICTIONS: dict[str, Any] = {}
+
+
+def unanswered(value: Any) -> bool:
+    """`...`, or a dict or list still holding a `...` the student was to replace."""
+    if isinstance(value, dict):
+        return any(unanswered(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(unanswered(item) for item in value)
+    return value is ...
+
+
+def record_prediction(name: str, value: Any) -> None:
+    """Called first thing in a measuring cell: keep the prediction made before it ran."""
+    PREDICTIONS[name] = value
+    print(f"Your prediction ({name}):", "not written yet" if unanswered(value) else repr(value))
+
+
+def check_prediction(name: str, measured: Any, *, hint: str, tolerance: float | None = None) -> Check:
+    """Compare the prediction recorded before the measurement with what it measured."""
+    predicted = PREDICTIONS.get(name, ...)
+    if unanswered(predicted):
+        return _report(False, "No prediction was recorded before the measurement ran: write it, run "
+                              "that cell, then the measuring cell again, then this one.", hint)
+    if tolerance is not None:
+        right = abs(predicted - measured) <= tolerance * abs(measured)
+    else:
+        right = predicted == measured
+    said = f"You predicted {predicted!r}; the run measured {measured!r}."
+    return _report(right, f"Right: {said}" if right else f"Not this time: {said}", hint)
 
 
 # --- the one picture of 00_overview ---------------------------------------------

@@ -1,22 +1,33 @@
-"""The classroom notebooks: stored clean, leave no server behind, and run top to bottom.
+"""The classroom notebooks: paired with their .py sources, stored clean, leave no server
+behind, and run top to bottom.
 
-test_notebook_runs executes each notebook in quick mode (what `make notebooks-check`
-does too, through scripts.check_notebooks); it is marked slow.
+test_notebook_runs executes each notebook in quick mode twice (what `make notebooks-check`
+does too, through scripts.check_notebooks): as the student gets it, where every check
+must fail with its hint, and as the teacher edition, where every check must pass. It
+is marked slow.
 """
 
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
-from scripts import check_notebooks
+from scripts import check_notebooks, teacher_edition
 from scripts.launch import REPO
 
 NOTEBOOKS = sorted(check_notebooks.NOTEBOOKS.glob("*.ipynb"))
+
+# 04_benchmarks shows the results file TOOLKIT_BENCH_RESULTS names, and measures when there is
+# none: the student run measures (whatever `make bench` left in results/), and writes its
+# results here; the teacher run shows them rather than measuring the same things again.
+BENCH_RESULTS = REPO / "var" / "notebooks" / "bench" / "notebook.json"
 
 
 def tracked_notebooks():
@@ -26,8 +37,40 @@ def tracked_notebooks():
 
 
 def test_the_five_notebooks_are_there():
-    assert [p.name for p in NOTEBOOKS] == ["00_overview.ipynb", "01_cgi.ipynb", "02_wsgi.ipynb",
-                                           "03_asgi.ipynb", "04_benchmarks.ipynb"]
+    names = [p.name for p in NOTEBOOKS]
+    for name in ["00_overview.ipynb", "01_cgi.ipynb", "02_wsgi.ipynb", "03_asgi.ipynb", "04_benchmarks.ipynb"]:
+        assert name in names
+
+
+@pytest.mark.parametrize("pair", check_notebooks.pairs(), ids=lambda pair: pair[0].stem)
+def test_every_notebook_is_a_pair_in_sync(pair):
+    source, notebook = pair
+    assert check_notebooks.pair_problems(source, notebook) == []
+    assert jupytext.read(source).metadata["jupytext"]["formats"] == "ipynb,py:percent"
+
+
+def test_the_sync_check_sees_an_edit_to_either_half_and_a_missing_half(tmp_path):
+    source, notebook = check_notebooks.pairs()[0]
+    copy_py, copy_ipynb = tmp_path / source.name, tmp_path / notebook.name
+    copy_py.write_text(source.read_text())
+    copy_ipynb.write_text(notebook.read_text())
+    assert check_notebooks.pair_problems(copy_py, copy_ipynb) == []
+
+    copy_py.write_text(source.read_text().replace("Learning goals", "Learning aims", 1))
+    [problem] = check_notebooks.pair_problems(copy_py, copy_ipynb)
+    assert "cell 0 differs" in problem and "jupytext --sync" in problem
+
+    copy_py.write_text(source.read_text() + "\n# %%\nprint('a cell added in an editor')\n")
+    assert "cells" in check_notebooks.pair_problems(copy_py, copy_ipynb)[0]
+
+    copy_py.write_text(source.read_text())
+    edited = nbformat.read(notebook, as_version=4)
+    edited.cells[-1].metadata["tags"] = ["solution"]
+    nbformat.write(edited, copy_ipynb)
+    assert check_notebooks.pair_problems(copy_py, copy_ipynb), "a tag added in Jupyter only"
+
+    copy_ipynb.unlink()
+    assert "missing" in check_notebooks.pair_problems(copy_py, copy_ipynb)[0]
 
 
 @pytest.mark.parametrize("path", tracked_notebooks(), ids=lambda p: p.name)
@@ -42,12 +85,32 @@ def test_notebook_in_git_carries_no_outputs(path):
                 assert cell.outputs == [] and cell.execution_count is None, f"{path.name} cell {cell.id}"
 
 
-def test_every_notebook_has_goals_exercises_and_checks():
-    for path in NOTEBOOKS:
-        notebook = nbformat.read(path, as_version=4)
-        text = "\n".join(cell.source for cell in notebook.cells)
-        assert "Learning goals" in notebook.cells[0].source, path.name
-        assert "## Exercises" in text and "nb.check(" in text, path.name
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_has_goals_a_code_exercise_a_prediction_and_solutions(path):
+    notebook = nbformat.read(path, as_version=4)
+    text = "\n".join(cell.source for cell in notebook.cells)
+    assert "Learning goals" in notebook.cells[0].source
+    assert "## Exercises" in text
+    assert "nb.check_code(" in text, "an exercise where the student writes code"
+    recorded = text.index("nb.record_prediction(")
+    assert text.index("nb.check_prediction(") > recorded, "a prediction recorded before it is measured"
+    checks = [cell for cell in notebook.cells if "check" in cell.metadata.get("tags", [])]
+    assert checks and all("nb.check" in cell.source for cell in checks)
+    untagged = [cell.source[:60] for cell in notebook.cells
+                if cell.cell_type == "code" and "nb.check" in cell.source and cell not in checks]
+    assert untagged == [], "every check cell is tagged `check`"
+    solutions = [cell for cell in notebook.cells if teacher_edition.is_solution(cell)]
+    assert solutions and all(cell.metadata.get("jupyter", {}).get("source_hidden") for cell in solutions)
+    teacher = teacher_edition.teacher_notebook(notebook)
+    assert [cell.cell_type for cell in teacher.cells if "solution" in cell.metadata.get("tags", [])] == \
+        ["code"] * len(solutions)
+
+
+def test_teacher_edition_refuses_a_solution_without_code():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("**Solution.** just words", metadata={"tags": ["solution"]})]
+    with pytest.raises(ValueError, match="one ```python block"):
+        teacher_edition.teacher_notebook(notebook)
 
 
 def group_alive(pgid: int) -> bool:
@@ -74,7 +137,8 @@ def test_server_helper_leaves_no_process_when_a_cell_raises_or_the_kernel_ends()
     notebook = execute([
         """
         import os
-        from scripts import notebook_helpers as nb
+        from classroom import setup
+        nb = setup()
         """,
         # A cell that fails inside the `with` block: the block stops the server.
         """
@@ -111,6 +175,27 @@ def test_server_helper_leaves_no_process_when_a_cell_raises_or_the_kernel_ends()
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_in_quick_mode(path):
-    seconds = check_notebooks.run_notebook(path, quick=True)
+def test_notebook_runs_in_quick_mode_and_every_check_waits_for_an_answer(path):
+    BENCH_RESULTS.unlink(missing_ok=True)
+    seconds = check_notebooks.run_notebook(path, quick=True, env={"TOOLKIT_BENCH_RESULTS": str(BENCH_RESULTS)})
     print(f"{path.name}: {seconds:.1f} s")
+    outcomes = check_notebooks.check_outcomes(nbformat.read(check_notebooks.EXECUTED / path.name, as_version=4))
+    assert outcomes
+    for verdict, line in outcomes:
+        assert verdict == "fail", line
+        assert line.split("Hint:", 1)[1].strip(), f"a failing check shows a hint: {line}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_teacher_edition_runs_in_quick_mode_and_every_check_passes(path):
+    # Inside the repository, where the edition's copy of classroom.py finds it.
+    (REPO / "var").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=REPO / "var", prefix="test-teacher-") as folder:
+        [teacher] = teacher_edition.write_teacher_edition([path], Path(folder) / "teacher")
+        seconds = check_notebooks.run_notebook(teacher, quick=True, executed=Path(folder) / "executed",
+                                               env={"TOOLKIT_BENCH_RESULTS": str(BENCH_RESULTS)})
+        executed = nbformat.read(Path(folder) / "executed" / path.name, as_version=4)
+    print(f"{path.name}, teacher edition: {seconds:.1f} s")
+    outcomes = check_notebooks.check_outcomes(executed)
+    assert outcomes and all(verdict == "pass" for verdict, _ in outcomes), outcomes

@@ -30,6 +30,11 @@
 # port, the cell waits until it answers, and the server stops when the block ends, also when the
 # cell fails. If you interrupt or restart the kernel, its servers are stopped too.
 # Set `TOOLKIT_QUICK=1` in the environment before starting Jupyter for short measurements.
+#
+# **Exercises.** Some ask you to write code, some to *predict* a result before the cell that
+# measures it (the measuring cell records your prediction when it starts). Each check cell
+# prints ✅, or ❌ with a hint; it fails until your answer works. Under each exercise a
+# collapsed *Solution* cell waits: open it after trying, not before.
 
 # %%
 # Setup: work from the repository root, load the helpers as `nb` (notebooks/classroom.py).
@@ -87,7 +92,10 @@ def serve_one(listener, app):
     with connection:                                        # 7. close when done
         head = b""
         while b"\r\n\r\n" not in head:                      # 3. read until the empty line
-            head += connection.recv(65536)
+            chunk = connection.recv(65536)
+            if not chunk:                                   # the client left before the end
+                return
+            head += chunk
         head, _, body = head.partition(b"\r\n\r\n")
         request_line, *header_lines = head.decode("latin-1").split("\r\n")
         method, target, protocol = request_line.split(" ")
@@ -98,6 +106,8 @@ def serve_one(listener, app):
                    "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
                    "wsgi.errors": sys.stderr, "wsgi.multithread": False,
                    "wsgi.multiprocess": False, "wsgi.run_once": False}
+        # PEP 3333, environ Variables: "Variables corresponding to the client-supplied HTTP
+        # request headers (i.e., variables whose names begin with "HTTP_")."
         for line in header_lines:
             name, _, value = line.partition(":")
             environ["HTTP_" + name.strip().upper().replace("-", "_")] = value.strip()

@@ -30,6 +30,11 @@
 # port, the cell waits until it answers, and the server stops when the block ends, also when the
 # cell fails. If you interrupt or restart the kernel, its servers are stopped too.
 # Set `TOOLKIT_QUICK=1` in the environment before starting Jupyter for short measurements.
+#
+# **Exercises.** Some ask you to write code, some to *predict* a result before the cell that
+# measures it (the measuring cell records your prediction when it starts). Each check cell
+# prints ✅, or ❌ with a hint; it fails until your answer works. Under each exercise a
+# collapsed *Solution* cell waits: open it after trying, not before.
 
 # %%
 # Setup: work from the repository root, load the helpers as `nb` (notebooks/classroom.py).

@@ -30,6 +30,11 @@
 # port, the cell waits until it answers, and the server stops when the block ends, also when the
 # cell fails. If you interrupt or restart the kernel, its servers are stopped too.
 # Set `TOOLKIT_QUICK=1` in the environment before starting Jupyter for short measurements.
+#
+# **Exercises.** Some ask you to write code, some to *predict* a result before the cell that
+# measures it (the measuring cell records your prediction when it starts). Each check cell
+# prints ✅, or ❌ with a hint; it fails until your answer works. Under each exercise a
+# collapsed *Solution* cell waits: open it after trying, not before.
 
 # %%
 # Setup: work from the repository root, load the helpers as `nb` (notebooks/classroom.py).
@@ -319,7 +324,10 @@ nb.check_prediction("bench", {"waiting": "event loop" if event_loop > thread_poo
 # %% [markdown]
 # ## The summary table of the harness
 #
-# Each toy server's throughput as a ratio of its reference, measured in the same run.
+# Each toy server's throughput as a ratio of its reference, measured in the same run at the
+# same client counts. Read each ratio with the list of section 1: the toy servers do less per
+# request (no TLS, no HTTP/2, one process, no access log, little hardening), so a ratio above
+# 1 says the smaller job was done faster, not that the toy server could replace its reference.
 
 # %%
 print("\n".join(results.get("summary", [])) if SHOWN == "pre-run" else

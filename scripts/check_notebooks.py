@@ -4,13 +4,16 @@
     .venv/bin/python -m scripts.check_notebooks 01_cgi     # some of them
     .venv/bin/python -m scripts.check_notebooks --full     # without quick mode
     .venv/bin/python -m scripts.check_notebooks --pairs    # only: is each .py/.ipynb pair in sync?
+    .venv/bin/python -m scripts.check_notebooks --teacher  # the teacher edition: every check must pass
 
 Each notebook runs in a fresh "python3" kernel (ipykernel of the interpreter
 running this script, so the virtualenv's), started in notebooks/ as Jupyter
 starts it, with TOOLKIT_QUICK=1 unless --full. Any cell that raises fails the run.
 The executed copies, outputs included, are written to var/notebooks/executed/ for
 reading; the notebooks in git stay without outputs. Prints the time each notebook
-took, and exits 1 if any failed.
+took and how its check cells (tagged `check`) ended, and exits 1 if any failed. The
+checks of the student edition wait for answers (❌); with --teacher the notebooks run
+from var/teacher-edition/ (scripts.teacher_edition) and every check must pass (✅).
 
 Every notebook is a jupytext pair, NN_name.py (percent format) and NN_name.ipynb
 (notebooks/jupytext.toml); before running anything, every pair found is checked

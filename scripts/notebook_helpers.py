@@ -10,10 +10,14 @@ so that its own cells stay about the lesson:
   when the kernel ends;
 - `fetch(...)`, `inspect_request(...)`: one HTTP request with the standard library;
   the sample site's /inspect turned back into the environ or scope Django was handed;
+- `whoami_wsgi`, `whoami_asgi`, `WHOAMI_SH`, `who_served(...)`: which process and
+  thread answered each request; `where(obj)`: the file and line of a server's function;
 - `server_timing(...)`, `trace_blocks(...)`, `output_since(...)`: read what a
   server reported about a request (the Server-Timing header, the --trace view);
-- `measure(...)`, `sweep(...)`, `progress(...)`, `cpu_seconds(...)`: load from
-  scripts.loadgen with a progress bar, and the CPU time a server used;
+- `measure(...)`, `sweep(...)`, `progress(...)`, `cpu_seconds(...)`, `peak_threads(...)`:
+  load from scripts.loadgen with a progress bar, the CPU time and the threads a server
+  used; `server(..., pinned=True)` with `measure(..., pinned=True)` split the cores as
+  scripts.bench does (`split_cpus()`);
 - `run_bench(...)`, `merge_results(...)`, `median_of(...)`: the benchmark harness
   run from a notebook, and figures taken from its results;
 - `table(...)`, `side_by_side(...)`, `show_source(...)`, `draw_models()`: show

@@ -199,3 +199,40 @@ def test_teacher_edition_runs_in_quick_mode_and_every_check_passes(path):
     print(f"{path.name}, teacher edition: {seconds:.1f} s")
     outcomes = check_notebooks.check_outcomes(executed)
     assert outcomes and all(verdict == "pass" for verdict, _ in outcomes), outcomes
+
+
+def test_a_check_fails_with_its_hint_until_the_answer_is_right(capsys):
+    from scripts import notebook_helpers as nb
+    assert not nb.check(..., 4, hint="count them")
+    assert not nb.check({"a": 1, "b": ...}, {"a": 1, "b": 2}, hint="count them")
+    assert not nb.check(5, 4, hint="count them")
+    assert nb.check(4.1, 4, tolerance=0.05, hint="count them")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line[0] for line in lines] == ["❌", "❌", "❌", "✅"]
+    assert all(line.endswith("Hint: count them") for line in lines[:3])
+    with pytest.raises(ValueError, match="hint"):
+        nb.check(1, 1, hint=" ")
+
+
+def test_a_prediction_counts_only_as_recorded_when_the_measurement_started(capsys):
+    from scripts import notebook_helpers as nb
+    nb.record_prediction("test-order", ...)
+    assert not nb.check_prediction("test-order", 3, hint="h")
+    nb.record_prediction("test-order", 3)
+    assert nb.check_prediction("test-order", 3, hint="h")
+    assert not nb.check_prediction("test-order", 4, hint="h")
+    assert not nb.check_prediction("never-recorded", 4, hint="h")
+    assert "No prediction was recorded" in capsys.readouterr().out
+
+
+def test_check_code_shows_what_went_wrong_on_one_line(capsys):
+    from scripts import notebook_helpers as nb
+
+    def failing():
+        raise AssertionError("first line\nsecond line")
+
+    assert not nb.check_code(failing, hint="try again")
+    assert nb.check_code(lambda: "it works", hint="try again")
+    failed, passed = capsys.readouterr().out.splitlines()
+    assert failed == "❌ Not yet: AssertionError: first line second line Hint: try again"
+    assert passed == "✅ Right: it works"

@@ -32,6 +32,11 @@
 # cell fails. If you interrupt or restart the kernel, its servers are stopped too.
 # Set `TOOLKIT_QUICK=1` in the environment before starting Jupyter for short measurements.
 #
+# **Exercises.** Some ask you to write code, some to *predict* a result before the cell that
+# measures it (the measuring cell records your prediction when it starts). Each check cell
+# prints ✅, or ❌ with a hint; it fails until your answer works. Under each exercise a
+# collapsed *Solution* cell waits: open it after trying, not before.
+#
 # The clients here write their bytes themselves (`scripts/ws_helpers.py`, on plain sockets) so
 # that every byte can be shown. The sample site refuses a WebSocket whose `Origin` header does
 # not name one of its hosts (Channels' `AllowedHostsOriginValidator`, as a browser would send
@@ -152,6 +157,17 @@ print("XOR, byte by byte with key[i % 4]:", unmasked)
 parsed = websocket.Connection().receive(sent)
 print("servers.websocket.Connection().receive(...) →", parsed)
 print("The parser", "agrees with" if parsed == [websocket.Message(unmasked.decode())] else "DISAGREES with", "the hand decoding.")
+byte_by_byte = websocket.Connection()
+events = [byte_by_byte.receive(sent[i:i + 1]) for i in range(len(sent))]
+print(f"Fed one byte at a time (TCP may cut a frame anywhere): {sum(not e for e in events)} calls answered [] "
+      f"while the frame was incomplete, the last one {events[-1]}.")
+
+# %% [markdown]
+# The parser's code, to read beside the hand decoding: the same bits of byte 0 and byte 1,
+# then the refusals RFC 6455 requires (each quoted beside its check), then the unmasking.
+
+# %%
+nb.show_source(websocket.Connection._parse_frame)
 
 # %% [markdown]
 # And the server's answer, which came back unmasked:
@@ -252,7 +268,8 @@ with nb.server("wsgi", extra=["--threads", "8", "--graceful-timeout", "2"]) as s
     for reader in readers:
         reader.join()
 stream_ends = sorted(stream.ended - started for stream in eight)
-print(f"A WebSocket handshake to the WSGI server: {wsgi_websocket} (PEP 3333 has no way to hand over the socket).")
+print(f"A WebSocket handshake to the WSGI server: {wsgi_websocket}. It reached Django as a plain GET: PEP 3333 gives "
+      "the application no way to take over the socket, and /ws/echo is no Django URL.")
 print(f"Each stream lasted about {STREAM_SECONDS:.1f} s; the first ended {stream_ends[0]:.2f} s after the streams began. "
       f"The 9th client's /hello took {ninth.seconds:.2f} s.")
 print("The 9th request " + ("waited for a thread: it was answered only as a stream ended and freed one."
@@ -438,8 +455,8 @@ print("Ann's list of who is connected once Bob has left, built from the join and
 # **1. A WebSocket application on the bare ASGI messages.** Write `app`, which
 # - accepts the connection (answer `websocket.connect` with `websocket.accept`);
 # - answers every text message with the same text in upper case;
-# - closes the connection with code 1003 ("cannot accept this type of data") when it gets a
-#   binary message;
+# - closes the connection with code 1003 (in RFC 6455 §7.4.1, a type of data the endpoint
+#   cannot accept) when it gets a binary message;
 # - returns when it receives `websocket.disconnect`.
 #
 # The next cell writes it to a file; the check serves it with the toy ASGI server inside the

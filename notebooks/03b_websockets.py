@@ -44,7 +44,7 @@
 
 # %%
 # Setup: work from the repository root, load the helpers as `nb` (notebooks/classroom.py).
-import base64, hashlib, json, math, os, statistics, struct, time
+import base64, hashlib, json, statistics, struct, time
 import matplotlib.pyplot as plt
 from classroom import setup
 nb = setup()

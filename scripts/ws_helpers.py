@@ -12,7 +12,9 @@ the bytes are not the point (the chat, the exercise's check), the notebook uses 
 - `client_frame(...)`: the bytes of one client frame (masked, as RFC 6455 wants);
 - `hold_websockets(...)`, `hold_event_streams(...)`: many long-lived connections at once;
 - `EventStream`: one /events response read on a raw socket, first event and the rest;
-- `process_memory(...)`: a server's resident and virtual memory and its threads (psutil).
+- `process_memory(...)`: a server's resident and virtual memory and its threads (psutil);
+- `exchange(...)`, `dechunk(...)`, `show_crlf(...)`: an HTTP exchange on a kept-alive socket,
+  a chunked body taken apart, a head printed with its CRLFs visible.
 """
 
 from __future__ import annotations
@@ -165,9 +167,6 @@ class RawWebSocket:
         frame = client_frame(opcode, payload, mask)
         self.sock.sendall(frame)
         return frame
-
-    def send_frame(self, frame: bytes) -> None:
-        self.sock.sendall(frame)
 
     def _read(self, count: int) -> bytes:
         while len(self._buffer) < count:

@@ -232,8 +232,8 @@ HELD = nb.pick(2000, 300)
 with nb.server("asgi", extra=["--ws-ping-interval", "0"]) as srv:
     warm = wsh.RawWebSocket(srv, "/ws/echo")                   # the first one loads Channels' code
     warm.send("warm up"); warm.receive(); warm.close()
-    asgi_before = wsh.process_memory(srv)
-    held = wsh.hold_websockets(srv, "/ws/echo", HELD, desc="opening WebSockets")
+    held, asgi_samples = wsh.hold_websockets(srv, "/ws/echo", HELD, desc="opening WebSockets", every=HELD // 10)
+    asgi_before = asgi_samples[0][1]
     asgi_echoed = wsh.echo_on_each(held, desc="one echo on each")
     asgi_holding = wsh.process_memory(srv)
     wsh.release(held)
@@ -261,7 +261,7 @@ with nb.server("wsgi", extra=["--threads", "8", "--graceful-timeout", "2"]) as s
     except ConnectionRefusedError as refused:
         wsgi_websocket = str(refused)
     started = time.monotonic()
-    eight = wsh.hold_event_streams(srv, events_path, 8, desc="8 event streams")
+    eight, _ = wsh.hold_event_streams(srv, events_path, 8, desc="8 event streams")
     readers = wsh.read_all_in_threads(eight)
     ninth = nb.fetch(srv.url, "/hello")
     ninth_done = time.monotonic() - started
@@ -280,6 +280,8 @@ fig, ax = plt.subplots(figsize=(9, 3.2))
 for row, stream in enumerate(eight):
     ax.barh(row, stream.ended - stream.opened, left=stream.opened - started, color="#4f81bd")
 ax.barh(8, ninth.seconds, left=ninth_done - ninth.seconds, color="#c0504d")
+ax.text(ninth_done - ninth.seconds + 0.05, 8, "sent, waiting for a free thread … answered", va="center",
+        color="white", fontsize=8)
 ax.set_yticks(range(9), [f"stream {n}" for n in range(1, 9)] + ["9th: /hello"])
 ax.set_xlabel("seconds"); ax.set_title("Toy WSGI server, 8 threads: 8 open streams, then a 9th request")
 plt.show()
@@ -287,12 +289,14 @@ plt.show()
 # %% [markdown]
 # To hold as many long-lived connections as the ASGI server just did, a WSGI server needs as
 # many threads. We give the toy WSGI server `--threads` that many and hold as many `/events`
-# streams, and measure it as we measured the ASGI server.
+# streams, and measure it as we measured the ASGI server. The toy WSGI server starts all its
+# threads when it starts: the number must be chosen before the first client comes.
 
 # %%
 with nb.server("wsgi", extra=["--threads", str(HELD), "--graceful-timeout", "2"]) as srv:
     nb.fetch(srv.url, "/hello")
-    streams = wsh.hold_event_streams(srv, "/events?count=1000&interval_ms=1000", HELD, desc="event streams")
+    streams, wsgi_samples = wsh.hold_event_streams(srv, "/events?count=1000&interval_ms=1000", HELD,
+                                                    desc="event streams", every=HELD // 10)
     wsgi_holding = wsh.process_memory(srv)
     wsh.release(streams)
 wsgi_per_kb = (wsgi_holding.rss - wsgi_idle.rss) / HELD / 1024
@@ -300,6 +304,19 @@ nb.table([("toy ASGI server, WebSockets", HELD, asgi_holding.threads, asgi_holdi
           (f"toy WSGI server --threads {HELD}, /events streams", HELD, wsgi_holding.threads, wsgi_holding.rss / 2**20, wsgi_per_kb),
           ("toy WSGI server --threads 8, idle", 0, wsgi_idle.threads, wsgi_idle.rss / 2**20, "")],
          ["server", "open connections", "threads", "memory MB", "KB per connection"])
+
+# %%
+fig, (memory_axis, thread_axis) = plt.subplots(1, 2, figsize=(11, 3.6))
+for name, samples, colour in (("toy ASGI server, WebSockets", asgi_samples, "#9bbb59"),
+                              (f"toy WSGI server --threads {HELD}, /events", wsgi_samples, "#4f81bd")):
+    counts = [count for count, _ in samples]
+    memory_axis.plot(counts, [m.rss / 2**20 for _, m in samples], marker="o", color=colour, label=name)
+    thread_axis.plot(counts, [m.threads for _, m in samples], marker="o", color=colour, label=name)
+memory_axis.plot([0], [wsgi_idle.rss / 2**20], "s", color="grey", label="toy WSGI server --threads 8, idle")
+memory_axis.set_xlabel("open connections"); memory_axis.set_ylabel("resident memory MB"); memory_axis.set_ylim(bottom=0)
+thread_axis.set_xlabel("open connections"); thread_axis.set_ylabel("threads in the server")
+memory_axis.legend(fontsize=8); fig.suptitle("Holding long-lived connections: one event loop, or a thread each")
+plt.show()
 
 # %%
 print(f"Holding {HELD:,} connections, the ASGI server ran {asgi_holding.threads} thread(s) and the WSGI server {wsgi_holding.threads}.")

@@ -10,7 +10,8 @@ the bytes are not the point (the chat, the exercise's check), the notebook uses 
 
 - `RawWebSocket`: the opening handshake, masked frames out, frames in, the close;
 - `client_frame(...)`: the bytes of one client frame (masked, as RFC 6455 wants);
-- `hold_websockets(...)`, `hold_event_streams(...)`: many long-lived connections at once;
+- `hold_websockets(...)`, `hold_event_streams(...)`: many long-lived connections at once,
+  the server's memory sampled as they open;
 - `EventStream`: one /events response read on a raw socket, first event and the rest;
 - `process_memory(...)`: a server's resident and virtual memory and its threads (psutil);
 - `exchange(...)`, `dechunk(...)`, `show_crlf(...)`: an HTTP exchange on a kept-alive socket,
@@ -27,7 +28,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from scripts.launch import ServerProcess
 
@@ -206,18 +207,31 @@ class RawWebSocket:
         self.sock.close()
 
 
-def hold_websockets(srv: ServerProcess, path: str, count: int, *, desc: str) -> list[RawWebSocket]:
-    """Open `count` WebSockets to `path`, one after the other, with a progress bar."""
+def hold(srv: ServerProcess, open_one: Callable[[], Any], count: int, *, desc: str,
+         every: int = 0) -> tuple[list[Any], list[tuple[int, "Memory"]]]:
+    """Open `count` connections with `open_one()`, one after the other, with a progress bar.
+
+    Answers (the connections, samples): with `every`, the server's memory and threads are
+    sampled before the first and after every `every` connections, as (open connections,
+    Memory). On any failure the connections opened so far are dropped.
+    """
     from scripts.notebook_helpers import progress
     raise_open_file_limit()
-    held = []
+    held, samples = [], [(0, process_memory(srv))] if every else []
     try:
-        for _ in progress(range(count), desc=desc):
-            held.append(RawWebSocket(srv, path))
+        for number in progress(range(1, count + 1), desc=desc):
+            held.append(open_one())
+            if every and number % every == 0:
+                samples.append((number, process_memory(srv)))
     except BaseException:
         release(held)
         raise
-    return held
+    return held, samples
+
+
+def hold_websockets(srv: ServerProcess, path: str, count: int, *, desc: str, every: int = 0):
+    """`hold` for WebSockets to `path`."""
+    return hold(srv, lambda: RawWebSocket(srv, path), count, desc=desc, every=every)
 
 
 def echo_on_each(sockets: list[RawWebSocket], *, desc: str) -> int:
@@ -272,18 +286,9 @@ class EventStream:
         self.sock.close()
 
 
-def hold_event_streams(srv: ServerProcess, path: str, count: int, *, desc: str) -> list[EventStream]:
-    """Open `count` event streams at once, each past its first event, with a progress bar."""
-    from scripts.notebook_helpers import progress
-    raise_open_file_limit()
-    held = []
-    try:
-        for _ in progress(range(count), desc=desc):
-            held.append(EventStream(srv, path))
-    except BaseException:
-        release(held)
-        raise
-    return held
+def hold_event_streams(srv: ServerProcess, path: str, count: int, *, desc: str, every: int = 0):
+    """`hold` for event streams from `path`, each past its first event."""
+    return hold(srv, lambda: EventStream(srv, path), count, desc=desc, every=every)
 
 
 def read_all_in_threads(streams: list[EventStream]) -> list[threading.Thread]:

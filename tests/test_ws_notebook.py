@@ -72,11 +72,11 @@ def test_raw_websocket_without_origin_is_refused_with_the_status_line(asgi_site)
 
 
 def test_holding_and_echoing_many(asgi_site):
-    held = ws_helpers.hold_websockets(asgi_site, "/ws/echo", 50, desc="test")
+    held, samples = ws_helpers.hold_websockets(asgi_site, "/ws/echo", 50, desc="test", every=20)
     try:
         assert ws_helpers.echo_on_each(held, desc="test") == 50
-        memory = ws_helpers.process_memory(asgi_site)
-        assert memory.threads >= 1 and memory.rss > 0 and memory.vms >= memory.rss
+        assert [count for count, _ in samples] == [0, 20, 40]
+        assert all(memory.threads >= 1 and 0 < memory.rss <= memory.vms for _, memory in samples)
     finally:
         ws_helpers.release(held)
 

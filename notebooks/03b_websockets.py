@@ -44,7 +44,7 @@
 
 # %%
 # Setup: work from the repository root, load the helpers as `nb` (notebooks/classroom.py).
-import base64, hashlib, json, statistics, struct, time
+import base64, hashlib, json, math, statistics, struct, time
 import matplotlib.pyplot as plt
 from classroom import setup
 nb = setup()
@@ -207,17 +207,22 @@ print("After it, the server", "closed TCP (recv() gave b'')." if after_close == 
 #
 # **Predict first.** Next, the toy ASGI server holds hundreds of open WebSockets (2,000 in full
 # mode), and the toy WSGI server holds as many `/events` streams. While they do, how many
-# threads will each server process have: `"a few"` or `"one per connection"`?
+# threads will each server process have: `"a few"` or `"one per connection"`? And how much
+# memory will each open WebSocket add to the ASGI server, in KB: `1`, `10`, `100` or `1000`?
+# (The server keeps a socket, a protocol object, a parser with its buffers, the application's
+# task and its coroutine frames.)
 
 # %%
-prediction_threads = {"toy ASGI server": ..., "toy WSGI server": ...}
+prediction_holding = {"threads, toy ASGI server": ..., "threads, toy WSGI server": ..., "KB per WebSocket": ...}
 
 # %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
 # **Solution.** The ASGI server waits for all its sockets in one event loop, in one thread; a
-# WSGI thread runs one request from start to end, so each open stream holds one.
+# WSGI thread runs one request from start to end, so each open stream holds one. A few Python
+# objects, buffers and a suspended coroutine come to kilobytes, not hundreds of them.
 #
 # ```python
-# prediction_threads = {"toy ASGI server": "a few", "toy WSGI server": "one per connection"}
+# prediction_holding = {"threads, toy ASGI server": "a few", "threads, toy WSGI server": "one per connection",
+#                       "KB per WebSocket": 10}
 # ```
 
 # %% [markdown]
@@ -226,7 +231,7 @@ prediction_threads = {"toy ASGI server": ..., "toy WSGI server": ...}
 # threads with psutil, before and while it holds them.
 
 # %%
-nb.record_prediction("threads", prediction_threads)
+nb.record_prediction("holding", prediction_holding)
 HELD = nb.pick(2000, 300)
 # --ws-ping-interval 0: no keep-alive pings, which these silent clients would not answer.
 with nb.server("asgi", extra=["--ws-ping-interval", "0"]) as srv:
@@ -339,8 +344,12 @@ print(f"With its usual 8 threads, the WSGI server held 8 streams, and the 9th cl
 def how_many(threads):
     return "one per connection" if threads >= HELD else "a few"
 
-nb.check_prediction("threads", {"toy ASGI server": how_many(asgi_holding.threads), "toy WSGI server": how_many(wsgi_holding.threads)},
-                    hint="Who waits for an idle connection: a thread blocked in the application, or the event loop?");
+nearest_power_of_ten = 10 ** round(math.log10(max(asgi_per_kb, 0.1)))
+nb.check_prediction("holding", {"threads, toy ASGI server": how_many(asgi_holding.threads),
+                                "threads, toy WSGI server": how_many(wsgi_holding.threads),
+                                "KB per WebSocket": nearest_power_of_ten},
+                    hint="Who waits for an idle connection: a thread blocked in the application, or the event loop? "
+                         "And the memory: see the line printed after the ASGI measurement.");
 
 # %% [markdown]
 # ## 4. Server-sent events and WebSocket, side by side

@@ -434,6 +434,28 @@ print(f"A new WebSocket for each message (TCP connect, handshake, then the messa
       f"{fresh_ms:.2f} ms, {fresh_ms / ws_ms:.0f}x an echo on an open one: keep the socket open.")
 
 # %% [markdown]
+# The same two in ASGI messages, from `--trace`: to the application, each event of the stream is
+# one more `http.response.body` with `more_body: True` in a response that never ends until the
+# last one; a WebSocket message is one `websocket.send` (or `websocket.receive`), whole.
+
+# %%
+with nb.server("asgi", extra=["--trace"]) as srv:
+    mark = len(srv.output())
+    wsh.EventStream(srv, "/events?count=2&interval_ms=50").read_to_end()
+    sse_messages = [b for b in nb.trace_blocks(nb.output_since(srv, mark)) if b.message_type()]
+    mark = len(srv.output())
+    client = wsh.RawWebSocket(srv, "/ws/echo")
+    client.send("1"); client.receive(); client.close()
+    ws_messages_2 = [b for b in nb.trace_blocks(nb.output_since(srv, mark)) if b.message_type()]
+nb.side_by_side({"/events?count=2": "\n".join(f"{b.title}: {b.text}" for b in sse_messages),
+                 "/ws/echo, one message": "\n".join(f"{b.title}: {b.text}" for b in ws_messages_2)})
+bodies = [b for b in sse_messages if b.message_type() == "http.response.body"]
+more = sum("'more_body': True" in b.text for b in bodies)
+print(f"Two events took {len(bodies)} http.response.body messages: {more} with more_body True, and "
+      f"{len(bodies) - more} that ended the response; "
+      f"the WebSocket's one message went in {sum(b.message_type() == 'websocket.send' for b in ws_messages_2)} websocket.send.")
+
+# %% [markdown]
 # ## 5. The chat: two clients in one room
 #
 # `/ws/chat/<room>?name=...` is a Channels consumer (`sample_site/shop/consumers.py`): each

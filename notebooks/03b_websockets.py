@@ -23,6 +23,7 @@
 # - show with measurements why ASGI holds hundreds of open connections in one thread, and what
 #   a thread-per-request WSGI server would need for the same;
 # - compare server-sent events and WebSocket: direction, framing, bytes per message, round trips;
+# - follow a chat between two clients through a Channels consumer and its channel layer;
 # - write a WebSocket application on the bare ASGI messages.
 
 # %% [markdown]

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import resource
 import signal
@@ -151,7 +152,11 @@ def raise_open_file_limit() -> None:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError):
-            pass
+            # macOS reports an unlimited hard limit but refuses a soft one above
+            # kern.maxfilesperproc (10240 by default): ask for that instead.
+            if sys.platform == "darwin":
+                with contextlib.suppress(ValueError, OSError):
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 10240), hard))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -209,7 +209,8 @@ def open_unix_listener(path: str, backlog: int = 2048) -> socket.socket:
         listener.listen(backlog)
     except OSError as exc:
         listener.close()
-        raise StartupError(f"cannot listen on unix:{path}: {exc.strerror}") from None
+        # A path too long for a socket address raises an OSError with no strerror.
+        raise StartupError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
     # The file outlives the socket unless someone removes it: the process that made
     # it does, at a normal exit (the workers of --workers N, forked from it, do not).
     _socket_files.append((path, os.getpid(), os.stat(path).st_ino))

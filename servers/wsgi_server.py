@@ -413,7 +413,10 @@ class Connection:
     def send_now(self, data: bytes) -> None:
         """Send a last response without ever blocking (the main thread)."""
         try:
-            self.sock.send(data, socket.MSG_DONTWAIT)
+            # Not send(data, MSG_DONTWAIT): a socket with a timeout waits for it anyway
+            # (Python's own wait, before the call), and macOS ignores the flag on send.
+            self.sock.setblocking(False)
+            self.sock.send(data)
         except OSError:
             pass
 

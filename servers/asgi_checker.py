@@ -35,6 +35,8 @@ What it checks:
 What it leaves out: an exception the application raises itself propagates
 unchanged (it is not a protocol violation), and so does the server's OSError when
 the application sends to a WebSocket that is gone (the spec allows that race).
+
+Needs from the operating system: nothing beyond the Python process it runs in.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ SIGTERM closes every WebSocket with 1001 (going away).
 What it leaves out, on purpose: WebSocket extensions (permessage-deflate), HTTP/2,
 TLS, Unix sockets, several worker processes, auto-reload, proxy headers
 (X-Forwarded-For), and response trailers.
+
+Needs from the operating system: an asyncio event loop (epoll or kqueue, or uvloop),
+loop.add_signal_handler (POSIX signals) and a raised RLIMIT_NOFILE.
 """
 
 from __future__ import annotations

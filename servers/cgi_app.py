@@ -20,6 +20,10 @@ Left out on purpose: wsgi.file_wrapper (a CGI child has nothing faster than
 writing to a pipe; PEP 3333 makes it optional, and an application falls back to
 iterating the file itself), HTTPS detection beyond the HTTPS variable, and NPH output
 (the script never writes an HTTP status line itself; the server does, §5).
+
+Needs from the operating system: the stdin, stdout and environment of its own process, and a
+time.monotonic() shared with the runner (CLOCK_MONOTONIC on Linux, mach_absolute_time on
+macOS).
 """
 
 from __future__ import annotations

@@ -46,6 +46,10 @@ Left out on purpose: NPH scripts (RFC 3875 §5), the command line of an indexed
 query (§4.4), PATH_TRANSLATED, AUTH_TYPE and REMOTE_USER (no authentication
 here), REMOTE_HOST/REMOTE_IDENT lookups, HTTPS, and the request body for the
 target of a local redirect (§6.3.2 allows that: "may not be available").
+
+Needs from the operating system: POSIX processes: fork+exec into a new session, killpg,
+waitpid; non-blocking pipes in a selector (epoll on Linux, kqueue on macOS); a thread per
+connection.
 """
 
 from __future__ import annotations

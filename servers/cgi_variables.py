@@ -4,6 +4,8 @@ the WSGI server.
 PEP 3333 builds the WSGI environ on the CGI variables, so the CGI runner and the
 WSGI server start from the same dictionary, built here in one order, which lets a
 notebook put the two side by side.
+
+Needs from the operating system: nothing beyond the Python process it runs in.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ An address is a (host, port) pair everywhere, as socket.getsockname() gives it
 for TCP. A Unix socket has no host or port: it is (path, None), the form the ASGI
 spec gives for it (servers/asgi_server.py), and a client connected over one has
 no address at all: None (see client_address and server_address).
+
+Needs from the operating system: a TCP or Unix listening socket (bind, listen, SO_REUSEADDR;
+a Unix path under 104 bytes on macOS, 108 on Linux); Linux and macOS alike (error numbers
+read by name).
 """
 
 from __future__ import annotations

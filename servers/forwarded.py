@@ -24,6 +24,8 @@ RFC 3875 §4.1.8: "The REMOTE_ADDR variable MUST be set to the network address o
 the client sending the request to the server." For wsgi.url_scheme, PEP 3333
 ("environ Variables"): "A string representing the ... portion of the URL at
 which the application is being invoked."
+
+Needs from the operating system: nothing beyond the Python process it runs in.
 """
 
 from __future__ import annotations

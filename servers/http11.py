@@ -26,6 +26,8 @@ with ``switch_protocols()``. Also left out: transfer codings other than chunked
 (gzip bodies get 501), responses other than one per request (no server push). A
 request line, header field or chunk line is never accepted with a bare LF or bare
 CR; obs-fold is refused.
+
+Needs from the operating system: nothing: bytes in, events out, no I/O.
 """
 
 import re

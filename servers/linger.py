@@ -11,6 +11,8 @@ from the connection until it receives a corresponding close by the client".
 The WSGI server does the reading in its selector (half_close, then the
 connection is parked until EOF or LINGER_SECONDS); the CGI runner, a thread per
 connection, reads in that thread (lingering_close).
+
+Needs from the operating system: a TCP half-close (shutdown(SHUT_WR)): any POSIX system.
 """
 
 from __future__ import annotations

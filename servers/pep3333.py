@@ -21,6 +21,8 @@ The order of events for one request:
     close() of the iterable, always
 
 A rule broken by the application raises ApplicationError, whichever server runs it.
+
+Needs from the operating system: nothing beyond the Python process it runs in.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ replaces its workers, as gunicorn's arbiter does. Each worker is a fork of the
 parent and inherits the listening socket; the workers all watch it, and a new
 connection goes to the one whose accept() comes first. So N processes run
 Python at once, and the GIL limits each one alone.
+
+Needs from the operating system: fork without exec from a single-threaded parent, SIGCHLD
+and waitpid(-1, WNOHANG): POSIX only.
 """
 
 from __future__ import annotations

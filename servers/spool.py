@@ -20,6 +20,8 @@ connection thread reads the body into a Spool before it takes a child slot.
 A body is kept in memory up to SPOOL_IN_MEMORY, then in a temporary file, and
 never exceeds --max-body (http11 answers 413 beyond it). The cost: the
 application starts only when the upload ends.
+
+Needs from the operating system: a temporary file: any system.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ had begun gets 408 first. RFC 9110 §15.5.9: "The 408 (Request Timeout) status c
 indicates that the server did not receive a complete request message within the
 time that it was prepared to wait." A client that sends its head one byte at a
 time cannot hold a connection for longer than --timeout.
+
+Needs from the operating system: nothing beyond the Python process it runs in.
 """
 
 from __future__ import annotations

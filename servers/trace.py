@@ -8,6 +8,8 @@ different threads never interleave with each other or with a --trace block:
     Trace                --trace: the teaching view of one request, in blocks
 
 and server_timing(), the value of the Server-Timing header (--server-timing).
+
+Needs from the operating system: nothing beyond the Python process it runs in.
 """
 
 from __future__ import annotations

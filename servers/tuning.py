@@ -3,6 +3,8 @@
 Each device here is measured: the figure that justifies it is in its docstring,
 from the README's "Measured" section (docs/figures/goals-summary.txt has the run).
 A device that no benchmark justified was removed rather than kept here.
+
+Needs from the operating system: CPython's garbage collector (gc.freeze): any system.
 """
 
 from __future__ import annotations

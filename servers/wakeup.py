@@ -6,6 +6,9 @@ by itself. signal.set_wakeup_fd() makes the interpreter also write the signal's
 number to a file descriptor; with the reading end watched by the selector, the
 signal wakes it. Used by the WSGI worker, the pre-fork parent and the CGI runner
 (the ASGI server gets the same from asyncio's loop.add_signal_handler).
+
+Needs from the operating system: signal.set_wakeup_fd on a non-blocking socket pair: POSIX
+signals (Linux and macOS).
 """
 
 from __future__ import annotations

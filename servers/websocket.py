@@ -27,6 +27,8 @@ What it leaves out, on purpose: extensions (permessage-deflate included: a clien
 that offers it gets no Sec-WebSocket-Extensions back, so no RSV bit may be set),
 the client side (frames from a server are never parsed here), and handing a
 message on before it is complete (ASGI wants whole messages).
+
+Needs from the operating system: nothing: bytes in, events out, no I/O.
 """
 
 import base64

@@ -37,6 +37,9 @@ the other protocol upgrades, reloading code, changing the number of
 workers while running, a deadline for a whole request body (each stall of
 it may last --timeout), and the logging configuration of a real server (the
 access log and --trace go to stderr).
+
+Needs from the operating system: a selector (epoll on Linux, kqueue on macOS) that threads
+register into; sockets with a timeout; os.sendfile where present (Linux and macOS).
 """
 
 from __future__ import annotations

@@ -280,22 +280,52 @@ def parse_server_timing(value):
 
 # --- the result -----------------------------------------------------------------------------
 
+@dataclasses.dataclass(kw_only=True)
+class Latencies:
+    """What an HTTP run and a WebSocket run both measure: one latency per completed
+    exchange (a response, an echoed message), the errors by kind, and percentiles."""
+
+    duration: float = 0.0
+    latencies: array.array = dataclasses.field(default_factory=lambda: array.array("d"))
+    errors: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    unfinished: int = 0
+    _sorted: list = dataclasses.field(default=None, repr=False)
+
+    @property
+    def error_count(self):
+        return sum(self.errors.values())
+
+    def percentile(self, p):
+        """Latency in seconds below which p percent of the exchanges came (nearest rank)."""
+        if not self.latencies:
+            return math.nan
+        if self._sorted is None or len(self._sorted) != len(self.latencies):
+            self._sorted = sorted(self.latencies)
+        rank = max(1, math.ceil(p / 100 * len(self._sorted)))
+        return self._sorted[rank - 1]
+
+    def latency_figures(self):
+        """p50, p90, p99, max and mean, in milliseconds, as a results row keeps them."""
+        return {
+            "p50_ms": _ms(self.percentile(50)),
+            "p90_ms": _ms(self.percentile(90)),
+            "p99_ms": _ms(self.percentile(99)),
+            "max_ms": _ms(max(self.latencies, default=math.nan)),
+            "mean_ms": _ms(sum(self.latencies) / len(self.latencies) if self.latencies else math.nan),
+        }
+
+
 @dataclasses.dataclass
-class Result:
+class Result(Latencies):
     """What one run measured. latencies/statuses/sizes are parallel, one entry per response."""
 
     url: str
     method: str
     connections: int
     new_connection: bool
-    duration: float = 0.0
-    latencies: array.array = dataclasses.field(default_factory=lambda: array.array("d"))
     statuses: array.array = dataclasses.field(default_factory=lambda: array.array("H"))
     sizes: array.array = dataclasses.field(default_factory=lambda: array.array("Q"))
     server_timings: list = dataclasses.field(default_factory=list)
-    errors: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-    unfinished: int = 0
-    _sorted: list = dataclasses.field(default=None, repr=False)
 
     @property
     def requests(self):
@@ -309,21 +339,8 @@ class Result:
     def bytes_received(self):
         return sum(self.sizes)
 
-    @property
-    def error_count(self):
-        return sum(self.errors.values())
-
     def status_counts(self):
         return dict(sorted(collections.Counter(self.statuses).items()))
-
-    def percentile(self, p):
-        """Latency in seconds below which p percent of the responses came (nearest rank)."""
-        if not self.latencies:
-            return math.nan
-        if self._sorted is None or len(self._sorted) != len(self.latencies):
-            self._sorted = sorted(self.latencies)
-        rank = max(1, math.ceil(p / 100 * len(self._sorted)))
-        return self._sorted[rank - 1]
 
     def summary_dict(self):
         """The figures a benchmark row keeps (latencies in milliseconds)."""
@@ -336,11 +353,7 @@ class Result:
             "requests": self.requests,
             "rps": round(self.rps, 2),
             "bytes": self.bytes_received,
-            "p50_ms": _ms(self.percentile(50)),
-            "p90_ms": _ms(self.percentile(90)),
-            "p99_ms": _ms(self.percentile(99)),
-            "max_ms": _ms(max(self.latencies, default=math.nan)),
-            "mean_ms": _ms(sum(self.latencies) / len(self.latencies) if self.latencies else math.nan),
+            **self.latency_figures(),
             "statuses": {str(k): v for k, v in self.status_counts().items()},
             "errors": {kind: self.errors.get(kind, 0) for kind in ERROR_KINDS},
             "unfinished": self.unfinished,
@@ -847,21 +860,16 @@ class WebSocketTarget:
 
 
 @dataclasses.dataclass
-class WebSocketResult:
+class WebSocketResult(Latencies):
     """What one WebSocket run measured: one latency per verified round trip."""
 
     url: str
     connections: int
     message_size: int
     binary: bool
-    duration: float = 0.0
-    latencies: array.array = dataclasses.field(default_factory=lambda: array.array("d"))
-    errors: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     error_samples: dict = dataclasses.field(default_factory=dict)
     handshakes: int = 0
-    unfinished: int = 0
     loader_cpu_s: float = 0.0
-    _sorted: list = dataclasses.field(default=None, repr=False)
 
     @property
     def round_trips(self):
@@ -872,21 +880,9 @@ class WebSocketResult:
         return self.round_trips / self.duration if self.duration else 0.0
 
     @property
-    def error_count(self):
-        return sum(self.errors.values())
-
-    @property
     def loader_cpu_share(self):
         """The loader's CPU time over the run's duration: near 1.0, the loader is what limits the rate."""
         return self.loader_cpu_s / self.duration if self.duration else 0.0
-
-    def percentile(self, p):
-        """Round-trip latency in seconds below which p percent of them came (nearest rank)."""
-        if not self.latencies:
-            return math.nan
-        if self._sorted is None or len(self._sorted) != len(self.latencies):
-            self._sorted = sorted(self.latencies)
-        return self._sorted[max(1, math.ceil(p / 100 * len(self._sorted))) - 1]
 
     def summary_dict(self):
         return {
@@ -897,11 +893,7 @@ class WebSocketResult:
             "duration_s": round(self.duration, 4),
             "round_trips": self.round_trips,
             "rtps": round(self.rtps, 2),
-            "p50_ms": _ms(self.percentile(50)),
-            "p90_ms": _ms(self.percentile(90)),
-            "p99_ms": _ms(self.percentile(99)),
-            "max_ms": _ms(max(self.latencies, default=math.nan)),
-            "mean_ms": _ms(sum(self.latencies) / len(self.latencies) if self.latencies else math.nan),
+            **self.latency_figures(),
             "handshakes": self.handshakes,
             "errors": {kind: self.errors.get(kind, 0) for kind in WS_ERROR_KINDS},
             "error_samples": dict(self.error_samples),

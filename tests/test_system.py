@@ -355,21 +355,3 @@ def test_the_benchmark_runs_unpinned_with_the_fallbacks_forced(tmp_path):
     assert row["rss_mb"] > 1 and row["cpu_s"] > 0  # psutil's figures, no /proc read by us
 
     assert "unpinned" in plots.throughput(results).get_title()
-
-
-@pytest.mark.slow
-def test_the_measuring_wsgi_notebook_runs_unpinned_with_the_fallbacks_forced(tmp_path):
-    """02_wsgi measures threads against workers with server and load pinned apart; forced
-    onto the portable paths, it runs unpinned and its output and conclusions say so."""
-    import nbformat
-
-    from scripts import check_notebooks
-
-    path = check_notebooks.NOTEBOOKS / "02_wsgi.ipynb"
-    check_notebooks.run_notebook(path, quick=True, executed=tmp_path, env={system.FORCE_FALLBACKS: "1"})
-    executed = nbformat.read(tmp_path / path.name, as_version=4)
-    printed = "\n".join(output.get("text", "") for cell in executed.cells if cell.cell_type == "code"
-                        for output in cell.get("outputs", []))
-    assert f"unpinned: {system.FORCE_FALLBACKS} is set" in printed
-    assert "shared with the load generator (unpinned)" in printed
-    assert "server pinned to cores" not in printed

@@ -656,6 +656,18 @@ class HttpConnection(asyncio.Protocol):
 
 # ── 4. One request/response cycle: the ASGI receive and send ────────────────
 
+def check_header_pairs(headers, what: str) -> None:
+    """Each header an application sends is a [name, value] pair of byte strings, in an
+    HTTP response and in a WebSocket's accept alike; `what` names them in the error."""
+    for pair in headers:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            name = value = None
+        if type(name) is not bytes or type(value) is not bytes:
+            raise TypeError(f"{what} are [name, value] byte strings, got {pair!r:.80}")
+
+
 class Traced:
     """--trace for a cycle, HTTP or WebSocket: its head, its scope, and each message
     between the application and `receive`/`send`, in the layout every server uses."""
@@ -878,14 +890,7 @@ class RequestCycle(Traced):
             # Interim (1xx) responses are not part of the ASGI HTTP messages.
             raise ValueError(f"ASGI HTTP spec: http.response.start needs a final status "
                              f"(200-599), got {status}")
-        for pair in headers:
-            try:
-                name, value = pair
-            except (TypeError, ValueError):
-                name = value = None
-            if type(name) is not bytes or type(value) is not bytes:
-                raise TypeError(f"ASGI HTTP spec: response headers are [name, value] byte "
-                                f"strings, got {pair!r:.80}")
+        check_header_pairs(headers, "ASGI HTTP spec: response headers")
         server = self.connection.server
         if server.observed:
             now = time.perf_counter()
@@ -1142,19 +1147,12 @@ class WebSocketCycle(Traced):
             # |Sec-WebSocket-Protocol| field"
             raise ValueError(f"RFC 6455 §4.2.2: subprotocol {subprotocol!r} was not offered "
                              f"by the client ({self.handshake.subprotocols})")
-        for pair in headers:
-            try:
-                name, value = pair
-            except (TypeError, ValueError):
-                name = value = None
-            if type(name) is not bytes or type(value) is not bytes:
-                raise TypeError(f"ASGI WebSocket spec: accept headers are [name, value] byte "
-                                f"strings, got {pair!r:.80}")
-            # ASGI WebSocket spec ("Accept - send event"): "Must not include a header
-            # named ``sec-websocket-protocol``; use the ``subprotocol`` key instead."
-            if name.lower() == b"sec-websocket-protocol":
-                raise ValueError("ASGI WebSocket spec: use 'subprotocol', not a "
-                                 "sec-websocket-protocol header")
+        check_header_pairs(headers, "ASGI WebSocket spec: accept headers")
+        # ASGI WebSocket spec ("Accept - send event"): "Must not include a header
+        # named ``sec-websocket-protocol``; use the ``subprotocol`` key instead."
+        if any(name.lower() == b"sec-websocket-protocol" for name, _ in headers):
+            raise ValueError("ASGI WebSocket spec: use 'subprotocol', not a "
+                             "sec-websocket-protocol header")
         response = websocket.accept_response(self.handshake.key, subprotocol, headers)
         self.transport.write(response)
         self.log_access(101)

@@ -7,7 +7,7 @@
     python -m scripts.bench --websocket [--quick]   # WebSocket echo round trips and memory per idle socket
     python -m scripts.bench --slow-clients          # slow clients, alone and behind nginx (scripts/bench_slow.py)
 
-How it measures (DESIGN.md, "Benchmarks"):
+How it measures (docs/design.md, "Benchmarks: how we measure"):
 - every server is started with scripts.launch on a free port and pinned to one CPU set
   (core 0 on a 2-core machine; a CPU set is inherited, so workers and CGI children
   run there too); this process, which runs the load generator, pins itself to the other.

@@ -1,4 +1,4 @@
-"""The views of the sample site, one per row of the URL table in DESIGN.md.
+"""The views of the sample site, one per row of the URL table in docs/design.md.
 
 Each view is as small as the thing it stands for, so that what a benchmark
 measures is the server and the interface, not the view.

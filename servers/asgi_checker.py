@@ -148,6 +148,12 @@ def check_http_scope(scope) -> None:
     check_type(scope["method"], str, "scope['method']", server_broke)
     if scope["method"] != scope["method"].upper():
         server_broke(f"scope['method'] must be uppercased, got {scope['method']!r}")
+    check_request_keys(scope)
+
+
+def check_request_keys(scope) -> None:
+    """The keys an http and a websocket scope share, each with its type (the scope's own
+    check has made sure the required ones are there)."""
     if "scheme" in scope:
         check_type(scope["scheme"], str, "scope['scheme']", server_broke)
         if not scope["scheme"]:
@@ -155,7 +161,8 @@ def check_http_scope(scope) -> None:
     check_type(scope["path"], str, "scope['path'] (percent-decoded)", server_broke)
     if scope.get("raw_path") is not None:
         check_type(scope["raw_path"], bytes, "scope['raw_path']", server_broke)
-    check_type(scope["query_string"], bytes, "scope['query_string'] (still percent-encoded)", server_broke)
+    check_type(scope.get("query_string", b""), bytes, "scope['query_string'] (still percent-encoded)",
+               server_broke)
     check_type(scope.get("root_path", ""), str, "scope['root_path']", server_broke)
     check_headers(scope["headers"], "scope['headers']", server_broke, lowercase=True)
     check_address(scope.get("client"), "client")
@@ -171,19 +178,7 @@ def check_websocket_scope(scope) -> None:
         server_broke(f"the websocket scope lacks the required key(s) {', '.join(missing)}")
     if scope.get("http_version", "1.1") not in HTTP_VERSIONS:
         server_broke(f"scope['http_version'] must be one of {HTTP_VERSIONS}, got {scope['http_version']!r}")
-    if "scheme" in scope:
-        check_type(scope["scheme"], str, "scope['scheme']", server_broke)
-        if not scope["scheme"]:
-            server_broke("scope['scheme'] is optional but must not be empty")
-    check_type(scope["path"], str, "scope['path'] (percent-decoded)", server_broke)
-    if scope.get("raw_path") is not None:
-        check_type(scope["raw_path"], bytes, "scope['raw_path']", server_broke)
-    check_type(scope.get("query_string", b""), bytes, "scope['query_string'] (still percent-encoded)",
-               server_broke)
-    check_type(scope.get("root_path", ""), str, "scope['root_path']", server_broke)
-    check_headers(scope["headers"], "scope['headers']", server_broke, lowercase=True)
-    check_address(scope.get("client"), "client")
-    check_address(scope.get("server"), "server")
+    check_request_keys(scope)
     subprotocols = scope.get("subprotocols", [])
     if isinstance(subprotocols, (str, bytes)):
         server_broke(f"scope['subprotocols'] must be an iterable of str, got {subprotocols!r:.40}")

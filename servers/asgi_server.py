@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
              "without ever dropping (default %(default)s)")
     forwarded.add_argument(parser)
     tuning.add_gc_freeze_argument(parser)
+    tuning.add_mmap_threshold_argument(parser)
     return parser
 
 
@@ -231,6 +232,7 @@ class Server:
         # What exists now (the application, and what its startup built) lives as
         # long as the server; see tuning.freeze_startup_objects().
         frozen = tuning.freeze_if_asked(self.args)
+        frozen += tuning.fix_mmap_threshold_if_asked(self.args)
         # ASGI lifespan spec ("Startup"): "Sent to the application when the server is
         # ready to startup and receive connections, but before it has started to do
         # so." The port opens only now.

@@ -70,7 +70,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from urllib.parse import unquote_to_bytes
 
-from servers import cgi_variables, cli, forwarded, http11, linger, spool, trace
+from servers import cgi_variables, cli, forwarded, http11, linger, spool, trace, tuning
 from servers.timeouts import TimeoutPolicy, Waiting
 from servers.wakeup import WakeupPipe
 from servers.cgi_app import TIMING_HEADER, TIMING_VARIABLE
@@ -113,10 +113,13 @@ def main(argv: list[str] | None = None) -> None:
         listener = cli.open_listener(host, port)
     except cli.StartupError as exc:
         cli.fail(str(exc))
+    # Connection threads hold request bodies of up to SPOOL_IN_MEMORY bytes in memory;
+    # see tuning.fix_mmap_threshold() for why large freed blocks should go back.
+    memory = tuning.fix_mmap_threshold_if_asked(args)
     server = CGIServer(args, router, listener)
     signal.signal(signal.SIGTERM, server.request_shutdown)
     signal.signal(signal.SIGINT, server.request_shutdown)
-    cli.announce(listener, f"cgi, {router.summary}, up to {args.max_children} children")
+    cli.announce(listener, f"cgi, {router.summary}, up to {args.max_children} children{memory}")
     server.serve_forever()
 
 
@@ -1057,6 +1060,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                              "process group, and the client gets 504 (default %(default)s)")
     cli.add_common_arguments(parser)
     forwarded.add_argument(parser)
+    tuning.add_mmap_threshold_argument(parser)
     args = parser.parse_args(argv)
     if (args.script is None) == (args.cgi_dir is None):
         parser.error("give either SCRIPT or --cgi-dir DIR")

@@ -91,6 +91,7 @@ def main(argv=None) -> None:
         # garbage-collector headers, so those pages stay shared between them
         # (see tuning.freeze_startup_objects()).
         frozen = tuning.freeze_if_asked(args)
+        frozen += tuning.fix_mmap_threshold_if_asked(args)
         listener = cli.open_listener(host, port)
     except cli.StartupError as error:
         cli.fail(str(error))
@@ -761,6 +762,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
              "cores can run Python at the same time (default %(default)s)")
     forwarded.add_argument(parser)
     tuning.add_gc_freeze_argument(parser)
+    tuning.add_mmap_threshold_argument(parser)
     return parser.parse_args(argv)
 
 

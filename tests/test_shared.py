@@ -2,12 +2,18 @@
 cgi_variables, trace and tuning."""
 
 import argparse
+import os
+import pathlib
 import socket
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
 
 from servers import cgi_variables, cli, trace, tuning
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def head(path=b"/", query=b"", headers=(), method="GET", version="1.1"):
@@ -178,3 +184,44 @@ def test_gc_freeze_flag_defaults_on_and_can_be_turned_off():
     tuning.add_gc_freeze_argument(parser)
     assert parser.parse_args([]).gc_freeze is True
     assert parser.parse_args(["--no-gc-freeze"]).gc_freeze is False
+
+
+MMAP_PROBE = """
+import ctypes, sys
+from servers import tuning
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+        "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == "fixed":
+    assert tuning.fix_mmap_threshold()
+big = bytearray(4 * 1024 * 1024)     # mmap'd: over any threshold yet
+del big                              # glibc's default now raises its threshold to 4 MiB
+before = libc.mallinfo2().hblks
+body = bytearray(300 * 1024)         # a request body's size
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+def test_a_fixed_mmap_threshold_maps_a_large_block_after_a_larger_one_was_freed():
+    if "CS_GNU_LIBC_VERSION" not in os.confstr_names or not os.confstr("CS_GNU_LIBC_VERSION"):
+        pytest.skip("mallopt() and mallinfo2() are the GNU C library's; this system has another")
+    mapped = {mode: subprocess.run([sys.executable, "-c", MMAP_PROBE, mode], cwd=REPO,
+                                   capture_output=True, text=True, check=True).stdout.strip()
+              for mode in ("dynamic", "fixed")}
+    # glibc's default serves the 300 KiB from its heap, where freed memory stays;
+    # fixed at 128 KiB it gets its own mapping, which free() returns.
+    assert mapped == {"dynamic": "0", "fixed": "1"}
+
+
+def test_mmap_threshold_flag_defaults_on_and_can_be_turned_off():
+    parser = argparse.ArgumentParser()
+    tuning.add_mmap_threshold_argument(parser)
+    assert parser.parse_args([]).fixed_mmap_threshold is True
+    assert parser.parse_args(["--no-fixed-mmap-threshold"]).fixed_mmap_threshold is False
+    assert tuning.fix_mmap_threshold_if_asked(
+        parser.parse_args(["--no-fixed-mmap-threshold"])) == ""

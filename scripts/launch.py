@@ -124,7 +124,14 @@ def prepare_child(cpus: set[int] | None) -> None:
     a raised open-files limit (a server that holds 5,000 WebSockets needs 5,000 descriptors,
     and uvicorn and daphne do not raise it themselves), and, on Linux, SIGTERM when the
     process that started it dies, even by SIGKILL (a killed notebook kernel, say), when no
-    atexit handler runs. What differs by platform is in scripts/system.py."""
+    atexit handler runs. What differs by platform is in scripts/system.py.
+
+    And SIGINT back to its default action. A command that a shell without job control
+    starts in the background (`make test &` in a script) inherits SIGINT ignored, and
+    Python keeps an ignored SIGINT ignored: a benchmark started from it could then not
+    be stopped with the SIGINT that a notebook cell or a test sends (the test of an
+    interrupted benchmark waited 30 s for nothing when the suite ran that way)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     system.prepare_child(cpus)
 
 

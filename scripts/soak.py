@@ -30,6 +30,7 @@ results/soak.json with the run's metadata. Nothing here asserts a timing.
     python -m scripts.soak --servers wsgi --requests 2000
     python -m scripts.soak --servers all --requests 20000     # what `make soak` runs
     python -m scripts.soak --report-from results/soak.json    # print an earlier run again
+    python -m scripts.soak --report-from a.json b.json        # several runs in one table
 """
 
 from __future__ import annotations
@@ -1228,14 +1229,17 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=17, help="seed of the plan (default 17)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "soak.json",
                         help="where to write the JSON result (default results/soak.json)")
-    parser.add_argument("--report-from", type=Path, metavar="JSON",
-                        help="print the table and goals of an earlier run's JSON result, run nothing")
+    parser.add_argument("--report-from", type=Path, nargs="+", metavar="JSON",
+                        help="print the table and goals of earlier runs' JSON results, run "
+                             "nothing; several results (one server each, say) make one table")
     args = parser.parse_args(argv)
     if args.report_from:
-        try:
-            rows = json.loads(args.report_from.read_text())["rows"]
-        except (OSError, ValueError, KeyError) as error:
-            parser.error(f"cannot read a soak result from {args.report_from}: {error}")
+        rows = []
+        for path in args.report_from:
+            try:
+                rows += json.loads(path.read_text())["rows"]
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                parser.error(f"cannot read a soak result from {path}: {error}")
         print("\n".join(report(rows)))
         return 0
     if args.servers == "all":

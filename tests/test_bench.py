@@ -14,7 +14,7 @@ import time
 import psutil
 import pytest
 
-from scripts import bench, catalogue, plots, system
+from scripts import bench, catalogue, launch, plots, system
 from scripts.launch import REPO
 
 TINY = ["--servers", "gunicorn,uvicorn", "--endpoints", "hello", "--concurrency", "2",
@@ -88,7 +88,10 @@ def test_an_interrupted_run_leaves_no_server_behind(tmp_path):
     run = subprocess.Popen([sys.executable, "-m", "scripts.bench", "--servers", "gunicorn-gthread,uvicorn",
                             "--endpoints", "hello", "--concurrency", "4", "--duration", "30", "--repeats", "2",
                             "--warmup", "0", "--out", str(tmp_path)],
-                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           # As a notebook cell starts it: SIGINT at its default action even
+                           # when this suite runs with SIGINT ignored (a background job).
+                           preexec_fn=lambda: launch.prepare_child(None))
     try:
         # Wait until both servers run (gunicorn-gthread with its worker) and load is on.
         deadline = time.monotonic() + 40

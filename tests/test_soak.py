@@ -5,6 +5,8 @@ correctly (a 503 only in a burst over a limit), every malformed one refused with
 status, descriptors, threads and children back to the baseline, and a clean shutdown.
 Nothing timed is asserted: the memory figures are reported, not judged, here."""
 
+import json
+
 import pytest
 
 from scripts import soak
@@ -69,6 +71,15 @@ def test_the_report_prints_a_table_and_the_goals(row):
     assert lines[2].split()[0] == row["kind"]
     assert any("[PASS ] threads back to baseline" in line for line in lines), lines
     assert any("WebSocket /ws/echo" in line for line in lines)
+
+
+def test_several_results_make_one_table(row, tmp_path, capsys):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps({"rows": [row]}))
+    second.write_text(json.dumps({"rows": [dict(row, kind="again")]}))
+    assert soak.main(["--report-from", str(first), str(second)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in table[2:4]] == [row["kind"], "again"]
 
 
 class Received:

@@ -668,7 +668,10 @@ def test_a_body_still_arriving_at_shutdown_completes():
             def refused():
                 try:
                     socket.create_connection((server.host, server.port), timeout=5).close()
-                except ConnectionRefusedError:
+                except (ConnectionRefusedError, ConnectionResetError):
+                    # A probe whose handshake meets the listening socket as it
+                    # closes is reset rather than refused (seen once in CI): both
+                    # say the server has stopped listening.
                     return True
                 return False
             # The listening socket is closed: the shutdown has begun.

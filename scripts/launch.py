@@ -18,6 +18,7 @@ cell or an interrupted benchmark from leaving a server behind.
 from __future__ import annotations
 
 import atexit
+import collections
 import os
 import signal
 import socket
@@ -57,11 +58,61 @@ def interface_of(kind: str) -> str:
     return "asgi" if DEFAULT_APPS[kind].endswith("asgi:application") else "wsgi"
 
 
+# The ports free_port() has handed out in this process. Once the probe closes, the
+# kernel may pick the same port again (about one call in 12,000 here), and two
+# servers started together (a backend and nginx in front of it) would then be given
+# one port: the second fails to bind while the first answers in its place.
+# The last thousand are remembered: older ones are bound by now, or were let go.
+_handed_out: collections.deque[tuple[str, int]] = collections.deque(maxlen=1000)
+
+
 def free_port(host: str = HOST) -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+    """A TCP port nobody listens on right now (the kernel picks it), and not one of the
+    last thousand this process was given."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        if (host, port) not in _handed_out:
+            _handed_out.append((host, port))
+            return port
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """The socket inodes listening on TCP `port`, from /proc/net; None where there is no /proc."""
+    inodes, found = set(), False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as lines:
+                next(lines)  # the column names
+                found = True
+                for line in lines:
+                    fields = line.split()
+                    # local_address is HEXIP:HEXPORT; state 0A is LISTEN; the inode is column 10.
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])
+        except (FileNotFoundError, StopIteration):
+            continue
+    return inodes if found else None
+
+
+def _group_socket_inodes(group: int) -> set[str]:
+    """The inodes of the sockets open in the processes of process group `group`."""
+    inodes = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # After the command name in parentheses: state, ppid, pgrp, ...
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) != group:
+                continue
+            for fd in (entry / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:["):-1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return inodes
 
 
 # The kinds that can listen on a Unix socket (server_command's `unix`).
@@ -220,13 +271,34 @@ class ServerProcess:
                     f"{' '.join(self.argv)} exited with status {self.process.returncode}:\n{self.output()}")
             try:
                 self._connect_once()
-                return
             except OSError:
                 time.sleep(0.02)
+                continue
+            if self._listener_is_ours():
+                return
+            # Another process listens on the port: ours will fail to bind it and exit
+            # (reported above with what it printed), or is still retrying.
+            time.sleep(0.02)
         where = self.unix or f"{self.host}:{self.port}"
+        if not self._listener_is_ours():
+            raise ServerStartError(
+                f"{' '.join(self.argv)}: another process listens on {where}, so this server "
+                f"could not take it within {self.ready_timeout:.0f} s:\n{self.output()}")
         raise ServerStartError(
             f"{' '.join(self.argv)} did not accept connections on {where} "
             f"within {self.ready_timeout:.0f} s:\n{self.output()}")
+
+    def _listener_is_ours(self) -> bool:
+        """Whether the socket listening on our TCP port belongs to our process group (a
+        port handed to us can be taken by another program before our server binds it;
+        that program must not pass for our server). A Unix socket path is ours alone;
+        without /proc there is no telling, and the answer is yes."""
+        if self.unix is not None:
+            return True
+        listening = _listening_inodes(self.port)
+        if listening is None:
+            return True
+        return bool(listening & _group_socket_inodes(self.process.pid))
 
     def _connect_once(self) -> None:
         if self.unix is None:

@@ -3,6 +3,7 @@
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -66,6 +67,26 @@ def test_a_server_that_exits_raises_with_its_output():
     port = free_port()
     with pytest.raises(ServerStartError, match="no such thing"):
         ServerProcess([sys.executable, "-c", "import sys; sys.exit('no such thing')"], port=port).start()
+
+
+def test_free_port_does_not_hand_out_a_port_twice():
+    # Among a thousand ports drawn from the kernel's ephemeral range, some would repeat.
+    ports = [free_port() for _ in range(1000)]
+    assert len(set(ports)) == len(ports)
+
+
+def test_a_port_another_program_listens_on_is_not_taken_for_the_server():
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)):
+        # The server cannot bind the port and says so: that is the error, not a "ready".
+        with pytest.raises(ServerStartError, match="Address already in use"):
+            ServerProcess([sys.executable, "-c", FAKE_SERVER, str(port)], port=port).start()
+        # A server that never binds it is not mistaken for the program that did.
+        idle = ServerProcess([sys.executable, "-c", "import time; time.sleep(60)"], port=port,
+                             ready_timeout=1)
+        with pytest.raises(ServerStartError, match="another process listens on"):
+            idle.start()
+        assert idle.process.poll() is not None
 
 
 def test_servers_die_with_the_process_that_started_them():

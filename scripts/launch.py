@@ -264,6 +264,7 @@ class ServerProcess:
     def _wait_until_ready(self) -> None:
         """Ready means: the port (or the Unix socket) accepts a connection. Polled every 20 ms."""
         deadline = time.monotonic() + self.ready_timeout
+        taken = False  # another process was seen listening on our port
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self._reader.join(timeout=2)
@@ -278,9 +279,10 @@ class ServerProcess:
                 return
             # Another process listens on the port: ours will fail to bind it and exit
             # (reported above with what it printed), or is still retrying.
+            taken = True
             time.sleep(0.02)
         where = self.unix or f"{self.host}:{self.port}"
-        if not self._listener_is_ours():
+        if taken:
             raise ServerStartError(
                 f"{' '.join(self.argv)}: another process listens on {where}, so this server "
                 f"could not take it within {self.ready_timeout:.0f} s:\n{self.output()}")

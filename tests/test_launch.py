@@ -87,6 +87,9 @@ def test_a_port_another_program_listens_on_is_not_taken_for_the_server():
         with pytest.raises(ServerStartError, match="another process listens on"):
             idle.start()
         assert idle.process.poll() is not None
+    # With the port let go, the same server is simply not listening.
+    with pytest.raises(ServerStartError, match="did not accept connections"):
+        ServerProcess([sys.executable, "-c", "import time; time.sleep(60)"], port=port, ready_timeout=1).start()
 
 
 def test_servers_die_with_the_process_that_started_them():

@@ -78,43 +78,6 @@ def free_port(host: str = HOST) -> int:
             return port
 
 
-def _listening_inodes(port: int) -> set[str] | None:
-    """The socket inodes listening on TCP `port`, from /proc/net; None where there is no /proc."""
-    inodes, found = set(), False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as lines:
-                next(lines)  # the column names
-                found = True
-                for line in lines:
-                    fields = line.split()
-                    # local_address is HEXIP:HEXPORT; state 0A is LISTEN; the inode is column 10.
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        inodes.add(fields[9])
-        except (FileNotFoundError, StopIteration):
-            continue
-    return inodes if found else None
-
-
-def _group_socket_inodes(group: int) -> set[str]:
-    """The inodes of the sockets open in the processes of process group `group`."""
-    inodes = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # After the command name in parentheses: state, ppid, pgrp, ...
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) != group:
-                continue
-            for fd in (entry / "fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[len("socket:["):-1])
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile, or not ours to read
-    return inodes
-
-
 # The kinds that can listen on a Unix socket (server_command's `unix`).
 UNIX_SOCKET_KINDS = ("wsgi", "asgi", "cgi", "gunicorn", "gunicorn-gthread", "gunicorn-uvicorn",
                      "uvicorn", "uvicorn-fast")
@@ -293,14 +256,8 @@ class ServerProcess:
     def _listener_is_ours(self) -> bool:
         """Whether the socket listening on our TCP port belongs to our process group (a
         port handed to us can be taken by another program before our server binds it;
-        that program must not pass for our server). A Unix socket path is ours alone;
-        without /proc there is no telling, and the answer is yes."""
-        if self.unix is not None:
-            return True
-        listening = _listening_inodes(self.port)
-        if listening is None:
-            return True
-        return bool(listening & _group_socket_inodes(self.process.pid))
+        that program must not pass for our server). A Unix socket path is ours alone."""
+        return self.unix is not None or system.group_listens_on(self.process.pid, self.port)
 
     def _connect_once(self) -> None:
         if self.unix is None:

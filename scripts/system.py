@@ -161,6 +161,21 @@ def group_pids(pgid: int) -> list[int]:
     return [process.pid for process in group_processes(pgid)]
 
 
+def group_listens_on(pgid: int, port: int) -> bool:
+    """Whether a process of the server with process group `pgid` listens on TCP `port`.
+    Where the platform will not list a process's sockets, the answer is yes."""
+    for process in group_processes(pgid):
+        try:
+            connections = process.net_connections(kind="tcp")
+        except psutil.AccessDenied:
+            return True
+        except psutil.Error:
+            continue  # gone meanwhile
+        if any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in connections):
+            return True
+    return False
+
+
 def reaped_children_counted() -> bool:
     """Whether cpu_seconds() includes children a process already waited for (Linux only)."""
     return linux_calls_allowed()

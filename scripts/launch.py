@@ -58,11 +58,11 @@ def interface_of(kind: str) -> str:
     return "asgi" if DEFAULT_APPS[kind].endswith("asgi:application") else "wsgi"
 
 
-# The ports free_port() has handed out in this process. Once the probe closes, the
-# kernel may pick the same port again (about one call in 12,000 here), and two
-# servers started together (a backend and nginx in front of it) would then be given
-# one port: the second fails to bind while the first answers in its place.
-# The last thousand are remembered: older ones are bound by now, or were let go.
+# The last thousand ports free_port() handed out in this process (older ones are bound
+# by now, or were let go). Once the probe closes, the kernel may pick the same port
+# again (about one call in 12,000 here), and two servers started together (a backend
+# and nginx in front of it) would then be given one port: the second fails to bind
+# while the first answers in its place.
 _handed_out: collections.deque[tuple[str, int]] = collections.deque(maxlen=1000)
 
 
@@ -225,7 +225,8 @@ class ServerProcess:
                 self._output.append(line)
 
     def _wait_until_ready(self) -> None:
-        """Ready means: the port (or the Unix socket) accepts a connection. Polled every 20 ms."""
+        """Ready means: the port (or the Unix socket) accepts a connection, and on a port
+        the listener is the server's own. Polled every 20 ms."""
         deadline = time.monotonic() + self.ready_timeout
         taken = False  # another process was seen listening on our port
         while time.monotonic() < deadline:
@@ -245,13 +246,10 @@ class ServerProcess:
             taken = True
             time.sleep(0.02)
         where = self.unix or f"{self.host}:{self.port}"
-        if taken:
-            raise ServerStartError(
-                f"{' '.join(self.argv)}: another process listens on {where}, so this server "
-                f"could not take it within {self.ready_timeout:.0f} s:\n{self.output()}")
+        problem = (f": another process listens on {where}, so this server could not take it" if taken
+                   else f" did not accept connections on {where}")
         raise ServerStartError(
-            f"{' '.join(self.argv)} did not accept connections on {where} "
-            f"within {self.ready_timeout:.0f} s:\n{self.output()}")
+            f"{' '.join(self.argv)}{problem} within {self.ready_timeout:.0f} s:\n{self.output()}")
 
     def _listener_is_ours(self) -> bool:
         """Whether the socket listening on our TCP port belongs to our process group (a
